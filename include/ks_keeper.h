@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef KS_KEEPER_H
+#define KS_KEEPER_H
+
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "ks_config.h"
+#include "ks_log.h"
+#include "ks_strlist.h"
+
+/*
+ * The close_session work, with every outside thing passed in so that it
+ * runs in tests against a fake /proc, a fake cgroup tree and a fake
+ * manager: scan first (local and cheap), connect to systemd only when
+ * there is something to keep, move, wait, then catch stragglers.
+ */
+struct ks_keep_io {
+	const char *proc_root;    /* "/proc" */
+	const char *sysfs_cgroup; /* "/sys/fs/cgroup" */
+	const char *self;         /* whose cgroup is the session's: "self" */
+	int (*open_manager)(void *ctx, sd_bus **bus);
+	int (*open_logind)(void *ctx, sd_bus **bus);
+	void *ctx;
+};
+
+struct ks_keep_target {
+	const char *user;
+	uid_t uid;
+	const char *session_id;   /* for log lines and descriptions */
+	const struct ks_strlist *programs;
+};
+
+#define KS_MAX_STRAGGLER_ROUNDS 3
+
+/* Returns the number of trees kept (>= 0), or -errno. Never blocks past
+ * c->timeout_usec from the call. */
+int ks_keep(const struct ks_config *c, const struct ks_keep_target *t,
+	    const struct ks_keep_io *io, const struct ks_log *log);
+
+#endif
