@@ -53,9 +53,11 @@ struct ks_scan {
 };
 
 /* Detects how systemd tracks processes, from statfs() below sysfs_cgroup
- * ("/sys/fs/cgroup"). Sets *cgroup_root to the hierarchy to read. */
+ * ("/sys/fs/cgroup"), and writes the mount point of the hierarchy to read
+ * into cgroup_root (size bytes). Returns 0, -ENOMEDIUM when no cgroup
+ * hierarchy of systemd's is mounted there, or -ENAMETOOLONG. */
 int ks_cgroup_mode_detect(const char *sysfs_cgroup, enum ks_cgroup_mode *mode,
-			  const char **cgroup_root);
+			  char *cgroup_root, size_t size);
 
 /* The systemd cgroup path of pid ("self" allowed) from
  * <proc_root>/<pid>/cgroup. Returns 0 and a malloc'd *path, or -errno. */
