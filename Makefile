@@ -66,12 +66,44 @@ check-valgrind: $(TEST_BINS)
 e2e:
 	tests/e2e/run
 
+# The config goes to $(SYSCONFDIR)/security only when there is none: as
+# shipped every line is a comment, so a fresh install changes nothing, and
+# an admin's file is never overwritten. The pam-auth-update profile
+# (pam-configs/keepsession) is left to the Debian package, which registers it.
+CONF := $(DESTDIR)$(SYSCONFDIR)/security/keepsession.conf
 install: $(MODULE)
 	install -d $(DESTDIR)$(PAMDIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_keepsession.so
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	install -m 0644 man/pam_keepsession.8 $(DESTDIR)$(MANDIR)/man8/pam_keepsession.8
+	install -m 0644 man/keepsession.conf.5 $(DESTDIR)$(MANDIR)/man5/keepsession.conf.5
+	install -m 0644 keepsession.conf $(DESTDIR)$(DOCDIR)/keepsession.conf.example
+	install -m 0644 pam.d-example $(DESTDIR)$(DOCDIR)/pam.d-example
+	install -d $(DESTDIR)$(SYSCONFDIR)/security
+	test -e $(CONF) || install -m 0644 keepsession.conf $(CONF)
 
+# Removes what install added. The config only if it is still the shipped
+# one: an edited config is the admin's, and stays.
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_keepsession.so
+	rm -f $(DESTDIR)$(MANDIR)/man8/pam_keepsession.8 $(DESTDIR)$(MANDIR)/man5/keepsession.conf.5
+	rm -f $(DESTDIR)$(DOCDIR)/keepsession.conf.example $(DESTDIR)$(DOCDIR)/pam.d-example
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	if cmp -s keepsession.conf $(CONF); then rm -f $(CONF); \
+	elif test -e $(CONF); then echo "$(CONF) was edited: left in place"; fi
+
+# Release tarball of the committed tree (HEAD), for rpmbuild and the like.
+DIST := $(BUILDDIR)/$(PACKAGE)-$(VERSION).tar.gz
+.PHONY: dist rpm
+dist:
+	@mkdir -p $(BUILDDIR)
+	git archive --format=tar.gz --prefix=$(PACKAGE)-$(VERSION)/ -o $(DIST) HEAD
+
+# Binary RPM from that tarball, under $(BUILDDIR)/rpm. RPMBUILD_FLAGS=--nodeps
+# builds on a host whose rpm database does not know the build dependencies.
+rpm: dist
+	rpmbuild -bb $(RPMBUILD_FLAGS) --define '_topdir $(abspath $(BUILDDIR))/rpm' \
+		--define '_sourcedir $(abspath $(BUILDDIR))' pam_keepsession.spec
 
 clean:
 	rm -rf $(BUILDDIR)
