@@ -92,6 +92,17 @@ uninstall:
 	if cmp -s keepsession.conf $(CONF); then rm -f $(CONF); \
 	elif test -e $(CONF); then echo "$(CONF) was edited: left in place"; fi
 
+# The man pages must format without a single warning, from groff or man-db
+# (packages groff-base, man-db).
+MANPAGES := man/pam_keepsession.8 man/keepsession.conf.5
+.PHONY: check-man
+check-man:
+	@for m in $(MANPAGES); do \
+		out=$$(groff -man -ww -z $$m 2>&1; \
+		       MANWIDTH=80 man --warnings -E UTF-8 -l $$m 2>&1 >/dev/null); \
+		if [ -n "$$out" ]; then printf '%s:\n%s\n' $$m "$$out"; exit 1; fi; \
+	done; echo "man pages: no warnings"
+
 # Release tarball of the committed tree (HEAD), for rpmbuild and the like.
 DIST := $(BUILDDIR)/$(PACKAGE)-$(VERSION).tar.gz
 .PHONY: dist rpm
