@@ -2,6 +2,7 @@
 #ifndef KS_OPTIN_H
 #define KS_OPTIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -10,6 +11,7 @@
 
 #define KS_OPTIN_FILE ".keepsession"
 #define KS_OPTIN_MAX_SIZE (64 * 1024)
+#define KS_PROGRAM_MAX 255 /* bytes in one program entry */
 
 enum ks_optin_status {
 	KS_OPTIN_ABSENT,  /* no such file: not opted in, nothing logged */
@@ -34,5 +36,11 @@ enum ks_optin_status ks_optin_read(const char *path, uid_t owner,
  * logged by line number only. Returns 0 or -ENOMEM. */
 int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs,
 		   const char *origin, const struct ks_log *log);
+
+/* Can s (len bytes, not NUL-terminated) name a program: a base name or an
+ * absolute path without empty, "." or ".." components, at most
+ * KS_PROGRAM_MAX bytes, no blanks or control characters? The admin's
+ * commands and the opt-in file's lines use the same rule, so they compare. */
+bool ks_program_valid(const char *s, size_t len);
 
 #endif
