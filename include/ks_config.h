@@ -43,11 +43,12 @@ int ks_config_init(struct ks_config *c);
 void ks_config_free(struct ks_config *c);
 
 /*
- * The whole load, as the PAM hooks do it: defaults, then the file named by
- * conf= (or the default file; a missing file means defaults), then every
- * key=value module argument on top. trusted_owner is the uid that must own
- * the file (root in production). Problems are logged one line each; the
- * rest still applies. Returns the number of problems, or -ENOMEM.
+ * The whole load, as the PAM hooks do it: defaults (c comes from
+ * ks_config_init()), then the file named by conf= (or the default file; a
+ * missing file means defaults), then every key=value module argument on top.
+ * trusted_owner is the uid that must own the file (root in production).
+ * Problems are logged one line each; the rest still applies. Returns the
+ * number of problems, or -ENOMEM.
  */
 int ks_config_load(struct ks_config *c, int argc, const char **argv,
 		   uid_t trusted_owner, const struct ks_log *log);
@@ -64,7 +65,8 @@ int ks_config_parse_file(struct ks_config *c, const char *path,
 int ks_config_parse_text(struct ks_config *c, const char *text, size_t len,
 			 const char *origin, const struct ks_log *log);
 
-/* Applies one key. Returns 0, 1 for a logged problem, or -ENOMEM. */
+/* Applies one key. Returns the number of logged problems (0, 1, or one per
+ * dropped entry of a list), or -ENOMEM. */
 int ks_config_set(struct ks_config *c, const char *key, const char *value,
 		  const char *origin, unsigned line, const struct ks_log *log);
 
