@@ -54,6 +54,7 @@ $(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE)
 # Each test binary prints cmocka's summary; the wrapper adds one closing
 # "N passed, N failed" line over all of them.
 check: $(TEST_BINS)
+	@tests/check-exports $(MODULE)
 	@MODULE=$(abspath $(MODULE)) tests/run-unit-tests $(TEST_BINS)
 
 check-asan:

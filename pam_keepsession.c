@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pam_keepsession: keep terminal multiplexers alive across logout on hosts
+ * where logind kills the processes of a closing session.
+ *
+ * This file is the PAM glue only: it loads the configuration, decides who
+ * is kept (with the opt-in file read under the user's privileges), and
+ * hands the close_session work to the keeper. Neither hook ever fails a
+ * login or a logout: PAM_SUCCESS when the work was done or there was none,
+ * PAM_IGNORE where the module does not apply.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+#include <security/pam_modutil.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-login.h>
+
+#include "ks_config.h"
+#include "ks_keeper.h"
+#include "ks_log.h"
+#include "ks_mover.h"
+#include "ks_optin.h"
+#include "ks_policy.h"
+
+/* Everything is built with -fvisibility=hidden; only the PAM entry points
+ * are exported (the version script pam_keepsession.map says the same). */
+#define KS_EXPORT __attribute__((visibility("default")))
+
+/* What open_session found, for close_session (pam_set_data). */
+#define KS_DATA_STATE "pam_keepsession_state"
+
+enum open_state {
+	STATE_FRESH = 1, /* this handle opened a new logind session: ours to act on */
+	STATE_NESTED,    /* already inside a session (su, sudo in an ssh login) */
+	STATE_MISPLACED, /* pam_systemd ran before us: cannot work */
+};
+
+static void pam_sink(void *ctx, int priority, const char *message)
+{
+	pam_syslog(ctx, priority, "%s", message);
+}
+
+static void load_config(pam_handle_t *pamh, int argc, const char **argv,
+			struct ks_config *c, struct ks_log *log)
+{
+	*log = (struct ks_log){ .sink = pam_sink, .ctx = pamh };
+	if (ks_config_init(c) < 0) {
+		pam_syslog(pamh, LOG_CRIT, "out of memory");
+		return;
+	}
+	(void)ks_config_load(c, argc, argv, 0, log);
+	log->debug = c->debug;
+}
+
+static bool in_group(void *ctx, const char *user, const char *group)
+{
+	return pam_modutil_user_in_group_nam_nam(ctx, user, group) == 1;
+}
+
+/* Reads ~/.keepsession with the user's privileges: a root read would let
+ * a symlink name any file on the host. */
+static enum ks_optin_status read_optin(pam_handle_t *pamh, const struct passwd *pw,
+				       struct ks_strlist *lines, const struct ks_log *log)
+{
+	PAM_MODUTIL_DEF_PRIVS(privs);
+	enum ks_optin_status status;
+	char path[4096];
+
+	if (!pw->pw_dir || pw->pw_dir[0] != '/' ||
+	    snprintf(path, sizeof(path), "%s/%s", pw->pw_dir, KS_OPTIN_FILE) >=
+		    (int)sizeof(path))
+		return KS_OPTIN_ABSENT;
+
+	if (pam_modutil_drop_priv(pamh, &privs, pw) != 0) {
+		ks_log(log, LOG_ERR, "cannot drop privileges to read ~/%s of %s", KS_OPTIN_FILE,
+		       pw->pw_name);
+		return KS_OPTIN_REFUSED;
+	}
+	status = ks_optin_read(path, pw->pw_uid, lines, log);
+	if (pam_modutil_regain_priv(pamh, &privs) != 0) {
+		ks_log(log, LOG_CRIT, "cannot regain privileges after reading ~/%s of %s",
+		       KS_OPTIN_FILE, pw->pw_name);
+		return KS_OPTIN_REFUSED;
+	}
+	return status;
+}
+
+static int open_manager(void *ctx, sd_bus **bus)
+{
+	(void)ctx;
+	return ks_bus_open_manager(bus);
+}
+
+static int open_logind(void *ctx, sd_bus **bus)
+{
+	(void)ctx;
+	return ks_bus_open_system(bus);
+}
+
+KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	enum open_state state = STATE_FRESH;
+	char *outer = NULL;
+	struct ks_config c;
+	struct ks_log log;
+
+	(void)flags;
+	if (sd_booted() <= 0)
+		return PAM_IGNORE;
+
+	/* Loading here is what validates the configuration at login, so an
+	 * admin sees a broken line before the first logout that needs it. */
+	load_config(pamh, argc, argv, &c, &log);
+
+	if (pam_getenv(pamh, "XDG_SESSION_ID")) {
+		pam_syslog(pamh, LOG_WARNING,
+			   "pam_systemd ran before pam_keepsession: nothing can be kept; "
+			   "place pam_keepsession before the line that brings in pam_systemd");
+		state = STATE_MISPLACED;
+	} else if (sd_pid_get_session(0, &outer) >= 0) {
+		ks_log(&log, LOG_DEBUG, "already inside session %s: nested, nothing kept", outer);
+		state = STATE_NESTED;
+	}
+	free(outer);
+	ks_config_free(&c);
+
+	if (pam_set_data(pamh, KS_DATA_STATE, (void *)(uintptr_t)state, NULL) != PAM_SUCCESS) {
+		pam_syslog(pamh, LOG_ERR, "cannot record the session state");
+		return PAM_IGNORE;
+	}
+	return PAM_SUCCESS;
+}
+
+KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct ks_strlist user_lines = { 0 }, programs = { 0 };
+	enum ks_optin_status optin = KS_OPTIN_ABSENT;
+	const struct passwd *pw;
+	const void *state = NULL;
+	const char *user = NULL;
+	char *session_id = NULL;
+	struct ks_config c;
+	struct ks_log log;
+	enum ks_who who;
+
+	(void)flags;
+	if (sd_booted() <= 0)
+		return PAM_IGNORE;
+	/* Only a session this handle opened, past our own open_session. */
+	if (pam_get_data(pamh, KS_DATA_STATE, &state) != PAM_SUCCESS ||
+	    (uintptr_t)state != STATE_FRESH)
+		return PAM_IGNORE;
+	if (sd_pid_get_session(0, &session_id) < 0)
+		return PAM_IGNORE; /* no logind session: pam_systemd did not register one */
+
+	load_config(pamh, argc, argv, &c, &log);
+
+	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user ||
+	    !*user) {
+		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
+		goto out;
+	}
+	pw = pam_modutil_getpwnam(pamh, user);
+	if (!pw) {
+		ks_log(&log, LOG_ERR, "cannot look up user %s", user);
+		goto out;
+	}
+
+	who = ks_policy_who(&c, user, in_group, pamh);
+	if (who == KS_WHO_LISTED || who == KS_WHO_MAY_OPT_IN)
+		optin = read_optin(pamh, pw, &user_lines, &log);
+	if (!ks_policy_decide(&c, who, optin, &user_lines, &programs)) {
+		ks_log(&log, LOG_DEBUG, "%s is not kept", user);
+		goto out;
+	}
+
+	{
+		const struct ks_keep_io io = {
+			.proc_root = "/proc",
+			.sysfs_cgroup = "/sys/fs/cgroup",
+			.self = "self",
+			.open_manager = open_manager,
+			.open_logind = open_logind,
+		};
+		const struct ks_keep_target target = {
+			.user = user,
+			.uid = pw->pw_uid,
+			.session_id = session_id,
+			.programs = &programs,
+		};
+
+		(void)ks_keep(&c, &target, &io, &log);
+	}
+out:
+	ks_strlist_clear(&user_lines);
+	ks_strlist_clear(&programs);
+	ks_config_free(&c);
+	free(session_id);
+	return PAM_SUCCESS;
+}

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The close_session work: find the trees to keep, ask systemd to move
+ * them, wait, then catch what they forked meanwhile. The scan comes first
+ * because it is local and cheap: systemd is only contacted when there is
+ * something to keep, so a logout with nothing to keep costs no bus traffic.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ks_keeper.h"
+#include "ks_mover.h"
+#include "ks_policy.h"
+#include "ks_proctree.h"
+#include "ks_unitname.h"
+
+/* One kept tree on its way to systemd. */
+struct kept_tree {
+	const struct ks_tree *tree;
+	pid_t *pids;
+	int *pidfds;
+	size_t n;
+	int job; /* index in the mover's jobs, or -1 */
+	char unit[KS_UNIT_NAME_MAX + 1];
+};
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* sd_bus_call() would wait for the connection to finish authenticating
+ * with a timeout of its own (25 s); a wedged systemd must cost us no more
+ * than our deadline, so wait for it here. */
+static int bus_wait_ready(sd_bus *bus, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now;
+		int r;
+
+		r = sd_bus_is_ready(bus);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		now = ks_now_usec();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = sd_bus_wait(bus, deadline - now);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int open_bus(int (*opener)(void *ctx, sd_bus **bus), void *ctx,
+		    uint64_t deadline, sd_bus **ret)
+{
+	sd_bus *bus = NULL;
+	int r;
+
+	r = opener(ctx, &bus);
+	if (r < 0)
+		return r;
+	r = bus_wait_ready(bus, deadline);
+	if (r < 0) {
+		sd_bus_close_unref(bus);
+		return r;
+	}
+	*ret = bus;
+	return 0;
+}
+
+/* Does logind kill this user's processes at logout? An answer we cannot
+ * get is taken as yes: keeping is what the admin and the user asked for,
+ * and the mover will tell whether systemd can be reached at all. */
+static bool logind_kills(const struct ks_keep_target *t, const struct ks_keep_io *io,
+			 uint64_t deadline, const struct ks_log *log)
+{
+	struct ks_strlist only = { 0 }, exclude = { 0 };
+	bool kill_user_processes = false, kills = true;
+	sd_bus *bus = NULL;
+	int r;
+
+	r = open_bus(io->open_logind, io->ctx, deadline, &bus);
+	if (r >= 0)
+		r = ks_logind_kill_settings(bus, deadline, &kill_user_processes, &only, &exclude);
+	if (r < 0)
+		ks_log(log, LOG_WARNING,
+		       "cannot read logind's KillUserProcesses settings (%s); keeping anyway",
+		       strerror(-r));
+	else
+		kills = ks_policy_logind_kills(t->user, kill_user_processes, &only, &exclude);
+
+	ks_strlist_clear(&only);
+	ks_strlist_clear(&exclude);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return kills;
+}
+
+/* Pins every process of a tree by pidfd and checks it is still the one
+ * scanned; what exited meanwhile is dropped without a word. */
+static int pin_tree(const struct ks_keep_io *io, uid_t uid, struct kept_tree *k)
+{
+	const struct ks_tree *tree = k->tree;
+
+	k->pids = calloc(tree->n, sizeof(*k->pids));
+	k->pidfds = calloc(tree->n, sizeof(*k->pidfds));
+	if (!k->pids || !k->pidfds)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < tree->n; i++) {
+		int fd = ks_proc_pin(io->proc_root, &tree->procs[i], uid);
+
+		if (fd == -ENOSYS) {
+			/* No pidfd_open (kernel < 5.3): the identity check alone. */
+			unsigned long long starttime;
+			uid_t owner;
+
+			if (ks_proc_identity(io->proc_root, tree->procs[i].pid, &starttime,
+					     &owner) < 0 ||
+			    starttime != tree->procs[i].starttime || owner != uid)
+				continue;
+		} else if (fd < 0) {
+			if (i == 0)
+				return -ESRCH; /* the multiplexer itself is gone */
+			continue;
+		}
+		k->pids[k->n] = tree->procs[i].pid;
+		k->pidfds[k->n] = fd;
+		k->n++;
+	}
+	return k->n > 0 ? 0 : -ESRCH;
+}
+
+static void unpin_tree(struct kept_tree *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (k->pidfds[i] >= 0)
+			close(k->pidfds[i]);
+	free(k->pids);
+	free(k->pidfds);
+	k->pids = NULL;
+	k->pidfds = NULL;
+	k->n = 0;
+}
+
+static int start_tree(struct ks_mover *m, const struct ks_config *c,
+		      const struct ks_keep_target *t, struct kept_tree *k,
+		      const struct ks_log *log)
+{
+	const char *program = base_name(k->tree->program);
+	pid_t root = k->tree->procs[0].pid;
+	char description[256];
+	struct ks_scope_request req = {
+		.unit = k->unit,
+		.description = description,
+		.slice = c->slice,
+		.uid = t->uid,
+		.runtime_max_usec = c->max_age_usec,
+		.pids = k->pids,
+		.pidfds = k->pidfds,
+		.n = k->n,
+	};
+	int r;
+
+	r = ks_scope_name(t->user, program, root, k->unit, sizeof(k->unit));
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot name a scope for %s (pid %d) of user %s: %s",
+		       program, (int)root, t->user, strerror(-r));
+		return r;
+	}
+	(void)snprintf(description, sizeof(description),
+		       "%s of user %s kept from session %s by pam_keepsession", program,
+		       t->user, t->session_id);
+
+	r = ks_mover_start(m, &req);
+	if (r < 0)
+		return r; /* the mover logged why */
+	k->job = r;
+	return 0;
+}
+
+/* Children forked by a kept process between the scan and the move stay in
+ * the session cgroup: attach them to the tree's scope, a bounded number of
+ * rounds, since a process that forks without end must not hold us. */
+static void attach_stragglers(struct ks_mover *m, const struct ks_scan *scan,
+			      const struct kept_tree *k, const struct ks_log *log)
+{
+	for (unsigned round = 0; round < KS_MAX_STRAGGLER_ROUNDS; round++) {
+		struct ks_proc_id *stragglers = NULL;
+		size_t n = 0;
+		pid_t *pids;
+		int r;
+
+		r = ks_select_stragglers(scan, k->tree->procs, k->tree->n, &stragglers, &n);
+		if (r < 0 || n == 0) {
+			free(stragglers);
+			return;
+		}
+		pids = calloc(n, sizeof(*pids));
+		if (!pids) {
+			free(stragglers);
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			pids[i] = stragglers[i].pid;
+		free(stragglers);
+
+		r = ks_mover_attach(m, k->unit, pids, n);
+		free(pids);
+		if (r < 0) {
+			ks_log(log, LOG_WARNING, "cannot attach %zu late process(es) to %s: %s", n,
+			       k->unit, strerror(-r));
+			return;
+		}
+		ks_log(log, LOG_DEBUG, "attached %zu late process(es) to %s", n, k->unit);
+	}
+}
+
+static const char *job_outcome(const struct ks_job *job)
+{
+	switch (job->state) {
+	case KS_JOB_TIMEOUT:
+		return "no answer from systemd in time";
+	case KS_JOB_FAILED:
+		return job->result ? job->result : "failed";
+	default:
+		return "not started";
+	}
+}
+
+static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
+		      const struct ks_keep_io *io, const struct ks_scan *scan,
+		      const struct ks_selection *sel, uint64_t deadline,
+		      const struct ks_log *log)
+{
+	struct ks_mover mover = { 0 };
+	struct kept_tree *kept;
+	sd_bus *bus = NULL;
+	int r, n_kept = 0;
+
+	kept = calloc(sel->n, sizeof(*kept));
+	if (!kept)
+		return -ENOMEM;
+
+	r = open_bus(io->open_manager, io->ctx, deadline, &bus);
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot reach the systemd manager, nothing kept for %s: %s",
+		       t->user, strerror(-r));
+		goto out;
+	}
+	r = ks_mover_open(&mover, bus, deadline, log);
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot talk to the systemd manager, nothing kept for %s: %s",
+		       t->user, strerror(-r));
+		goto out;
+	}
+
+	for (size_t i = 0; i < sel->n; i++) {
+		kept[i].tree = &sel->trees[i];
+		kept[i].job = -1;
+		r = pin_tree(io, t->uid, &kept[i]);
+		if (r == -ESRCH)
+			continue; /* exited meanwhile: nothing to keep, nothing to say */
+		if (r < 0) {
+			ks_log(log, LOG_ERR, "cannot pin the processes of %s (pid %d): %s",
+			       sel->trees[i].program, (int)sel->trees[i].procs[0].pid,
+			       strerror(-r));
+			continue;
+		}
+		(void)start_tree(&mover, c, t, &kept[i], log);
+	}
+
+	(void)ks_mover_wait(&mover);
+
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct ks_job *job;
+
+		if (kept[i].job < 0)
+			continue;
+		job = &mover.jobs[kept[i].job];
+		if (job->state != KS_JOB_DONE) {
+			ks_log(log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
+			       base_name(kept[i].tree->program), (int)kept[i].tree->procs[0].pid,
+			       t->user, t->session_id, job_outcome(job));
+			continue;
+		}
+		ks_log(log, LOG_INFO,
+		       "kept %s (pid %d, %zu process(es)) of user %s from session %s in %s",
+		       base_name(kept[i].tree->program), (int)kept[i].tree->procs[0].pid,
+		       kept[i].n, t->user, t->session_id, kept[i].unit);
+		n_kept++;
+	}
+
+	/* Close the pidfds before the straggler rounds: they are not needed
+	 * there, and every fd we hold is one sshd does not expect. */
+	for (size_t i = 0; i < sel->n; i++)
+		unpin_tree(&kept[i]);
+
+	for (size_t i = 0; i < sel->n; i++)
+		if (kept[i].job >= 0 && mover.jobs[kept[i].job].state == KS_JOB_DONE)
+			attach_stragglers(&mover, scan, &kept[i], log);
+	r = n_kept;
+out:
+	for (size_t i = 0; i < sel->n; i++)
+		unpin_tree(&kept[i]);
+	free(kept);
+	ks_mover_close(&mover);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return r;
+}
+
+/* Our own cgroup must be this session's scope: anything else means we are
+ * not where the module is meant to run, and nothing is touched. */
+static bool is_session_scope(const char *cgroup, const char *session_id)
+{
+	char expected[128];
+	const char *last = strrchr(cgroup, '/');
+
+	if (!last || !session_id)
+		return false;
+	if (snprintf(expected, sizeof(expected), "session-%s.scope", session_id) >=
+	    (int)sizeof(expected))
+		return false;
+	return strcmp(last + 1, expected) == 0;
+}
+
+int ks_keep(const struct ks_config *c, const struct ks_keep_target *t,
+	    const struct ks_keep_io *io, const struct ks_log *log)
+{
+	uint64_t deadline = ks_now_usec() + c->timeout_usec;
+	struct ks_selection sel = { 0 };
+	enum ks_cgroup_mode mode;
+	char cgroup_root[PATH_MAX];
+	char *cgroup = NULL;
+	struct ks_scan scan;
+	int r;
+
+	r = ks_cgroup_mode_detect(io->sysfs_cgroup, &mode, cgroup_root, sizeof(cgroup_root));
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot tell how systemd tracks processes below %s: %s",
+		       io->sysfs_cgroup, strerror(-r));
+		return r;
+	}
+	r = ks_proc_cgroup(io->proc_root, io->self, mode, &cgroup);
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot read the session's cgroup: %s", strerror(-r));
+		return r;
+	}
+	if (!is_session_scope(cgroup, t->session_id)) {
+		ks_log(log, LOG_WARNING,
+		       "not running in the scope of session %s (cgroup %s); nothing kept",
+		       t->session_id, cgroup);
+		free(cgroup);
+		return 0;
+	}
+
+	scan = (struct ks_scan){
+		.proc_root = io->proc_root,
+		.cgroup_root = cgroup_root,
+		.cgroup = cgroup,
+		.uid = t->uid,
+		.programs = t->programs,
+	};
+	r = ks_select_trees(&scan, &sel, log);
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot list the processes of session %s: %s", t->session_id,
+		       strerror(-r));
+		goto out;
+	}
+	if (sel.n == 0) {
+		ks_log(log, LOG_DEBUG, "nothing to keep for %s in session %s", t->user,
+		       t->session_id);
+		goto out;
+	}
+	if (c->when == KS_WHEN_KILL && !logind_kills(t, io, deadline, log)) {
+		ks_log(log, LOG_DEBUG, "logind does not kill the processes of %s; nothing to do",
+		       t->user);
+		r = 0;
+		goto out;
+	}
+	r = move_trees(c, t, io, &scan, &sel, deadline, log);
+out:
+	ks_selection_free(&sel);
+	free(cgroup);
+	return r;
+}
