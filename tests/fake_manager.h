@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef FAKE_MANAGER_H
+#define FAKE_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+/*
+ * A scripted stand-in for systemd's manager (and logind's Manager object),
+ * for tests: a forked child serves one end of a socketpair with sd-bus, the
+ * test gets an sd_bus on the other end. The child answers as the script
+ * says and records what it received in shared memory that the test reads.
+ *
+ * Use: fake_manager_start(), talk to the returned bus, sd_bus_close_unref()
+ * it (the child exits on EOF), fake_manager_stop() (waits for the child),
+ * read fm.rec, fake_manager_free().
+ */
+
+#define FAKE_MAX_CALLS 24
+#define FAKE_MAX_PROPS 16
+#define FAKE_MAX_PIDS 32
+#define FAKE_MAX_STEPS 8
+#define FAKE_STR 256
+
+/* What the child does with Get(org.freedesktop.systemd1.Manager, Version). */
+enum fake_version {
+	FAKE_VERSION_STRING,     /* v(s) script.version */
+	FAKE_VERSION_ERROR,      /* org.freedesktop.DBus.Error.AccessDenied */
+	FAKE_VERSION_WRONG_TYPE, /* v(u) 252 */
+	FAKE_VERSION_HANG,       /* no answer */
+};
+
+/* What the child does with the nth StartTransientUnit. */
+enum fake_start {
+	FAKE_START_OK,                     /* job path, then JobRemoved(result) */
+	FAKE_START_ERROR,                  /* error reply error_name/error_message */
+	FAKE_START_HANG,                   /* no answer */
+	FAKE_START_NO_SIGNAL,              /* job path, never JobRemoved */
+	FAKE_START_WRONG_SIGNATURE,        /* "s" instead of "o" */
+	FAKE_START_DISCONNECT,             /* closes the connection, no answer */
+	FAKE_START_DISCONNECT_AFTER_REPLY, /* job path, then closes */
+	FAKE_START_SIGNAL_THEN_DISCONNECT, /* job path, JobRemoved, then closes */
+};
+
+struct fake_start_step {
+	enum fake_start action;
+	const char *result;        /* JobRemoved's result; NULL: "done" */
+	const char *error_name;    /* FAKE_START_ERROR */
+	const char *error_message;
+};
+
+enum fake_logind {
+	FAKE_LOGIND_OK,
+	FAKE_LOGIND_WRONG_TYPE, /* the property named by logind_bad answers v(s) */
+	FAKE_LOGIND_ERROR,      /* ... answers AccessDenied */
+	FAKE_LOGIND_HANG,       /* ... never answers */
+};
+
+struct fake_script {
+	/* Pretend to be a bus broker: answer Hello and AddMatch, and send
+	 * signals from a unique name, so the client can be a bus client. */
+	bool broker;
+	bool broker_hang_hello;   /* never answer Hello (nor anything else) */
+	bool no_auth;             /* never speak at all: not even SASL */
+
+	enum fake_version version_mode;
+	const char *version;
+
+	/* Any StartTransientUnit carrying PIDFDs gets this error (does not
+	 * consume a step). NULL: PIDFDs accepted. */
+	const char *refuse_pidfds_error;
+
+	struct fake_start_step steps[FAKE_MAX_STEPS];
+	size_t n_steps;             /* starts beyond this: FAKE_START_OK */
+
+	/* Hold every JobRemoved until this many starts were answered, then
+	 * send them in signal_order (indexes of starts). 0: send at once. */
+	size_t hold_signals_until;
+	size_t signal_order[FAKE_MAX_STEPS];
+	/* Before the held signals: JobRemoved for a job nobody started, and
+	 * one naming the first job's path but another unit. */
+	bool foreign_signals;
+
+	enum fake_version attach_mode; /* STRING: answer; ERROR; HANG */
+
+	enum fake_logind logind_mode;
+	const char *logind_bad;        /* property name for WRONG_TYPE/ERROR */
+	bool kill_user_processes;
+	const char *const *kill_only_users;    /* NULL-terminated, or NULL */
+	const char *const *kill_exclude_users; /* NULL-terminated, or NULL */
+};
+
+struct fake_property {
+	char name[64];
+	char signature[16];
+	char value[FAKE_STR];       /* s, t, b, u rendered as text */
+	uint32_t pids[FAKE_MAX_PIDS]; /* au; for ah the PID behind each fd */
+	size_t n_pids;
+};
+
+struct fake_call {
+	char member[64];
+	char interface[128];
+	char path[128];
+	char destination[128];
+	char arg0[FAKE_STR];        /* unit; Get: interface; AddMatch: rule */
+	char arg1[FAKE_STR];        /* mode; subcgroup; Get: property */
+	struct fake_property props[FAKE_MAX_PROPS];
+	size_t n_props;
+	size_t n_aux;
+	uint32_t pids[FAKE_MAX_PIDS]; /* AttachProcessesToUnit */
+	size_t n_pids;
+	char job[128];              /* the job path the child answered with */
+};
+
+struct fake_record {
+	struct fake_call calls[FAKE_MAX_CALLS];
+	size_t n_calls;
+	char error[FAKE_STR];       /* first thing the child could not parse */
+};
+
+struct fake_manager {
+	pid_t pid;
+	struct fake_record *rec;    /* shared with the child */
+};
+
+/* Forks the child. *client is started (not necessarily authenticated yet);
+ * a bus client when script->broker. Returns 0 or -errno. */
+int fake_manager_start(struct fake_manager *fm, const struct fake_script *script,
+		       sd_bus **client);
+/* Waits (at most ~20 s, then SIGKILL) for the child to exit. Returns its
+ * exit status: 0 when it served cleanly; -1 if killed. */
+int fake_manager_stop(struct fake_manager *fm);
+void fake_manager_free(struct fake_manager *fm);
+
+/* The nth (0-based) recorded call of member, or NULL. */
+const struct fake_call *fake_call_find(const struct fake_record *rec, const char *member,
+				       size_t nth);
+size_t fake_call_count(const struct fake_record *rec, const char *member);
+/* The property called name in a recorded StartTransientUnit, or NULL. */
+const struct fake_property *fake_call_property(const struct fake_call *call, const char *name);
+
+/* Open fds of this process (for leak checks). */
+int fake_count_fds(void);
+
+#endif
