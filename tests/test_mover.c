@@ -1,0 +1,1384 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#include "fake_manager.h"
+#include "ks_mover.h"
+
+#define MSEC 1000ULL
+#define SEC (1000 * MSEC)
+/* Hang checks, not speed assertions: a deadline of SHORT must be honoured
+ * within BOUND, however slow the machine (valgrind included). */
+#define SHORT (200 * MSEC)
+#define LONG (30 * SEC)
+#define BOUND (5 * SEC)
+
+#define MAX_LINES 64
+
+struct capture {
+	char lines[MAX_LINES][512];
+	int prio[MAX_LINES];
+	size_t n;
+};
+
+static void capture_sink(void *ctx, int priority, const char *message)
+{
+	struct capture *cap = ctx;
+
+	if (cap->n >= MAX_LINES)
+		return;
+	cap->prio[cap->n] = priority;
+	(void)snprintf(cap->lines[cap->n], sizeof(cap->lines[0]), "%s", message);
+	cap->n++;
+}
+
+static const char *captured(const struct capture *cap, const char *needle)
+{
+	for (size_t i = 0; i < cap->n; i++)
+		if (strstr(cap->lines[i], needle))
+			return cap->lines[i];
+	return NULL;
+}
+
+/* One fake manager, the client bus to it, a mover and its log. */
+struct env {
+	struct fake_manager fm;
+	sd_bus *bus;
+	struct ks_mover m;
+	struct capture cap;
+	struct ks_log log;
+};
+
+static void env_start(struct env *e, const struct fake_script *script)
+{
+	memset(e, 0, sizeof(*e));
+	e->log.sink = capture_sink;
+	e->log.ctx = &e->cap;
+	e->log.debug = true;
+	assert_int_equal(fake_manager_start(&e->fm, script, &e->bus), 0);
+	assert_non_null(e->bus);
+}
+
+static void env_open(struct env *e, const struct fake_script *script, uint64_t budget)
+{
+	env_start(e, script);
+	assert_int_equal(ks_mover_open(&e->m, e->bus, ks_now_usec() + budget, &e->log), 0);
+}
+
+/* Closes everything but the record; asserts the fake served cleanly. */
+static void env_stop(struct env *e)
+{
+	ks_mover_close(&e->m);
+	e->bus = sd_bus_close_unref(e->bus);
+	if (fake_manager_stop(&e->fm) != 0)
+		fail_msg("fake manager: %s", e->fm.rec->error);
+}
+
+static void env_free(struct env *e)
+{
+	fake_manager_free(&e->fm);
+}
+
+/* Probed once in main(), so valgrind warns about the syscall only once. */
+static bool real_pidfds;
+
+static bool have_pidfds(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* The PID the fake saw behind a passed fd. */
+static uint32_t fd_pid(pid_t pid)
+{
+	return real_pidfds ? (uint32_t)pid : 0;
+}
+
+/* A pidfd for pid. Where pidfd_open() is missing (valgrind 3.19 does not
+ * know it), a stand-in fd: the mover passes it all the same, the fake then
+ * sees no PID behind it, and fd_pid() expects that. */
+static int open_pidfd(pid_t pid)
+{
+	if (!real_pidfds)
+		return open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static const struct fake_property *prop(const struct fake_call *call, const char *name)
+{
+	assert_non_null(call);
+	return fake_call_property(call, name);
+}
+
+static void assert_prop(const struct fake_call *call, const char *name, const char *sig,
+			const char *value)
+{
+	const struct fake_property *p = prop(call, name);
+
+	if (!p)
+		fail_msg("property %s not sent", name);
+	assert_string_equal(p->signature, sig);
+	if (value)
+		assert_string_equal(p->value, value);
+}
+
+/* ---- pure functions ---- */
+
+static void test_version_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		int r;
+		unsigned major;
+	} cases[] = {
+		{ "252.39-1~deb12u2", 0, 252 },
+		{ "systemd 247 (247.3-7)", 0, 247 },
+		{ "v255-stable", 0, 255 },
+		{ "257", 0, 257 },
+		{ "256~rc3", 0, 256 },
+		{ "239 (239-78.el8)", 0, 239 },
+		{ "4294967295", 0, 4294967295U },
+		{ "4294967296", -ERANGE, 0 },
+		{ "99999999999999999999999", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },
+		{ "systemd", -EINVAL, 0 },
+		{ "systemd ", -EINVAL, 0 },
+		{ "v", -EINVAL, 0 },
+		{ "garbage", -EINVAL, 0 },
+		{ "25x", -EINVAL, 0 },
+		{ " 252", -EINVAL, 0 },
+		{ "-252", -EINVAL, 0 },
+		{ "0", -EINVAL, 0 },
+		{ "vv252", -EINVAL, 0 },
+	};
+	unsigned major;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		major = 7;
+		int r = ks_manager_version_parse(cases[i].s, &major);
+
+		if (r != cases[i].r)
+			fail_msg("\"%s\": got %d, want %d", cases[i].s, r, cases[i].r);
+		assert_int_equal(major, cases[i].r == 0 ? cases[i].major : 7);
+	}
+	assert_int_equal(ks_manager_version_parse(NULL, &major), -EINVAL);
+}
+
+static void test_slice(void **state)
+{
+	struct ks_mover m = { 0 };
+	struct ks_scope_request r = { .uid = 1000 };
+	char buf[256], small[8];
+
+	(void)state;
+	m.version = 252;
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), 15);
+	assert_string_equal(buf, "user-1000.slice");
+	m.version = 240;
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), 15);
+	assert_string_equal(buf, "user-1000.slice");
+	m.version = 239;
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), 10);
+	assert_string_equal(buf, "user.slice");
+	m.version = 0; /* unknown: assume a current manager */
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), 15);
+	assert_string_equal(buf, "user-1000.slice");
+
+	r.uid = 0;
+	assert_true(ks_mover_slice(&m, &r, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "user-0.slice");
+	r.uid = 4294967294U;
+	assert_true(ks_mover_slice(&m, &r, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "user-4294967294.slice");
+
+	r.uid = 1000;
+	r.slice = "keep-%U.slice";
+	assert_true(ks_mover_slice(&m, &r, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "keep-1000.slice");
+	r.slice = "%U-%U.slice";
+	assert_true(ks_mover_slice(&m, &r, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "1000-1000.slice");
+	r.slice = "system-keep.slice";
+	assert_true(ks_mover_slice(&m, &r, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "system-keep.slice");
+
+	r.slice = "bad-%u.slice";
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -EINVAL);
+	r.slice = "bad-%";
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -EINVAL);
+	r.slice = "a%%b.slice"; /* a literal '%' is not valid in a unit name */
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -EINVAL);
+	r.slice = "no-suffix";
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -EINVAL);
+	r.slice = ".slice";
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -EINVAL);
+	r.slice = "a/b.slice";
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -EINVAL);
+	r.slice = "a\nb.slice";
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -EINVAL);
+	r.slice = "user-%U.slice";
+	assert_int_equal(ks_mover_slice(&m, &r, small, sizeof(small)), -ENAMETOOLONG);
+
+	char longname[400];
+
+	memset(longname, 'a', sizeof(longname));
+	memcpy(longname + 300, ".slice", 7);
+	r.slice = longname;
+	assert_int_equal(ks_mover_slice(&m, &r, buf, sizeof(buf)), -ENAMETOOLONG);
+}
+
+/* ---- properties per manager version ---- */
+
+struct version_case {
+	const char *version;   /* NULL: Version answers an error */
+	unsigned major;
+	bool oom_policy;
+	bool runtime_max;
+	bool pidfds;
+	const char *slice;
+};
+
+static void check_version(const struct version_case *vc)
+{
+	struct fake_script script = {
+		.version_mode = vc->version ? FAKE_VERSION_STRING : FAKE_VERSION_ERROR,
+		.version = vc->version,
+	};
+	pid_t pids[2] = { getpid(), getppid() };
+	int fds[2] = { open_pidfd(pids[0]), open_pidfd(pids[1]) };
+	struct ks_scope_request r = {
+		.unit = "keepsession-alice-tmux-42.scope",
+		.description = "tmux kept from session 7 of alice",
+		.uid = 1000,
+		.runtime_max_usec = 3600 * SEC,
+		.pids = pids,
+		.pidfds = fds,
+		.n = 2,
+	};
+	const struct fake_call *call;
+	const struct fake_property *p;
+	struct env e;
+
+	assert_true(fds[0] >= 0 && fds[1] >= 0);
+	env_open(&e, &script, LONG);
+	assert_int_equal(e.m.version, vc->major);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_DONE);
+	assert_string_equal(e.m.jobs[0].result, "done");
+	assert_string_equal(e.m.jobs[0].path, "/org/freedesktop/systemd1/job/100");
+	assert_string_equal(e.m.jobs[0].unit, r.unit);
+	env_stop(&e);
+
+	/* A direct connection: no broker, no Subscribe needed. */
+	assert_int_equal(fake_call_count(e.fm.rec, "Subscribe"), 0);
+	assert_int_equal(fake_call_count(e.fm.rec, "Hello"), 0);
+	assert_int_equal(fake_call_count(e.fm.rec, "StartTransientUnit"), 1);
+	call = fake_call_find(e.fm.rec, "StartTransientUnit", 0);
+	assert_string_equal(call->destination, "org.freedesktop.systemd1");
+	assert_string_equal(call->path, "/org/freedesktop/systemd1");
+	assert_string_equal(call->interface, "org.freedesktop.systemd1.Manager");
+	assert_string_equal(call->arg0, r.unit);
+	assert_string_equal(call->arg1, "fail");
+	assert_int_equal(call->n_aux, 0);
+
+	assert_prop(call, "Description", "s", r.description);
+	assert_prop(call, "Slice", "s", vc->slice);
+	assert_prop(call, "CollectMode", "s", "inactive-or-failed");
+	if (vc->oom_policy)
+		assert_prop(call, "OOMPolicy", "s", "continue");
+	else
+		assert_null(prop(call, "OOMPolicy"));
+	if (vc->runtime_max) {
+		assert_prop(call, "RuntimeMaxUSec", "t", "3600000000");
+		assert_null(captured(&e.cap, "max_age"));
+	} else {
+		assert_null(prop(call, "RuntimeMaxUSec"));
+		assert_non_null(captured(&e.cap, "max_age needs systemd >= 244; no limit"));
+	}
+	if (vc->pidfds) {
+		assert_prop(call, "PIDFDs", "ah", NULL);
+		p = prop(call, "PIDFDs");
+		assert_int_equal(p->n_pids, 2);
+		/* The fake resolved each received fd to the process behind it. */
+		assert_int_equal(p->pids[0], fd_pid(pids[0]));
+		assert_int_equal(p->pids[1], fd_pid(pids[1]));
+		assert_null(prop(call, "PIDs"));
+	} else {
+		assert_prop(call, "PIDs", "au", NULL);
+		p = prop(call, "PIDs");
+		assert_int_equal(p->n_pids, 2);
+		assert_int_equal(p->pids[0], (uint32_t)pids[0]);
+		assert_int_equal(p->pids[1], (uint32_t)pids[1]);
+		assert_null(prop(call, "PIDFDs"));
+	}
+	/* Nothing else: an unknown property fails the whole call. */
+	assert_int_equal(call->n_props, 4 + vc->oom_policy + vc->runtime_max);
+	env_free(&e);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_properties_v247(void **state)
+{
+	static const struct version_case vc = { "247.3-7+deb11u4", 247, false, true, false,
+						"user-1000.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+static void test_properties_v252(void **state)
+{
+	static const struct version_case vc = { "252.39-1~deb12u2", 252, false, true, false,
+						"user-1000.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+static void test_properties_v253(void **state)
+{
+	static const struct version_case vc = { "253.1", 253, true, true, false,
+						"user-1000.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+static void test_properties_v255(void **state)
+{
+	static const struct version_case vc = { "v255-stable", 255, true, true, true,
+						"user-1000.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+static void test_properties_v257(void **state)
+{
+	static const struct version_case vc = { "systemd 257 (257.5-2)", 257, true, true, true,
+						"user-1000.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+static void test_properties_v243(void **state)
+{
+	static const struct version_case vc = { "243", 243, false, false, false,
+						"user-1000.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+static void test_properties_v239(void **state)
+{
+	static const struct version_case vc = { "239 (239-78.el8)", 239, false, false, false,
+						"user.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+static void test_properties_unknown_version(void **state)
+{
+	static const struct version_case vc = { NULL, 0, false, false, false,
+						"user-1000.slice" };
+	(void)state;
+	check_version(&vc);
+}
+
+/* Processes without a pidfd still go by PID next to those with one. */
+static void test_pidfds_mixed(void **state)
+{
+	struct fake_script script = { .version = "256" };
+	pid_t pids[3] = { getpid(), getppid(), 1 };
+	int fds[3] = { open_pidfd(pids[0]), -1, -1 };
+	struct ks_scope_request r = {
+		.unit = "keepsession-bob-screen-9.scope", .uid = 1001,
+		.pids = pids, .pidfds = fds, .n = 3,
+	};
+	const struct fake_call *call;
+	const struct fake_property *p;
+	struct env e;
+
+	(void)state;
+	assert_true(fds[0] >= 0);
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	env_stop(&e);
+	call = fake_call_find(e.fm.rec, "StartTransientUnit", 0);
+	p = prop(call, "PIDFDs");
+	assert_non_null(p);
+	assert_int_equal(p->n_pids, 1);
+	assert_int_equal(p->pids[0], fd_pid(pids[0]));
+	p = prop(call, "PIDs");
+	assert_non_null(p);
+	assert_int_equal(p->n_pids, 2);
+	assert_int_equal(p->pids[0], (uint32_t)pids[1]);
+	assert_int_equal(p->pids[1], 1);
+	/* Description defaults to the unit name. */
+	assert_prop(call, "Description", "s", r.unit);
+	env_free(&e);
+	close(fds[0]);
+}
+
+static void check_pidfd_fallback(const char *error_name)
+{
+	struct fake_script script = { .version = "255.4", .refuse_pidfds_error = error_name };
+	pid_t pids[1] = { getpid() };
+	int fds[1] = { open_pidfd(pids[0]) };
+	struct ks_scope_request r = {
+		.unit = "keepsession-a-tmux-1.scope", .uid = 1000,
+		.pids = pids, .pidfds = fds, .n = 1,
+	};
+	const struct fake_call *call;
+	struct env e;
+
+	assert_true(fds[0] >= 0);
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_true(e.m.pidfds_refused);
+	r.unit = "keepsession-a-tmux-2.scope";
+	assert_int_equal(ks_mover_start(&e.m, &r), 1);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	env_stop(&e);
+
+	/* PIDFDs refused once, the same unit retried with PIDs, and the
+	 * next start goes straight to PIDs. */
+	assert_int_equal(fake_call_count(e.fm.rec, "StartTransientUnit"), 3);
+	call = fake_call_find(e.fm.rec, "StartTransientUnit", 0);
+	assert_string_equal(call->arg0, "keepsession-a-tmux-1.scope");
+	assert_non_null(prop(call, "PIDFDs"));
+	assert_null(prop(call, "PIDs"));
+	call = fake_call_find(e.fm.rec, "StartTransientUnit", 1);
+	assert_string_equal(call->arg0, "keepsession-a-tmux-1.scope");
+	assert_null(prop(call, "PIDFDs"));
+	assert_int_equal(prop(call, "PIDs")->pids[0], (uint32_t)pids[0]);
+	call = fake_call_find(e.fm.rec, "StartTransientUnit", 2);
+	assert_string_equal(call->arg0, "keepsession-a-tmux-2.scope");
+	assert_null(prop(call, "PIDFDs"));
+	assert_non_null(prop(call, "PIDs"));
+	/* The refusal is not an error worth more than a debug line. */
+	assert_non_null(captured(&e.cap, "refused PIDFDs"));
+	assert_null(captured(&e.cap, "failed"));
+	env_free(&e);
+	close(fds[0]);
+}
+
+static void test_pidfds_fallback_read_only(void **state)
+{
+	(void)state;
+	check_pidfd_fallback(SD_BUS_ERROR_PROPERTY_READ_ONLY);
+}
+
+static void test_pidfds_fallback_invalid_args(void **state)
+{
+	(void)state;
+	check_pidfd_fallback(SD_BUS_ERROR_INVALID_ARGS);
+}
+
+static void test_pidfds_fallback_unknown_property(void **state)
+{
+	(void)state;
+	check_pidfd_fallback(SD_BUS_ERROR_UNKNOWN_PROPERTY);
+}
+
+/* Other errors are not about PIDFDs: no retry. */
+static void test_pidfds_other_error_no_retry(void **state)
+{
+	struct fake_script script = {
+		.version = "255",
+		.refuse_pidfds_error = SD_BUS_ERROR_ACCESS_DENIED,
+	};
+	pid_t pids[1] = { getpid() };
+	int fds[1] = { open_pidfd(pids[0]) };
+	struct ks_scope_request r = {
+		.unit = "keepsession-a-tmux-1.scope", .uid = 1000,
+		.pids = pids, .pidfds = fds, .n = 1,
+	};
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), -EACCES);
+	assert_false(e.m.pidfds_refused);
+	assert_int_equal(e.m.n_jobs, 0);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "StartTransientUnit"), 1);
+	assert_non_null(captured(&e.cap, "org.freedesktop.DBus.Error.AccessDenied"));
+	env_free(&e);
+	close(fds[0]);
+}
+
+/* ---- failures ---- */
+
+static const pid_t some_pids[2] = { 4242, 4243 };
+
+static struct ks_scope_request simple_request(const char *unit)
+{
+	struct ks_scope_request r = {
+		.unit = unit, .uid = 1000, .pids = some_pids, .n = 2,
+	};
+	return r;
+}
+
+static void test_error_reply(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_ERROR, .error_name = SD_BUS_ERROR_ACCESS_DENIED,
+			     .error_message = "Access denied" } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	const char *line;
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), -EACCES);
+	assert_int_equal(e.m.n_jobs, 0);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	line = captured(&e.cap, "StartTransientUnit(keepsession-a-tmux-1.scope) failed");
+	assert_non_null(line);
+	assert_non_null(strstr(line, "org.freedesktop.DBus.Error.AccessDenied: Access denied"));
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* A hostile or broken reply must not forge log lines or flood them. */
+static void test_error_reply_sanitized(void **state)
+{
+	char message[2000];
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_ERROR, .error_name = "com.example.Evil",
+			     .error_message = message } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	const char *line;
+	struct env e;
+
+	(void)state;
+	memset(message, 'x', sizeof(message) - 1);
+	message[sizeof(message) - 1] = '\0';
+	memcpy(message, "first\nFAKE: root logged in\r\t\x1b[31m", 33);
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), -EIO);
+	line = captured(&e.cap, "com.example.Evil");
+	assert_non_null(line);
+	for (const char *p = line; *p; p++)
+		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	assert_non_null(strstr(line, "first?FAKE: root logged in???[31m"));
+	assert_true(strlen(line) < 400);
+	assert_non_null(strstr(line, "xxx..."));
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_hang_bounded(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_HANG } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), 0);
+	assert_int_equal(ks_mover_start(&e.m, &r), -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_int_equal(e.m.n_jobs, 0);
+	assert_non_null(captured(&e.cap, "StartTransientUnit(keepsession-a-tmux-1.scope) failed"));
+	/* Past the deadline nothing more is even sent. */
+	r.unit = "keepsession-a-tmux-2.scope";
+	assert_int_equal(ks_mover_start(&e.m, &r), -ETIMEDOUT);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "StartTransientUnit"), 1);
+	env_free(&e);
+}
+
+static void test_no_job_removed_bounded(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_NO_SIGNAL } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), 0);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 1);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_true(ks_now_usec() - t0 >= SHORT);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_TIMEOUT);
+	assert_null(e.m.jobs[0].result);
+	assert_non_null(captured(&e.cap, "keepsession-a-tmux-1.scope: no answer from systemd"));
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_version_hang_bounded(void **state)
+{
+	struct fake_script script = { .version_mode = FAKE_VERSION_HANG };
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_null(e.m.job_removed);
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* The peer accepts the connection but never authenticates: sd_bus_call()
+ * alone would wait sd-bus's own auth timeout. */
+static void test_no_auth_bounded(void **state)
+{
+	struct fake_script script = { .no_auth = true };
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_non_null(captured(&e.cap, "cannot connect to the systemd manager"));
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_broker_hello_hang_bounded(void **state)
+{
+	struct fake_script script = { .broker = true, .broker_hang_hello = true };
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "Subscribe"), 0);
+	env_free(&e);
+}
+
+static void test_expired_deadline(void **state)
+{
+	struct fake_script script = { .version = "252" };
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	assert_int_equal(ks_mover_open(&e.m, e.bus, ks_now_usec() - 1, &e.log), -ETIMEDOUT);
+	ks_mover_close(&e.m);
+	assert_int_equal(ks_mover_open(&e.m, e.bus, ks_now_usec() + LONG, &e.log), 0);
+	e.m.deadline = ks_now_usec() - 1;
+	assert_int_equal(ks_mover_start(&e.m, &r), -ETIMEDOUT);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "StartTransientUnit"), 0);
+	env_free(&e);
+}
+
+static void test_wrong_signature(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_WRONG_SIGNATURE } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), -EBADMSG);
+	assert_int_equal(e.m.n_jobs, 0);
+	assert_non_null(captured(&e.cap, "unexpected reply signature \"s\""));
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void check_result(const char *result)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_OK, .result = result } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	char want[128];
+	struct env e;
+
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 1);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_FAILED);
+	assert_string_equal(e.m.jobs[0].result, result);
+	(void)snprintf(want, sizeof(want), "keepsession-a-tmux-1.scope: job %s", result);
+	assert_non_null(captured(&e.cap, want));
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_job_failed(void **state)
+{
+	(void)state;
+	check_result("failed");
+}
+
+static void test_job_canceled(void **state)
+{
+	(void)state;
+	check_result("canceled");
+}
+
+static void test_job_dependency(void **state)
+{
+	(void)state;
+	check_result("dependency");
+}
+
+/* The result string ends up in the caller's log lines. */
+static void test_job_result_sanitized(void **state)
+{
+	char result[300];
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .result = "done\nforged" }, { .result = result } },
+		.n_steps = 2,
+	};
+	struct ks_scope_request r1 = simple_request("keepsession-a-tmux-1.scope");
+	struct ks_scope_request r2 = simple_request("keepsession-a-tmux-2.scope");
+	struct env e;
+
+	(void)state;
+	memset(result, 'r', sizeof(result) - 1);
+	result[sizeof(result) - 1] = '\0';
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r1), 0);
+	assert_int_equal(ks_mover_start(&e.m, &r2), 1);
+	assert_int_equal(ks_mover_wait(&e.m), 2);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_FAILED);
+	assert_string_equal(e.m.jobs[0].result, "done?forged");
+	assert_int_equal(e.m.jobs[1].state, KS_JOB_FAILED);
+	assert_int_equal(strlen(e.m.jobs[1].result), 63);
+	assert_string_equal(e.m.jobs[1].result + 60, "...");
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* Three jobs answered, their JobRemoved held and released out of order,
+ * after two signals that must not count (a job nobody started; the first
+ * job's path under another unit). */
+static void test_out_of_order(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .result = "failed" }, { .result = "done" }, { .result = "done" } },
+		.n_steps = 3,
+		.hold_signals_until = 3,
+		.signal_order = { 2, 0, 1 },
+		.foreign_signals = true,
+	};
+	struct ks_scope_request r1 = simple_request("keepsession-a-tmux-1.scope");
+	struct ks_scope_request r2 = simple_request("keepsession-a-screen-2.scope");
+	struct ks_scope_request r3 = simple_request("keepsession-a-zellij-3.scope");
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r1), 0);
+	assert_int_equal(ks_mover_start(&e.m, &r2), 1);
+	assert_int_equal(ks_mover_start(&e.m, &r3), 2);
+	assert_int_equal(ks_mover_wait(&e.m), 1);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_FAILED);
+	assert_string_equal(e.m.jobs[0].result, "failed");
+	assert_int_equal(e.m.jobs[1].state, KS_JOB_DONE);
+	assert_int_equal(e.m.jobs[2].state, KS_JOB_DONE);
+	assert_string_equal(e.m.jobs[1].path, "/org/freedesktop/systemd1/job/101");
+	assert_string_equal(e.m.jobs[2].path, "/org/freedesktop/systemd1/job/102");
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* Some signals held, one job never answered: the rest still resolve. */
+static void test_partial_timeout(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_OK }, { .action = FAKE_START_NO_SIGNAL } },
+		.n_steps = 2,
+	};
+	struct ks_scope_request r1 = simple_request("keepsession-a-tmux-1.scope");
+	struct ks_scope_request r2 = simple_request("keepsession-a-tmux-2.scope");
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), 0);
+	assert_int_equal(ks_mover_start(&e.m, &r1), 0);
+	assert_int_equal(ks_mover_start(&e.m, &r2), 1);
+	assert_int_equal(ks_mover_wait(&e.m), 1);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_DONE);
+	assert_int_equal(e.m.jobs[1].state, KS_JOB_TIMEOUT);
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_disconnect_mid_call(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_DISCONNECT } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	uint64_t t0;
+	struct env e;
+	int q;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	t0 = ks_now_usec();
+	q = ks_mover_start(&e.m, &r);
+	assert_true(q < 0 && q != -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_int_equal(e.m.n_jobs, 0);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	/* Later calls fail at once on the dead connection. */
+	r.unit = "keepsession-a-tmux-2.scope";
+	assert_true(ks_mover_start(&e.m, &r) < 0);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_disconnect_while_waiting(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_DISCONNECT_AFTER_REPLY } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 1);
+	/* Noticed the disconnection, did not sit out the 30 s deadline. */
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_FAILED);
+	assert_null(e.m.jobs[0].result);
+	assert_non_null(captured(&e.cap, "lost the connection"));
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* A JobRemoved that made it out before the connection dropped counts. */
+static void test_signal_then_disconnect(void **state)
+{
+	struct fake_script script = {
+		.version = "252",
+		.steps = { { .action = FAKE_START_SIGNAL_THEN_DISCONNECT } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_DONE);
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* ---- Version ---- */
+
+static void check_version_mode(enum fake_version mode, const char *version, unsigned want,
+			       const char *log_needle)
+{
+	struct fake_script script = { .version_mode = mode, .version = version };
+	const struct fake_call *call;
+	struct env e;
+
+	env_open(&e, &script, LONG);
+	assert_int_equal(e.m.version, want);
+	if (log_needle)
+		assert_non_null(captured(&e.cap, log_needle));
+	env_stop(&e);
+	call = fake_call_find(e.fm.rec, "Get", 0);
+	assert_non_null(call);
+	assert_string_equal(call->interface, "org.freedesktop.DBus.Properties");
+	assert_string_equal(call->path, "/org/freedesktop/systemd1");
+	assert_string_equal(call->destination, "org.freedesktop.systemd1");
+	assert_string_equal(call->arg0, "org.freedesktop.systemd1.Manager");
+	assert_string_equal(call->arg1, "Version");
+	env_free(&e);
+}
+
+static void test_version_modes(void **state)
+{
+	(void)state;
+	check_version_mode(FAKE_VERSION_STRING, "252.39-1~deb12u2", 252, NULL);
+	check_version_mode(FAKE_VERSION_STRING, "systemd 247 (247.3-7)", 247, NULL);
+	check_version_mode(FAKE_VERSION_ERROR, NULL, 0, "cannot read the manager's Version");
+	check_version_mode(FAKE_VERSION_WRONG_TYPE, NULL, 0, "Version is not a string");
+	check_version_mode(FAKE_VERSION_STRING, "garbage\nline", 0,
+			   "cannot parse the manager's Version \"garbage?line\"");
+	check_version_mode(FAKE_VERSION_STRING, "", 0, "cannot parse");
+}
+
+/* ---- through a broker (the system bus) ---- */
+
+static void test_broker(void **state)
+{
+	struct fake_script script = { .broker = true, .version = "252" };
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	const struct fake_call *match;
+	struct env e;
+	size_t hello = SIZE_MAX, add = SIZE_MAX, sub = SIZE_MAX, get = SIZE_MAX,
+	       start = SIZE_MAX;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	env_stop(&e);
+
+	for (size_t i = 0; i < e.fm.rec->n_calls; i++) {
+		const char *member = e.fm.rec->calls[i].member;
+
+		if (strcmp(member, "Hello") == 0 && hello == SIZE_MAX)
+			hello = i;
+		else if (strcmp(member, "AddMatch") == 0 && add == SIZE_MAX)
+			add = i;
+		else if (strcmp(member, "Subscribe") == 0 && sub == SIZE_MAX)
+			sub = i;
+		else if (strcmp(member, "Get") == 0 && get == SIZE_MAX)
+			get = i;
+		else if (strcmp(member, "StartTransientUnit") == 0 && start == SIZE_MAX)
+			start = i;
+	}
+	/* The match is in place before anything can start a job. */
+	assert_true(hello < add && add < sub && sub < get && get < start && start != SIZE_MAX);
+	match = fake_call_find(e.fm.rec, "AddMatch", 0);
+	assert_non_null(strstr(match->arg0, "sender='org.freedesktop.systemd1'"));
+	assert_non_null(strstr(match->arg0, "member='JobRemoved'"));
+	assert_non_null(strstr(match->arg0, "path='/org/freedesktop/systemd1'"));
+	assert_string_equal(fake_call_find(e.fm.rec, "Subscribe", 0)->destination,
+			    "org.freedesktop.systemd1");
+	env_free(&e);
+}
+
+/* ---- AttachProcessesToUnit ---- */
+
+static void test_attach(void **state)
+{
+	struct fake_script script = { .version = "252" };
+	pid_t pids[3] = { 11, 22, 33 };
+	const struct fake_call *call;
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", pids, 3), 0);
+	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", pids, 0), 0);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "AttachProcessesToUnit"), 1);
+	call = fake_call_find(e.fm.rec, "AttachProcessesToUnit", 0);
+	assert_string_equal(call->interface, "org.freedesktop.systemd1.Manager");
+	assert_string_equal(call->arg0, "keepsession-a-tmux-1.scope");
+	assert_string_equal(call->arg1, "");
+	assert_int_equal(call->n_pids, 3);
+	assert_int_equal(call->pids[0], 11);
+	assert_int_equal(call->pids[1], 22);
+	assert_int_equal(call->pids[2], 33);
+	env_free(&e);
+}
+
+static void test_attach_error(void **state)
+{
+	struct fake_script script = { .version = "252", .attach_mode = FAKE_VERSION_ERROR };
+	pid_t pids[1] = { 11 };
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", pids, 1), -EACCES);
+	assert_non_null(captured(&e.cap, "AttachProcessesToUnit(keepsession-a-tmux-1.scope) "
+					 "failed: org.freedesktop.DBus.Error.AccessDenied"));
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_attach_hang_bounded(void **state)
+{
+	struct fake_script script = { .version = "252", .attach_mode = FAKE_VERSION_HANG };
+	pid_t pids[1] = { 11 };
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), 0);
+	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", pids, 1),
+			 -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* ---- logind ---- */
+
+static const char *const only_users[] = { "alice", "bob", NULL };
+static const char *const exclude_users[] = { "root", NULL };
+
+static void test_logind(void **state)
+{
+	struct fake_script script = {
+		.kill_user_processes = true,
+		.kill_only_users = only_users,
+		.kill_exclude_users = exclude_users,
+	};
+	struct ks_strlist only = { 0 }, exclude = { 0 };
+	const struct fake_call *call;
+	bool kill = false;
+	struct env e;
+
+	(void)state;
+	assert_int_equal(ks_strlist_add(&only, "stale", 5), 0);
+	env_start(&e, &script);
+	assert_int_equal(ks_logind_kill_settings(e.bus, ks_now_usec() + LONG, &kill, &only,
+						 &exclude), 0);
+	assert_true(kill);
+	assert_int_equal(only.n, 2);
+	assert_string_equal(only.v[0], "alice");
+	assert_string_equal(only.v[1], "bob");
+	assert_int_equal(exclude.n, 1);
+	assert_string_equal(exclude.v[0], "root");
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "Get"), 3);
+	call = fake_call_find(e.fm.rec, "Get", 0);
+	assert_string_equal(call->destination, "org.freedesktop.login1");
+	assert_string_equal(call->path, "/org/freedesktop/login1");
+	assert_string_equal(call->interface, "org.freedesktop.DBus.Properties");
+	assert_string_equal(call->arg0, "org.freedesktop.login1.Manager");
+	assert_string_equal(call->arg1, "KillUserProcesses");
+	assert_string_equal(fake_call_find(e.fm.rec, "Get", 1)->arg1, "KillOnlyUsers");
+	assert_string_equal(fake_call_find(e.fm.rec, "Get", 2)->arg1, "KillExcludeUsers");
+	env_free(&e);
+	ks_strlist_clear(&only);
+	ks_strlist_clear(&exclude);
+}
+
+static void test_logind_empty_lists(void **state)
+{
+	struct fake_script script = { .kill_user_processes = false };
+	struct ks_strlist only = { 0 }, exclude = { 0 };
+	bool kill = true;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	assert_int_equal(ks_logind_kill_settings(e.bus, ks_now_usec() + LONG, &kill, &only,
+						 &exclude), 0);
+	assert_false(kill);
+	assert_int_equal(only.n, 0);
+	assert_int_equal(exclude.n, 0);
+	env_stop(&e);
+	env_free(&e);
+}
+
+/* A bad answer for any one property changes nothing at all. */
+static void check_logind_bad(enum fake_logind mode, const char *property, int want)
+{
+	struct fake_script script = {
+		.logind_mode = mode,
+		.logind_bad = property,
+		.kill_user_processes = true,
+		.kill_only_users = only_users,
+		.kill_exclude_users = exclude_users,
+	};
+	struct ks_strlist only = { 0 }, exclude = { 0 };
+	bool kill = false;
+	uint64_t t0, budget;
+	struct env e;
+
+	assert_int_equal(ks_strlist_add(&only, "before", 6), 0);
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	budget = mode == FAKE_LOGIND_HANG ? SHORT : LONG;
+	assert_int_equal(ks_logind_kill_settings(e.bus, t0 + budget, &kill, &only, &exclude),
+			 want);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_false(kill);
+	assert_int_equal(only.n, 1);
+	assert_string_equal(only.v[0], "before");
+	assert_int_equal(exclude.n, 0);
+	env_stop(&e);
+	env_free(&e);
+	ks_strlist_clear(&only);
+}
+
+static void test_logind_wrong_types(void **state)
+{
+	(void)state;
+	check_logind_bad(FAKE_LOGIND_WRONG_TYPE, "KillUserProcesses", -EBADMSG);
+	check_logind_bad(FAKE_LOGIND_WRONG_TYPE, "KillOnlyUsers", -EBADMSG);
+	check_logind_bad(FAKE_LOGIND_WRONG_TYPE, "KillExcludeUsers", -EBADMSG);
+}
+
+static void test_logind_errors(void **state)
+{
+	(void)state;
+	check_logind_bad(FAKE_LOGIND_ERROR, "KillExcludeUsers", -EACCES);
+	check_logind_bad(FAKE_LOGIND_HANG, "KillOnlyUsers", -ETIMEDOUT);
+}
+
+/* ---- resources ---- */
+
+static void test_no_fd_leak(void **state)
+{
+	struct fake_script script = { .version = "255" };
+	pid_t pids[1] = { getpid() };
+	int fds[1];
+	struct ks_scope_request r = {
+		.unit = "keepsession-a-tmux-1.scope", .uid = 1000,
+		.pids = pids, .pidfds = fds, .n = 1,
+	};
+	int before, after;
+	struct env e;
+
+	(void)state;
+	before = fake_count_fds();
+	assert_true(before > 0);
+	fds[0] = open_pidfd(pids[0]);
+	assert_true(fds[0] >= 0);
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_non_null(prop(&e.fm.rec->calls[e.fm.rec->n_calls - 1], "PIDFDs"));
+	assert_int_equal(ks_mover_attach(&e.m, r.unit, pids, 1), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 0);
+	env_stop(&e);
+	env_free(&e);
+	close(fds[0]);
+	after = fake_count_fds();
+	assert_int_equal(before, after);
+}
+
+static void test_close_idempotent(void **state)
+{
+	struct fake_script script = { .version = "252" };
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	struct ks_mover zero = { 0 };
+	struct env e;
+
+	(void)state;
+	ks_mover_close(&zero);
+	ks_mover_close(NULL);
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	ks_mover_close(&e.m);
+	assert_null(e.m.jobs);
+	assert_int_equal(e.m.n_jobs, 0);
+	assert_null(e.m.job_removed);
+	ks_mover_close(&e.m);
+	env_stop(&e);
+	env_free(&e);
+}
+
+static void test_invalid_arguments(void **state)
+{
+	struct ks_mover m = { 0 };
+	struct ks_scope_request r = simple_request("x.scope");
+
+	(void)state;
+	assert_int_equal(ks_mover_open(&m, NULL, ks_now_usec() + LONG, NULL), -EINVAL);
+	assert_int_equal(ks_mover_start(&m, &r), -EINVAL);
+	r.n = 0;
+	assert_int_equal(ks_mover_start(&m, &r), -EINVAL);
+	assert_int_equal(ks_mover_wait(&m), 0);
+	assert_int_equal(ks_mover_attach(&m, "x.scope", NULL, 1), -EINVAL);
+	assert_int_equal(ks_bus_open_system(NULL), -EINVAL);
+	assert_int_equal(ks_bus_open_manager(NULL), -EINVAL);
+}
+
+/* ---- opening the system bus does not block ---- */
+
+/* A socket that accepts connections (the kernel's backlog does) but never
+ * speaks: the worst a wedged dbus-daemon can do. */
+static void test_system_bus_silent_bounded(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/test_mover.XXXXXX", address[sizeof(sa.sun_path) + 16];
+	const char *saved = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+	char *saved_copy = saved ? strdup(saved) : NULL;
+	struct ks_mover m;
+	struct capture cap = { 0 };
+	struct ks_log log = { capture_sink, &cap, true };
+	sd_bus *bus = NULL;
+	uint64_t t0;
+	int fd, r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/bus", dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	(void)snprintf(address, sizeof(address), "unix:path=%s", sa.sun_path);
+	assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1), 0);
+
+	t0 = ks_now_usec();
+	assert_int_equal(ks_bus_open_system(&bus), 0);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_int_equal(sd_bus_is_bus_client(bus), 1);
+	assert_int_equal(ks_mover_open(&m, bus, ks_now_usec() + SHORT, &log), -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	ks_mover_close(&m);
+	bus = sd_bus_close_unref(bus);
+
+	/* Nothing listening: an error, at once. */
+	assert_int_equal(unlink(sa.sun_path), 0);
+	t0 = ks_now_usec();
+	r = ks_bus_open_system(&bus);
+	if (r >= 0) {
+		assert_true(ks_mover_open(&m, bus, ks_now_usec() + LONG, &log) < 0);
+		ks_mover_close(&m);
+		bus = sd_bus_close_unref(bus);
+	}
+	assert_true(ks_now_usec() - t0 < BOUND);
+
+	/* Unprivileged, or without systemd, the manager is reached through
+	 * the system bus; as root on a systemd host it would be the real
+	 * private socket, which this test leaves alone. */
+	if (geteuid() != 0 || access("/run/systemd/private", F_OK) != 0) {
+		assert_int_equal(ks_bus_open_manager(&bus), r >= 0 ? 0 : r);
+		bus = sd_bus_close_unref(bus);
+	}
+	assert_true(ks_now_usec() - t0 < BOUND);
+
+	close(fd);
+	assert_int_equal(rmdir(dir), 0);
+	if (saved_copy)
+		assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", saved_copy, 1), 0);
+	else
+		assert_int_equal(unsetenv("DBUS_SYSTEM_BUS_ADDRESS"), 0);
+	free(saved_copy);
+}
+
+static void test_now_monotonic(void **state)
+{
+	uint64_t a, b;
+
+	(void)state;
+	a = ks_now_usec();
+	b = ks_now_usec();
+	assert_true(a > 0);
+	assert_true(b >= a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version_parse),
+		cmocka_unit_test(test_slice),
+		cmocka_unit_test(test_now_monotonic),
+		cmocka_unit_test(test_invalid_arguments),
+		cmocka_unit_test(test_properties_v239),
+		cmocka_unit_test(test_properties_v243),
+		cmocka_unit_test(test_properties_v247),
+		cmocka_unit_test(test_properties_v252),
+		cmocka_unit_test(test_properties_v253),
+		cmocka_unit_test(test_properties_v255),
+		cmocka_unit_test(test_properties_v257),
+		cmocka_unit_test(test_properties_unknown_version),
+		cmocka_unit_test(test_pidfds_mixed),
+		cmocka_unit_test(test_pidfds_fallback_read_only),
+		cmocka_unit_test(test_pidfds_fallback_invalid_args),
+		cmocka_unit_test(test_pidfds_fallback_unknown_property),
+		cmocka_unit_test(test_pidfds_other_error_no_retry),
+		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_error_reply_sanitized),
+		cmocka_unit_test(test_hang_bounded),
+		cmocka_unit_test(test_no_job_removed_bounded),
+		cmocka_unit_test(test_version_hang_bounded),
+		cmocka_unit_test(test_no_auth_bounded),
+		cmocka_unit_test(test_broker_hello_hang_bounded),
+		cmocka_unit_test(test_expired_deadline),
+		cmocka_unit_test(test_wrong_signature),
+		cmocka_unit_test(test_job_failed),
+		cmocka_unit_test(test_job_canceled),
+		cmocka_unit_test(test_job_dependency),
+		cmocka_unit_test(test_job_result_sanitized),
+		cmocka_unit_test(test_out_of_order),
+		cmocka_unit_test(test_partial_timeout),
+		cmocka_unit_test(test_disconnect_mid_call),
+		cmocka_unit_test(test_disconnect_while_waiting),
+		cmocka_unit_test(test_signal_then_disconnect),
+		cmocka_unit_test(test_version_modes),
+		cmocka_unit_test(test_broker),
+		cmocka_unit_test(test_attach),
+		cmocka_unit_test(test_attach_error),
+		cmocka_unit_test(test_attach_hang_bounded),
+		cmocka_unit_test(test_logind),
+		cmocka_unit_test(test_logind_empty_lists),
+		cmocka_unit_test(test_logind_wrong_types),
+		cmocka_unit_test(test_logind_errors),
+		cmocka_unit_test(test_no_fd_leak),
+		cmocka_unit_test(test_close_idempotent),
+		cmocka_unit_test(test_system_bus_silent_bounded),
+	};
+
+	real_pidfds = have_pidfds();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
