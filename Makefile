@@ -67,6 +67,15 @@ check-valgrind: $(TEST_BINS)
 e2e:
 	tests/e2e/run
 
+# A minimal PAM application (sshd's session phase) for the end-to-end
+# state check and the benchmark; not installed by make install.
+DRIVER := $(BUILDDIR)/ks-pam-driver
+.PHONY: driver
+driver: $(DRIVER)
+$(DRIVER): tests/pamdriver/ks-pam-driver.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs pam)
+
 # The config goes to $(SYSCONFDIR)/security only when there is none: as
 # shipped every line is a comment, so a fresh install changes nothing, and
 # an admin's file is never overwritten. The pam-auth-update profile

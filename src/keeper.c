@@ -35,50 +35,6 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-/* sd_bus_call() would wait for the connection to finish authenticating
- * with a timeout of its own (25 s); a wedged systemd must cost us no more
- * than our deadline, so wait for it here. */
-static int bus_wait_ready(sd_bus *bus, uint64_t deadline)
-{
-	for (;;) {
-		uint64_t now;
-		int r;
-
-		r = sd_bus_is_ready(bus);
-		if (r != 0)
-			return r < 0 ? r : 0;
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue;
-		now = ks_now_usec();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		r = sd_bus_wait(bus, deadline - now);
-		if (r < 0)
-			return r;
-	}
-}
-
-static int open_bus(int (*opener)(void *ctx, sd_bus **bus), void *ctx,
-		    uint64_t deadline, sd_bus **ret)
-{
-	sd_bus *bus = NULL;
-	int r;
-
-	r = opener(ctx, &bus);
-	if (r < 0)
-		return r;
-	r = bus_wait_ready(bus, deadline);
-	if (r < 0) {
-		sd_bus_close_unref(bus);
-		return r;
-	}
-	*ret = bus;
-	return 0;
-}
-
 /* Does logind kill this user's processes at logout? An answer we cannot
  * get is taken as yes: keeping is what the admin and the user asked for,
  * and the mover will tell whether systemd can be reached at all. */
@@ -90,7 +46,7 @@ static bool logind_kills(const struct ks_keep_target *t, const struct ks_keep_io
 	sd_bus *bus = NULL;
 	int r;
 
-	r = open_bus(io->open_logind, io->ctx, deadline, &bus);
+	r = io->open_logind(io->ctx, &bus);
 	if (r >= 0)
 		r = ks_logind_kill_settings(bus, deadline, &kill_user_processes, &only, &exclude);
 	if (r < 0)
@@ -253,7 +209,7 @@ static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 	if (!kept)
 		return -ENOMEM;
 
-	r = open_bus(io->open_manager, io->ctx, deadline, &bus);
+	r = io->open_manager(io->ctx, &bus);
 	if (r < 0) {
 		ks_log(log, LOG_ERR, "cannot reach the systemd manager, nothing kept for %s: %s",
 		       t->user, strerror(-r));
