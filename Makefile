@@ -35,8 +35,32 @@ TEST_HELPERS  := $(filter-out $(TEST_SRCS),$(sort $(wildcard tests/*.c)))
 TEST_HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILDDIR)/%.o)
 TEST_LIBS     := $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
-.PHONY: all check check-asan check-valgrind e2e install uninstall clean
+.PHONY: all check check-asan check-valgrind e2e install uninstall clean setup test demo
 all: $(MODULE)
+
+# README's two set-up commands, on a fresh Debian 12 machine as root.
+# setup: build dependencies, build, install, and show the module working.
+setup:
+	tools/install-deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) demo
+
+# test: every test there is; what CI runs.
+FUZZ_SECONDS ?= 15
+test:
+	$(MAKE) check
+	$(MAKE) check-asan
+	$(MAKE) check-valgrind
+	$(MAKE) check-man
+	$(MAKE) lint
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	$(MAKE) e2e
+
+# A short end-to-end run: without the module a detached tmux dies at ssh
+# logout; with it, an opted-in user's tmux survives.
+demo:
+	KS_E2E_SCENARIOS=optin tests/e2e/run
 
 # The module is built with hidden visibility; the version script exports
 # only the pam_sm_* entry points.
