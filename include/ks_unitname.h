@@ -18,7 +18,9 @@ int ks_unit_name_escape(const char *s, char *buf, size_t size);
 int ks_scope_name(const char *user, const char *program, pid_t pid,
 		  char *buf, size_t size);
 
-/* Is s a valid slice unit name ("foo-bar.slice")? */
+/* Is s a valid slice unit name ("foo-bar.slice")? Returns 1 or 0. As
+ * systemd decides, except that the root "-.slice" is refused. "%U" must
+ * be expanded before: '%' is not a unit name character. */
 int ks_slice_name_valid(const char *s);
 
 #endif
