@@ -1,0 +1,1192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ks_proctree.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define USER_UID 1000
+#define SESSION_CG "/user.slice/user-1000.slice/session-3.scope"
+#define MAX_LINES 64
+
+/* A fake process's start time: distinct per pid, so tests can check it. */
+#define STARTTIME(pid) (1000000ULL + (unsigned long long)(pid) * 7)
+
+struct capture {
+	char lines[MAX_LINES][512];
+	int prio[MAX_LINES];
+	size_t n;
+};
+
+struct fx {
+	char root[PATH_MAX];
+	char proc[PATH_MAX];
+	char cgroot[PATH_MAX];
+	struct ks_strlist programs;
+	struct ks_scan scan;
+	struct capture cap;
+	struct ks_log log;
+	struct ks_selection sel;
+};
+
+/* What a fake process looks like; zero fields take defaults. */
+struct fake {
+	pid_t pid;
+	pid_t ppid;
+	uid_t uid;
+	const char *comm;     /* default: the exe's base name */
+	const char *exe;      /* NULL: no exe link */
+	const char *cgroup;   /* below the session cgroup; NULL: the session cgroup */
+	const char *stat;     /* raw stat content instead of a generated one */
+	const char *status;   /* raw status content instead of a generated one */
+	bool outside;         /* in /proc only: not in the session cgroup */
+	bool no_dir;          /* listed in cgroup.procs only: gone from /proc */
+	bool no_stat;
+	bool no_status;
+};
+
+static void sink(void *ctx, int priority, const char *message)
+{
+	struct capture *cap = ctx;
+
+	if (cap->n < MAX_LINES) {
+		snprintf(cap->lines[cap->n], sizeof(cap->lines[0]), "%s", message);
+		cap->prio[cap->n] = priority;
+	}
+	cap->n++;
+}
+
+static size_t count_lines(const struct fx *fx, const char *needle)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < fx->cap.n && i < MAX_LINES; i++)
+		if (strstr(fx->cap.lines[i], needle))
+			count++;
+	return count;
+}
+
+/* Lines above debug: what an admin sees by default. */
+static size_t count_loud_lines(const struct fx *fx)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < fx->cap.n && i < MAX_LINES; i++)
+		if (fx->cap.prio[i] != LOG_DEBUG)
+			count++;
+	return count;
+}
+
+static void path_join(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void path_join(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	assert_true(n >= 0 && (size_t)n < size);
+}
+
+static void mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	path_join(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		assert_true(mkdir(tmp, 0755) == 0 || errno == EEXIST);
+		*p = '/';
+	}
+	assert_true(mkdir(tmp, 0755) == 0 || errno == EEXIST);
+}
+
+static void write_bytes(const char *path, const char *data, size_t len, bool append)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+static void write_file(const char *path, const char *content)
+{
+	write_bytes(path, content, strlen(content), false);
+}
+
+/* The directory of a cgroup below the session one (NULL: the session's). */
+static void cgroup_dir(const struct fx *fx, const char *sub, char *buf, size_t size)
+{
+	if (sub)
+		path_join(buf, size, "%s%s/%s", fx->cgroot, SESSION_CG, sub);
+	else
+		path_join(buf, size, "%s%s", fx->cgroot, SESSION_CG);
+}
+
+static void cgroup_add_line(const struct fx *fx, const char *sub, const char *line)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	cgroup_dir(fx, sub, dir, sizeof(dir));
+	mkdir_p(dir);
+	path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	write_bytes(path, line, strlen(line), true);
+}
+
+/* Creates one fake process: its /proc entry and its line in cgroup.procs. */
+static void fake_proc_ex(const struct fx *fx, const struct fake *f)
+{
+	char dir[PATH_MAX], path[PATH_MAX], buf[8192], line[32];
+	const char *comm = f->comm;
+
+	snprintf(line, sizeof(line), "%d\n", (int)f->pid);
+	if (!f->outside)
+		cgroup_add_line(fx, f->cgroup, line);
+	if (f->no_dir)
+		return;
+
+	path_join(dir, sizeof(dir), "%s/%d", fx->proc, (int)f->pid);
+	mkdir_p(dir);
+	if (!comm) {
+		comm = f->exe ? strrchr(f->exe, '/') : NULL;
+		comm = comm ? comm + 1 : "x";
+	}
+	if (!f->no_stat) {
+		if (f->stat)
+			path_join(buf, sizeof(buf), "%s", f->stat);
+		else
+			path_join(buf, sizeof(buf),
+				  "%d (%.15s) S %d %d %d 0 -1 4194560 100 0 0 0 10 5 0 0 20 0 1 0 "
+				  "%llu 1234567 89 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 "
+				  "0 0 0 0 0 0\n",
+				  (int)f->pid, comm, (int)f->ppid, (int)f->pid, (int)f->pid,
+				  STARTTIME(f->pid));
+		path_join(path, sizeof(path), "%s/stat", dir);
+		write_file(path, buf);
+	}
+	if (!f->no_status) {
+		if (f->status)
+			path_join(buf, sizeof(buf), "%s", f->status);
+		else
+			path_join(buf, sizeof(buf),
+				  "Name:\t%.15s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\n"
+				  "Ngid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n"
+				  "Uid:\t%u\t%u\t%u\t%u\nGid:\t%u\t%u\t%u\t%u\nFDSize:\t64\n",
+				  comm, (int)f->pid, (int)f->pid, (int)f->ppid, f->uid, f->uid,
+				  f->uid, f->uid, f->uid, f->uid, f->uid, f->uid);
+		path_join(path, sizeof(path), "%s/status", dir);
+		write_file(path, buf);
+	}
+	if (f->exe) {
+		path_join(path, sizeof(path), "%s/exe", dir);
+		/* Dangling, as /proc's links are outside of /proc. */
+		assert_int_equal(symlink(f->exe, path), 0);
+	}
+}
+
+static void fake_proc(const struct fx *fx, pid_t pid, pid_t ppid, uid_t uid, const char *exe)
+{
+	fake_proc_ex(fx, &(struct fake){ .pid = pid, .ppid = ppid, .uid = uid, .exe = exe });
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	char dir[PATH_MAX];
+
+	assert_non_null(fx);
+	path_join(fx->root, sizeof(fx->root), "/tmp/ks-proctree-XXXXXX");
+	assert_non_null(mkdtemp(fx->root));
+	path_join(fx->proc, sizeof(fx->proc), "%s/proc", fx->root);
+	path_join(fx->cgroot, sizeof(fx->cgroot), "%s/cgroup", fx->root);
+	mkdir_p(fx->proc);
+	cgroup_dir(fx, NULL, dir, sizeof(dir));
+	mkdir_p(dir);
+	path_join(dir, sizeof(dir), "%s%s/cgroup.procs", fx->cgroot, SESSION_CG);
+	write_file(dir, "");
+	assert_int_equal(ks_strlist_add_split(&fx->programs, "tmux,screen"), 0);
+
+	fx->log = (struct ks_log){ .sink = sink, .ctx = &fx->cap, .debug = true };
+	fx->scan = (struct ks_scan){
+		.proc_root = fx->proc,
+		.cgroup_root = fx->cgroot,
+		.cgroup = SESSION_CG,
+		.uid = USER_UID,
+		.programs = &fx->programs,
+	};
+	*state = fx;
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	ks_selection_free(&fx->sel);
+	ks_strlist_clear(&fx->programs);
+	assert_int_equal(nftw(fx->root, remove_entry, 32, FTW_DEPTH | FTW_PHYS), 0);
+	free(fx);
+	return 0;
+}
+
+static const struct ks_tree *find_tree(const struct ks_selection *sel, pid_t root)
+{
+	for (size_t i = 0; i < sel->n; i++)
+		if (sel->trees[i].n > 0 && sel->trees[i].procs[0].pid == root)
+			return &sel->trees[i];
+	return NULL;
+}
+
+static bool tree_has(const struct ks_tree *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->procs[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Asserts the tree rooted at root: its program and exactly the pids
+ * listed (0-terminated, root first), each with its start time. */
+static void assert_tree(const struct ks_selection *sel, const char *program, pid_t root, ...)
+{
+	const struct ks_tree *t = find_tree(sel, root);
+	size_t count = 0;
+	va_list ap;
+	pid_t pid;
+
+	assert_non_null(t);
+	assert_string_equal(t->program, program);
+	assert_int_equal(t->procs[0].pid, root);
+	va_start(ap, root);
+	for (pid = root; pid != 0; pid = va_arg(ap, pid_t)) {
+		assert_true(tree_has(t, pid));
+		count++;
+	}
+	va_end(ap);
+	assert_int_equal(t->n, count);
+	for (size_t i = 0; i < t->n; i++)
+		assert_int_equal(t->procs[i].starttime, STARTTIME(t->procs[i].pid));
+}
+
+/* No pid in two trees, and every one after its parent's position. */
+static void assert_disjoint(const struct ks_selection *sel)
+{
+	for (size_t a = 0; a < sel->n; a++)
+		for (size_t i = 0; i < sel->trees[a].n; i++)
+			for (size_t b = a + 1; b < sel->n; b++)
+				assert_false(tree_has(&sel->trees[b], sel->trees[a].procs[i].pid));
+}
+
+static int select_trees(struct fx *fx)
+{
+	ks_selection_free(&fx->sel);
+	return ks_select_trees(&fx->scan, &fx->sel, &fx->log);
+}
+
+/* An ssh login: sshd privsep parent (root) and child, a login shell
+ * running a tmux client, and the daemonized tmux server (ppid 1) with its
+ * panes. Both tmux processes root a tree each; nothing else is kept. */
+static void test_tmux_login(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc(fx, 100, 1, 0, "/usr/sbin/sshd");
+	fake_proc(fx, 101, 100, USER_UID, "/usr/sbin/sshd");
+	fake_proc(fx, 102, 101, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 103, 102, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 202, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 203, 201, USER_UID, "/usr/bin/vim");
+	fake_proc(fx, 204, 202, USER_UID, "/usr/bin/make");
+	fake_proc(fx, 205, 204, USER_UID, "/usr/bin/cc");
+	fake_proc(fx, 300, 1, USER_UID, "/usr/bin/sleep");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 2);
+	/* Trees come in the order of their root's pid. */
+	assert_int_equal(fx->sel.trees[0].procs[0].pid, 103);
+	assert_int_equal(fx->sel.trees[1].procs[0].pid, 200);
+	assert_tree(&fx->sel, "tmux", 103, 0);
+	assert_tree(&fx->sel, "tmux", 200, 201, 202, 203, 204, 205, 0);
+	assert_int_equal(count_loud_lines(fx), 0);
+}
+
+/* tmux in a tmux pane, and screen in another: all one tree, the outer. */
+static void test_nested_multiplexers(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 202, 201, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 203, 202, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 204, 203, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 205, 201, USER_UID, "/usr/bin/screen");
+	fake_proc(fx, 206, 205, USER_UID, "/usr/bin/top");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 202, 203, 204, 205, 206, 0);
+}
+
+/* screen's server calls itself SCREEN; only the executable counts. */
+static void test_match_by_exe_not_comm(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc_ex(fx, &(struct fake){ .pid = 400, .ppid = 1, .uid = USER_UID,
+					 .comm = "SCREEN", .exe = "/usr/bin/screen" });
+	fake_proc(fx, 401, 400, USER_UID, "/usr/bin/bash");
+	fake_proc_ex(fx, &(struct fake){ .pid = 500, .ppid = 1, .uid = USER_UID,
+					 .comm = "tmux", .exe = "/usr/bin/bash" });
+	fake_proc(fx, 600, 1, USER_UID, "/usr/bin/tmux-wrapper");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "screen", 400, 401, 0);
+}
+
+/*
+ * Other uids: root's tmux in the session is never selected; a root sudo in
+ * a pane is left out, but the user's process below it is the user's. The
+ * real uid decides (a setuid program run by the user is the user's).
+ */
+static void test_other_uids(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc(fx, 100, 1, 0, "/usr/bin/tmux");
+	fake_proc(fx, 101, 100, 0, "/usr/bin/bash");
+	fake_proc(fx, 102, 101, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 202, 201, 0, "/usr/bin/sudo");
+	fake_proc(fx, 203, 202, 0, "/usr/bin/bash");
+	fake_proc(fx, 204, 203, USER_UID, "/usr/bin/vim");
+	fake_proc(fx, 205, 201, 1001, "/usr/bin/bash");
+	fake_proc_ex(fx, &(struct fake){ .pid = 206, .ppid = 201, .exe = "/usr/bin/passwd",
+					 .status = "Name:\tpasswd\nUid:\t1000\t0\t0\t0\n" });
+	fake_proc_ex(fx, &(struct fake){ .pid = 207, .ppid = 201, .exe = "/usr/bin/x",
+					 .status = "Name:\tx\nUid:\t0\t1000\t1000\t1000\n" });
+	/* The same user's tmux, but run as another real uid: not ours. */
+	fake_proc_ex(fx, &(struct fake){ .pid = 300, .ppid = 1, .exe = "/usr/bin/tmux",
+					 .status = "Name:\ttmux\nUid:\t0\t1000\t1000\t1000\n" });
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 204, 206, 0);
+}
+
+static void test_program_match(void **state)
+{
+	struct ks_strlist l = { 0 };
+
+	(void)state;
+	assert_int_equal(ks_strlist_add_split(&l, "tmux /opt/bin/screen  dtach"), 0);
+	assert_ptr_equal(ks_program_match(&l, "/usr/bin/tmux"), l.v[0]);
+	assert_ptr_equal(ks_program_match(&l, "/usr/local/bin/tmux"), l.v[0]);
+	assert_ptr_equal(ks_program_match(&l, "/usr/bin/tmux (deleted)"), l.v[0]);
+	assert_ptr_equal(ks_program_match(&l, "tmux"), l.v[0]);
+	assert_null(ks_program_match(&l, "/usr/bin/tmux-wrapper"));
+	assert_null(ks_program_match(&l, "/usr/bin/tmux.real"));
+	assert_null(ks_program_match(&l, "/usr/bin/xtmux"));
+	assert_null(ks_program_match(&l, "/usr/bin/tmux/"));
+	assert_null(ks_program_match(&l, "/usr/bin/tmux (deleted) (deleted)"));
+	/* An absolute entry is that path only. */
+	assert_ptr_equal(ks_program_match(&l, "/opt/bin/screen"), l.v[1]);
+	assert_ptr_equal(ks_program_match(&l, "/opt/bin/screen (deleted)"), l.v[1]);
+	assert_null(ks_program_match(&l, "/usr/bin/screen"));
+	assert_null(ks_program_match(&l, "screen"));
+	assert_null(ks_program_match(&l, "/opt/bin/screen2"));
+	assert_ptr_equal(ks_program_match(&l, "/x/dtach"), l.v[2]);
+	assert_null(ks_program_match(&l, ""));
+	assert_null(ks_program_match(&l, " (deleted)"));
+	assert_null(ks_program_match(&l, NULL));
+	assert_null(ks_program_match(NULL, "/usr/bin/tmux"));
+
+	/* An empty entry matches nothing, not even an empty base name. */
+	ks_strlist_clear(&l);
+	assert_int_equal(ks_strlist_add(&l, "", 0), 0);
+	assert_null(ks_program_match(&l, "/usr/bin/"));
+	assert_null(ks_program_match(&l, ""));
+	ks_strlist_clear(&l);
+}
+
+/* tmux upgraded under a running server, and absolute-path entries. */
+static void test_deleted_and_absolute(void **state)
+{
+	struct fx *fx = *state;
+
+	ks_strlist_clear(&fx->programs);
+	assert_int_equal(ks_strlist_add_split(&fx->programs, "tmux,/opt/bin/dtach"), 0);
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux (deleted)");
+	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash (deleted)");
+	fake_proc(fx, 300, 1, USER_UID, "/opt/bin/dtach");
+	fake_proc(fx, 301, 300, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 400, 1, USER_UID, "/usr/bin/dtach");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 2);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+	assert_tree(&fx->sel, "/opt/bin/dtach", 300, 301, 0);
+}
+
+/*
+ * Processes that exit while the scan runs: listed in cgroup.procs but gone
+ * from /proc, or gone between two reads. They are skipped without a word.
+ */
+static void test_vanishing_processes(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc_ex(fx, &(struct fake){ .pid = 202, .ppid = 200, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .no_dir = true });
+	fake_proc_ex(fx, &(struct fake){ .pid = 203, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .no_status = true });
+	fake_proc_ex(fx, &(struct fake){ .pid = 204, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .no_stat = true });
+	/* Exited between stat and readlink (or a zombie): no exe. */
+	fake_proc_ex(fx, &(struct fake){ .pid = 205, .ppid = 201, .uid = USER_UID });
+	fake_proc_ex(fx, &(struct fake){ .pid = 206, .ppid = 1, .uid = USER_UID });
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+	for (pid_t pid = 202; pid <= 206; pid++) {
+		char needle[32];
+
+		snprintf(needle, sizeof(needle), "%d", (int)pid);
+		assert_int_equal(count_lines(fx, needle), 0);
+	}
+	assert_int_equal(count_loud_lines(fx), 0);
+}
+
+/* Unparsable stat and status files: the process is skipped, the scan goes on. */
+static void test_garbage_proc_files(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const bad_stats[] = {
+		/* pid 900 + index; starttime is field 22, the "19" */
+		"garbage\n",
+		"",
+		"902 (tmux) S 1 2 3\n",
+		"903 (tmux) S x 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+		"999 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+		"905 tmux S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+		"906 (tmux) S  1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+		"907 (tmux) S -1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+		"908 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 "
+		"99999999999999999999999\n",
+		"909 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 -5 0\n",
+		"+910 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+		"911 (tmux S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+		"912 (tmux) S 2147483648 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+	};
+	static const char *const bad_statuses[] = {
+		"Name:\ttmux\n",
+		"Name:\ttmux\nUid:\tabc\t1\t1\t1\n",
+		"Name:\ttmux\nUid:\t-1\t1\t1\t1\n",
+		"Name:\ttmux\nUid:\t4294967295\t1\t1\t1\n",
+		"Name:\ttmux\nUid:\t99999999999999\t1\t1\t1\n",
+		"Name:\ttmux\nUid:1000\t1000\t1000\t1000\n",
+		"Name:\ttmux\nUid:\t1000", /* cut: the line never ends */
+		"Name:\ttmux\nXUid:\t1000\t1000\t1000\t1000\n",
+		"",
+	};
+	char path[PATH_MAX], huge[6000];
+	pid_t pid;
+
+	const struct ks_tree *t;
+
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	/* The control: the lines' form parses when nothing is wrong. */
+	fake_proc_ex(fx, &(struct fake){ .pid = 899, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .stat = "899 (tmux) S 1 2 3 4 5 6 "
+					 "7 8 9 10 11 12 13 14 15 16 17 18 19 20\n" });
+	pid = 900;
+	for (size_t i = 0; i < sizeof(bad_stats) / sizeof(bad_stats[0]); i++, pid++)
+		fake_proc_ex(fx, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
+						 .exe = "/usr/bin/tmux", .stat = bad_stats[i] });
+	pid = 950;
+	for (size_t i = 0; i < sizeof(bad_statuses) / sizeof(bad_statuses[0]); i++, pid++)
+		fake_proc_ex(fx, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
+						 .exe = "/usr/bin/tmux",
+						 .status = bad_statuses[i] });
+
+	/* A stat over 4 KiB (a comm no kernel makes). */
+	memset(huge, 'a', sizeof(huge));
+	memcpy(huge, "970 (", 5);
+	memcpy(huge + sizeof(huge) - 64, ") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
+	       sizeof(") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n"));
+	fake_proc_ex(fx, &(struct fake){ .pid = 970, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .stat = huge });
+	/* A NUL inside stat. */
+	fake_proc_ex(fx, &(struct fake){ .pid = 971, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .no_stat = true });
+	path_join(path, sizeof(path), "%s/971/stat", fx->proc);
+#define NUL_STAT "971 (t\0x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n"
+	write_bytes(path, NUL_STAT, sizeof(NUL_STAT) - 1, false);
+	/* stat a directory, status a symlink. */
+	fake_proc_ex(fx, &(struct fake){ .pid = 972, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .no_stat = true });
+	path_join(path, sizeof(path), "%s/972/stat", fx->proc);
+	assert_int_equal(mkdir(path, 0755), 0);
+	fake_proc_ex(fx, &(struct fake){ .pid = 973, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .no_status = true });
+	path_join(path, sizeof(path), "%s/973/status", fx->proc);
+	assert_int_equal(symlink("../200/status", path), 0);
+	/* A FIFO would block a reader forever; SIGALRM ends the test if so. */
+	fake_proc_ex(fx, &(struct fake){ .pid = 974, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .no_stat = true });
+	path_join(path, sizeof(path), "%s/974/stat", fx->proc);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	alarm(30);
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 2);
+	assert_tree(&fx->sel, "tmux", 200, 0);
+	t = find_tree(&fx->sel, 899);
+	assert_non_null(t);
+	assert_int_equal(t->n, 1);
+	assert_int_equal(t->procs[0].starttime, 19);
+	assert_int_equal(count_lines(fx, "unparsable"),
+			 sizeof(bad_stats) / sizeof(bad_stats[0]) +
+				 sizeof(bad_statuses) / sizeof(bad_statuses[0]) + 5);
+	alarm(0);
+	/* Contents are never logged. */
+	assert_int_equal(count_lines(fx, "garbage"), 0);
+}
+
+/* Each stat line above is garbage; a well-formed one parses from the
+ * last ')' so that a comm with blanks and parens cannot shift fields. */
+static void test_comm_with_parens(void **state)
+{
+	struct fx *fx = *state;
+	char stat[512];
+
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	path_join(stat, sizeof(stat),
+		  "600 (a) b) S 1 (c d) S 200 600 600 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
+		  STARTTIME(600));
+	fake_proc_ex(fx, &(struct fake){ .pid = 600, .uid = USER_UID, .exe = "/usr/bin/x",
+					 .stat = stat });
+	path_join(stat, sizeof(stat),
+		  "601 (x)) S 600 601 601 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
+		  STARTTIME(601));
+	fake_proc_ex(fx, &(struct fake){ .pid = 601, .uid = USER_UID, .exe = "/usr/bin/x",
+					 .stat = stat });
+	path_join(stat, sizeof(stat),
+		  "602 (new\nline) S 601 602 602 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu\n",
+		  STARTTIME(602));
+	fake_proc_ex(fx, &(struct fake){ .pid = 602, .uid = USER_UID, .exe = "/usr/bin/x",
+					 .stat = stat });
+	/* A comm that looks like a tmux child: "(x) S 200 ..." inside parens. */
+	path_join(stat, sizeof(stat),
+		  "603 (x) S 200 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 %llu) S 1 603 603 0 -1 0 0 0 0 "
+		  "0 0 0 0 0 20 0 1 0 %llu 0\n",
+		  STARTTIME(603), STARTTIME(603));
+	fake_proc_ex(fx, &(struct fake){ .pid = 603, .uid = USER_UID, .exe = "/usr/bin/x",
+					 .stat = stat });
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 600, 601, 602, 0);
+}
+
+/* Malformed lines in cgroup.procs are counted and skipped. */
+static void test_garbage_cgroup_procs(void **state)
+{
+	struct fx *fx = *state;
+	char line[256], dir[PATH_MAX], path[PATH_MAX];
+
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc_ex(fx, &(struct fake){ .pid = 7, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .outside = true });
+	cgroup_add_line(fx, NULL, "abc\n-5\n+7\n 7\n7 \n0\n007\n99999999999\n2147483648\n");
+	cgroup_add_line(fx, NULL, "12abc\n\n\n");
+	memset(line, '7', 200);
+	line[200] = '\n';
+	line[201] = '\0';
+	cgroup_add_line(fx, NULL, line);
+	cgroup_dir(fx, NULL, dir, sizeof(dir));
+	path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	write_bytes(path, "7\0\n", 3, true);
+	/* 200 again, as the last line without a newline: still one process. */
+	write_bytes(path, "200", 3, true);
+
+	/* 7 is a tmux, but no line names it in the kernel's form. */
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 0);
+	assert_int_equal(count_lines(fx, "12 malformed lines"), 1);
+}
+
+/* A ppid cycle (only a fake /proc makes one) ends; each pid is in one tree. */
+static void test_ppid_cycle(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_proc_id kept[] = { { 720, STARTTIME(720) } };
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
+	const struct ks_tree *t;
+
+	fake_proc(fx, 700, 701, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 701, 700, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 702, 702, USER_UID, "/usr/bin/tmux");
+	fake_proc(fx, 710, 711, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 711, 710, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 712, 711, USER_UID, "/usr/bin/screen");
+	fake_proc(fx, 713, 712, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 721, 723, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 722, 721, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 723, 722, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 724, 720, USER_UID, "/usr/bin/bash");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 3);
+	assert_disjoint(&fx->sel);
+	t = find_tree(&fx->sel, 700) ? find_tree(&fx->sel, 700) : find_tree(&fx->sel, 701);
+	assert_non_null(t);
+	assert_int_equal(t->n, 2);
+	assert_true(tree_has(t, 700) && tree_has(t, 701));
+	assert_tree(&fx->sel, "tmux", 702, 0);
+	assert_tree(&fx->sel, "screen", 712, 713, 0);
+
+	/* Stragglers through a cycle: below kept 720 is 724 only. */
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(out[0].pid, 724);
+	free(out);
+}
+
+/* Sub-cgroups are read, symlinks and files below the session are not. */
+static void test_sub_cgroups(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
+
+	fake_proc_ex(fx, &(struct fake){ .pid = 200, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .cgroup = "a/b" });
+	fake_proc_ex(fx, &(struct fake){ .pid = 201, .ppid = 200, .uid = USER_UID,
+					 .exe = "/usr/bin/bash", .cgroup = "a" });
+	fake_proc_ex(fx, &(struct fake){ .pid = 202, .ppid = 201, .uid = USER_UID,
+					 .exe = "/usr/bin/vim", .cgroup = "c" });
+	fake_proc(fx, 203, 202, USER_UID, "/usr/bin/less");
+
+	/* Outside the session: a cgroup with a tmux, linked from inside. */
+	path_join(target, sizeof(target), "%s/elsewhere", fx->cgroot);
+	mkdir_p(target);
+	path_join(path, sizeof(path), "%s/cgroup.procs", target);
+	write_file(path, "300\n");
+	fake_proc_ex(fx, &(struct fake){ .pid = 300, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .outside = true });
+	cgroup_dir(fx, NULL, dir, sizeof(dir));
+	path_join(path, sizeof(path), "%s/link", dir);
+	assert_int_equal(symlink(target, path), 0);
+	path_join(path, sizeof(path), "%s/a/cgroup.freeze", dir);
+	write_file(path, "300\n");
+	/* A FIFO for cgroup.procs: skipped, not waited on. */
+	path_join(path, sizeof(path), "%s/fifo", dir);
+	mkdir_p(path);
+	path_join(path, sizeof(path), "%s/fifo/cgroup.procs", dir);
+	assert_int_equal(mkfifo(path, 0644), 0);
+
+	alarm(30);
+	assert_int_equal(select_trees(fx), 0);
+	alarm(0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 202, 203, 0);
+
+	/* Nor is the session cgroup's own path followed through a symlink. */
+	path_join(path, sizeof(path), "%s/user.slice/user-1000.slice/session-4.scope",
+		  fx->cgroot);
+	assert_int_equal(symlink(target, path), 0);
+	fx->scan.cgroup = "/user.slice/user-1000.slice/session-4.scope";
+	assert_true(select_trees(fx) < 0);
+	assert_int_equal(fx->sel.n, 0);
+	path_join(path, sizeof(path), "%s/user.slice/link", fx->cgroot);
+	assert_int_equal(symlink("user-1000.slice", path), 0);
+	fx->scan.cgroup = "/user.slice/link/session-3.scope";
+	assert_true(select_trees(fx) < 0);
+
+	fx->scan.cgroup = "/user.slice/../elsewhere";
+	assert_int_equal(select_trees(fx), -EINVAL);
+	fx->scan.cgroup = "user.slice/user-1000.slice/session-3.scope";
+	assert_int_equal(select_trees(fx), -EINVAL);
+	fx->cap.n = 0;
+	fx->scan.cgroup = "/user.slice/user-1000.slice/session-99.scope";
+	assert_int_equal(select_trees(fx), -ENOENT);
+	assert_int_equal(count_lines(fx, "session-99.scope"), 1);
+
+	/* A session cgroup without cgroup.procs cannot be read. */
+	path_join(path, sizeof(path), "%s/user.slice/user-1000.slice/session-5.scope",
+		  fx->cgroot);
+	mkdir_p(path);
+	fx->scan.cgroup = "/user.slice/user-1000.slice/session-5.scope";
+	assert_int_equal(select_trees(fx), -ENOENT);
+
+	fx->scan.cgroup = SESSION_CG;
+	fx->scan.proc_root = "/nonexistent-proc-root";
+	assert_int_equal(select_trees(fx), -ENOENT);
+	assert_int_equal(ks_select_trees(NULL, &fx->sel, &fx->log), -EINVAL);
+	assert_int_equal(ks_select_trees(&fx->scan, NULL, &fx->log), -EINVAL);
+}
+
+/* Sub-cgroups deeper than KS_MAX_CGROUP_DEPTH are cut off with one line. */
+static void test_cgroup_depth_bound(void **state)
+{
+	struct fx *fx = *state;
+	char sub[PATH_MAX] = "";
+	char deepest[PATH_MAX];
+
+	for (int depth = 1; depth <= KS_MAX_CGROUP_DEPTH + 3; depth++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%sd%d", depth > 1 ? "/" : "", depth);
+		strcat(sub, name);
+		if (depth == KS_MAX_CGROUP_DEPTH)
+			fake_proc_ex(fx, &(struct fake){ .pid = 800, .ppid = 1, .uid = USER_UID,
+							 .exe = "/usr/bin/tmux", .cgroup = sub });
+		if (depth == KS_MAX_CGROUP_DEPTH + 1)
+			fake_proc_ex(fx, &(struct fake){ .pid = 801, .ppid = 1, .uid = USER_UID,
+							 .exe = "/usr/bin/tmux", .cgroup = sub });
+	}
+	/* A second over-deep branch: still one line. */
+	deepest[0] = '\0';
+	for (int depth = 1; depth <= KS_MAX_CGROUP_DEPTH + 1; depth++)
+		strcat(deepest, depth > 1 ? "/e" : "e");
+	cgroup_add_line(fx, deepest, "");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 800, 0);
+	assert_int_equal(count_lines(fx, "deeper"), 1);
+}
+
+/* Past KS_MAX_SESSION_PROCS pids, one line and nothing more is added. */
+static void test_session_procs_bound(void **state)
+{
+	struct fx *fx = *state;
+	const size_t total = KS_MAX_SESSION_PROCS + 10;
+	char dir[PATH_MAX], path[PATH_MAX];
+	char *buf = malloc(total * 8 + 1);
+	size_t len = 0;
+
+	assert_non_null(buf);
+	for (size_t pid = 1; pid <= total; pid++)
+		len += (size_t)sprintf(buf + len, "%zu\n", pid);
+	cgroup_dir(fx, NULL, dir, sizeof(dir));
+	path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	write_bytes(path, buf, len, false);
+	free(buf);
+	/* Lines are pids 1, 2, ...: the last one taken, the first one not. */
+	fake_proc_ex(fx, &(struct fake){ .pid = KS_MAX_SESSION_PROCS, .ppid = 1,
+					 .uid = USER_UID, .exe = "/usr/bin/tmux",
+					 .outside = true });
+	fake_proc_ex(fx, &(struct fake){ .pid = KS_MAX_SESSION_PROCS + 1, .ppid = 1,
+					 .uid = USER_UID, .exe = "/usr/bin/tmux",
+					 .outside = true });
+	/* A sub-cgroup read after the bound adds nothing either. */
+	fake_proc_ex(fx, &(struct fake){ .pid = 70000, .ppid = 1, .uid = USER_UID,
+					 .exe = "/usr/bin/tmux", .cgroup = "sub" });
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", KS_MAX_SESSION_PROCS, 0);
+	assert_int_equal(count_lines(fx, "more than"), 1);
+}
+
+/* After a move: what was forked under the kept processes meanwhile. */
+static void test_stragglers(void **state)
+{
+	struct fx *fx = *state;
+	const struct ks_proc_id kept[] = {
+		{ 202, STARTTIME(202) }, /* unsorted on purpose */
+		{ 200, STARTTIME(200) },
+		{ 201, STARTTIME(201) },
+		{ 210, 42 },             /* its pid now names another process */
+	};
+	struct ks_proc_id *out = (struct ks_proc_id *)1;
+	size_t n_out = 99;
+
+	/* 200 and 202 have left the cgroup; 201 did not move (yet). */
+	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 203, 202, USER_UID, "/usr/bin/make");
+	fake_proc_ex(fx, &(struct fake){ .pid = 204, .ppid = 203, .uid = USER_UID,
+					 .exe = "/usr/bin/cc", .cgroup = "sub" });
+	fake_proc(fx, 205, 202, 0, "/usr/bin/sudo");
+	fake_proc(fx, 206, 205, USER_UID, "/usr/bin/vim");
+	fake_proc(fx, 207, 201, USER_UID, "/usr/bin/sleep");
+	fake_proc(fx, 210, 1, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 211, 210, USER_UID, "/usr/bin/sleep");
+	fake_proc(fx, 300, 1, USER_UID, "/usr/bin/sleep");
+	fake_proc(fx, 301, 300, USER_UID, "/usr/bin/sleep");
+	fake_proc(fx, 302, 100, USER_UID, "/usr/bin/sleep");
+
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 4, &out, &n_out), 0);
+	assert_int_equal(n_out, 4);
+	assert_int_equal(out[0].pid, 203);
+	assert_int_equal(out[1].pid, 204);
+	assert_int_equal(out[2].pid, 206);
+	assert_int_equal(out[3].pid, 207);
+	for (size_t i = 0; i < n_out; i++)
+		assert_int_equal(out[i].starttime, STARTTIME(out[i].pid));
+	free(out);
+
+	/* Nothing kept: nothing straggles. */
+	assert_int_equal(ks_select_stragglers(&fx->scan, NULL, 0, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+	assert_null(out);
+
+	assert_int_equal(ks_select_stragglers(&fx->scan, NULL, 1, &out, &n_out), -EINVAL);
+	fx->scan.cgroup = "/nope";
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 4, &out, &n_out), -ENOENT);
+}
+
+/* 10 000 processes: a wide tree and a deep chain (no recursion, no n^2). */
+static void test_many_processes(void **state)
+{
+	struct fx *fx = *state;
+	const pid_t base = 1000, wide = 5000, deep = 5000;
+	struct ks_proc_id kept = { base, STARTTIME(base) };
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
+	const struct ks_tree *t;
+
+	fake_proc(fx, base, 1, USER_UID, "/usr/bin/tmux");
+	for (pid_t i = 1; i < wide; i++)
+		fake_proc(fx, base + i, base + (i - 1) / 2, USER_UID, "/usr/bin/bash");
+	fake_proc(fx, 20000, 1, USER_UID, "/usr/bin/screen");
+	for (pid_t i = 1; i < deep; i++)
+		fake_proc(fx, 20000 + i, 20000 + i - 1, USER_UID, "/usr/bin/bash");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 2);
+	t = find_tree(&fx->sel, base);
+	assert_non_null(t);
+	assert_int_equal(t->n, (size_t)wide);
+	t = find_tree(&fx->sel, 20000);
+	assert_non_null(t);
+	assert_int_equal(t->n, (size_t)deep);
+	assert_string_equal(t->program, "screen");
+	assert_disjoint(&fx->sel);
+
+	/* With the tmux server gone from the cgroup, its whole tree straggles. */
+	assert_int_equal(ks_select_stragglers(&fx->scan, &kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, (size_t)wide - 1);
+	free(out);
+}
+
+static void write_proc_cgroup(const struct fx *fx, const char *pid, const char *content)
+{
+	char path[PATH_MAX];
+
+	path_join(path, sizeof(path), "%s/%s", fx->proc, pid);
+	mkdir_p(path);
+	path_join(path, sizeof(path), "%s/%s/cgroup", fx->proc, pid);
+	write_file(path, content);
+}
+
+static void assert_proc_cgroup(const struct fx *fx, const char *pid, enum ks_cgroup_mode mode,
+			       const char *expected)
+{
+	char *path = NULL;
+
+	assert_int_equal(ks_proc_cgroup(fx->proc, pid, mode, &path), 0);
+	assert_non_null(path);
+	assert_string_equal(path, expected);
+	free(path);
+}
+
+static void test_proc_cgroup(void **state)
+{
+	struct fx *fx = *state;
+	char *path = NULL;
+	char *big;
+
+	write_proc_cgroup(fx, "10", "0::" SESSION_CG "\n");
+	assert_proc_cgroup(fx, "10", KS_CGROUP_UNIFIED, SESSION_CG);
+	assert_int_equal(ks_proc_cgroup(fx->proc, "10", KS_CGROUP_LEGACY, &path), -ENODATA);
+
+	/* Hybrid host: both lines name the session. */
+	write_proc_cgroup(fx, "11",
+			  "12:pids:/user.slice/user-1000.slice/session-3.scope\n"
+			  "4:cpu,cpuacct:/\n"
+			  "1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n"
+			  "0::/user.slice/user-1000.slice/session-3.scope\n");
+	assert_proc_cgroup(fx, "11", KS_CGROUP_UNIFIED, SESSION_CG);
+	assert_proc_cgroup(fx, "11", KS_CGROUP_LEGACY, SESSION_CG);
+
+	/* systemd-nspawn, unified inside, on a hybrid host: the mode picks
+	 * the line, whatever the other one says. */
+	write_proc_cgroup(fx, "self",
+			  "1:name=systemd:/machine.slice/machine-c1.scope/payload\n"
+			  "0::/user.slice/user-1000.slice/session-5.scope\n");
+	assert_proc_cgroup(fx, "self", KS_CGROUP_UNIFIED,
+			   "/user.slice/user-1000.slice/session-5.scope");
+	assert_proc_cgroup(fx, "self", KS_CGROUP_LEGACY, "/machine.slice/machine-c1.scope/payload");
+
+	write_proc_cgroup(fx, "12", "3:cpu,name=systemd:/a:b/c\n1:name=systemdx:/no\n0::/a:b");
+	assert_proc_cgroup(fx, "12", KS_CGROUP_LEGACY, "/a:b/c");
+	assert_proc_cgroup(fx, "12", KS_CGROUP_UNIFIED, "/a:b");
+
+	write_proc_cgroup(fx, "13", "0::/a\n0::/b\n");
+	assert_int_equal(ks_proc_cgroup(fx->proc, "13", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	write_proc_cgroup(fx, "14", "0::relative\n");
+	assert_int_equal(ks_proc_cgroup(fx->proc, "14", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	write_proc_cgroup(fx, "15", "0::\n");
+	assert_int_equal(ks_proc_cgroup(fx->proc, "15", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	write_proc_cgroup(fx, "16", "garbage\n\n::\n00::/x\n0:cpu:/y\n");
+	assert_int_equal(ks_proc_cgroup(fx->proc, "16", KS_CGROUP_UNIFIED, &path), -ENODATA);
+	write_proc_cgroup(fx, "17", "");
+	assert_int_equal(ks_proc_cgroup(fx->proc, "17", KS_CGROUP_LEGACY, &path), -ENODATA);
+
+	big = malloc(70 * 1024);
+	assert_non_null(big);
+	memset(big, 'x', 70 * 1024 - 1);
+	big[70 * 1024 - 1] = '\0';
+	memcpy(big, "0::/", 4);
+	write_proc_cgroup(fx, "18", big);
+	free(big);
+	assert_int_equal(ks_proc_cgroup(fx->proc, "18", KS_CGROUP_UNIFIED, &path), -EINVAL);
+
+	assert_int_equal(ks_proc_cgroup(fx->proc, "19", KS_CGROUP_UNIFIED, &path), -ESRCH);
+	assert_int_equal(ks_proc_cgroup(fx->proc, "../10", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->proc, "", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->proc, "1/2", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->proc, "12345678901", KS_CGROUP_UNIFIED, &path),
+			 -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->proc, "10", (enum ks_cgroup_mode)7, &path), -EINVAL);
+	assert_null(path);
+}
+
+/* The real /proc/self/cgroup has the kernel's format. */
+static void test_proc_cgroup_real(void **state)
+{
+	char *path = NULL;
+	int r;
+
+	(void)state;
+	r = ks_proc_cgroup("/proc", "self", KS_CGROUP_UNIFIED, &path);
+	/* Every kernel with cgroup2 built in prints a "0::" line. */
+	assert_int_equal(r, 0);
+	assert_int_equal(path[0], '/');
+	free(path);
+}
+
+static void test_cgroup_mode_detect(void **state)
+{
+	struct fx *fx = *state;
+	enum ks_cgroup_mode mode = (enum ks_cgroup_mode)-1;
+	char root[PATH_MAX], dir[PATH_MAX];
+	int r;
+
+	/* Not a cgroup file system at all. */
+	assert_int_equal(ks_cgroup_mode_detect(fx->root, &mode, root, sizeof(root)), -ENOMEDIUM);
+	path_join(dir, sizeof(dir), "%s/systemd", fx->root);
+	mkdir_p(dir);
+	assert_int_equal(ks_cgroup_mode_detect(fx->root, &mode, root, sizeof(root)), -ENOMEDIUM);
+	assert_int_equal(ks_cgroup_mode_detect("/nonexistent-sysfs", &mode, root, sizeof(root)),
+			 -ENOENT);
+
+	/* Whatever this host mounts, the answer is one of the three. */
+	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, sizeof(root));
+	if (r == -ENOMEDIUM || r == -ENOENT) {
+		print_message("no cgroup hierarchy at /sys/fs/cgroup: "
+			      "real detection not checked\n");
+		return;
+	}
+	assert_int_equal(r, 0);
+	if (mode == KS_CGROUP_UNIFIED)
+		assert_string_equal(root, "/sys/fs/cgroup");
+	else
+		assert_string_equal(root, "/sys/fs/cgroup/systemd");
+	assert_int_equal(ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, strlen(root)),
+			 -ENAMETOOLONG);
+	assert_int_equal(ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, strlen(root) + 1),
+			 0);
+}
+
+static void test_proc_identity_fake(void **state)
+{
+	struct fx *fx = *state;
+	unsigned long long starttime = 0;
+	uid_t uid = 0;
+
+	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc_ex(fx, &(struct fake){ .pid = 201, .ppid = 1, .uid = USER_UID,
+					 .status = "Uid:\t1000\t0\t0\t0\n" });
+	fake_proc_ex(fx, &(struct fake){ .pid = 202, .ppid = 1, .stat = "202 (x) S\n" });
+	fake_proc_ex(fx, &(struct fake){ .pid = 203, .ppid = 1, .no_status = true });
+
+	assert_int_equal(ks_proc_identity(fx->proc, 200, &starttime, &uid), 0);
+	assert_int_equal(starttime, STARTTIME(200));
+	assert_int_equal(uid, USER_UID);
+	assert_int_equal(ks_proc_identity(fx->proc, 201, &starttime, &uid), 0);
+	assert_int_equal(uid, USER_UID);
+	assert_int_equal(ks_proc_identity(fx->proc, 202, &starttime, &uid), -EINVAL);
+	assert_int_equal(ks_proc_identity(fx->proc, 203, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity(fx->proc, 204, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity(fx->proc, 0, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity(fx->proc, -1, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity("/nonexistent", 1, &starttime, &uid), -ENOENT);
+}
+
+static bool have_pidfd_open(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	return errno != ENOSYS;
+}
+
+/* Pinning real processes: a live child, a wrong identity, a dead child. */
+static void test_proc_pin_real(void **state)
+{
+	unsigned long long starttime;
+	struct ks_proc_id id;
+	uid_t uid;
+	pid_t child;
+	int fd, status;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+
+	assert_int_equal(ks_proc_identity("/proc", child, &starttime, &uid), 0);
+	assert_int_equal(uid, getuid());
+	id = (struct ks_proc_id){ child, starttime };
+
+	fd = ks_proc_pin("/proc", &id, getuid());
+	if (!have_pidfd_open()) {
+		print_message("pidfd_open(2) missing: checking the -ENOSYS answer only\n");
+		assert_int_equal(fd, -ENOSYS);
+	} else {
+		assert_true(fd >= 0);
+		assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		assert_int_equal(close(fd), 0);
+
+		/* Same pid, another start time: a reused pid, never pinned. */
+		id.starttime = starttime + 1;
+		assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
+		id.starttime = starttime;
+		assert_int_equal(ks_proc_pin("/proc", &id, getuid() + 1), -ESRCH);
+	}
+
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(ks_proc_identity("/proc", child, &starttime, &uid), -ESRCH);
+	if (have_pidfd_open())
+		assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
+
+	id.pid = 0;
+	assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
+	id.pid = -1;
+	assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
+	assert_int_equal(ks_proc_pin("/proc", NULL, getuid()), -EINVAL);
+}
+
+/* The identity check reads proc_root, not the process's own /proc. */
+static void test_proc_pin_checks_proc_root(void **state)
+{
+	struct fx *fx = *state;
+	pid_t self = getpid();
+	struct ks_proc_id id = { self, STARTTIME(self) };
+	int fd;
+
+	if (!have_pidfd_open()) {
+		print_message("pidfd_open(2) missing: pinning not checked\n");
+		assert_int_equal(ks_proc_pin(fx->proc, &id, USER_UID), -ENOSYS);
+		return;
+	}
+	fake_proc(fx, self, 1, USER_UID, "/usr/bin/tmux");
+	fd = ks_proc_pin(fx->proc, &id, USER_UID);
+	assert_true(fd >= 0);
+	close(fd);
+	id.starttime++;
+	assert_int_equal(ks_proc_pin(fx->proc, &id, USER_UID), -ESRCH);
+	id.starttime--;
+	assert_int_equal(ks_proc_pin(fx->proc, &id, 0), -ESRCH);
+	/* Gone from proc_root: gone. */
+	assert_int_equal(ks_proc_pin(fx->root, &id, USER_UID), -ESRCH);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_tmux_login),
+		T(test_nested_multiplexers),
+		T(test_match_by_exe_not_comm),
+		T(test_other_uids),
+		cmocka_unit_test(test_program_match),
+		T(test_deleted_and_absolute),
+		T(test_vanishing_processes),
+		T(test_garbage_proc_files),
+		T(test_comm_with_parens),
+		T(test_garbage_cgroup_procs),
+		T(test_ppid_cycle),
+		T(test_sub_cgroups),
+		T(test_cgroup_depth_bound),
+		T(test_session_procs_bound),
+		T(test_stragglers),
+		T(test_many_processes),
+		T(test_proc_cgroup),
+		cmocka_unit_test(test_proc_cgroup_real),
+		T(test_cgroup_mode_detect),
+		T(test_proc_identity_fake),
+		cmocka_unit_test(test_proc_pin_real),
+		T(test_proc_pin_checks_proc_root),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
