@@ -622,11 +622,17 @@ ks_reset_user() {
 	uid=$(ks_uid "$user")
 	ks_in loginctl terminate-user "$user" >/dev/null 2>&1 || true
 	ks_in systemctl stop "keepsession-$user-*.scope" >/dev/null 2>&1 || true
-	ks_in pkill -KILL -u "$user" >/dev/null 2>&1 || true
-	ks_wait_until 20 ks_user_idle "$user" "$uid" ||
+	ks_wait_until 20 ks_user_killed_idle "$user" "$uid" ||
 		ks_msg "could not reset $user: $(ks_in pgrep -a -u "$user")"
 	ks_in systemctl reset-failed >/dev/null 2>&1 || true
 	ks_in rm -rf "/tmp/tmux-$uid" "/run/screen/S-$user"
+}
+
+# Kills again on every poll: a forking loop may start a child past one
+# pkill's snapshot.
+ks_user_killed_idle() {
+	ks_in pkill -KILL -u "$1" >/dev/null 2>&1 || true
+	ks_user_idle "$@"
 }
 
 ks_user_idle() {
