@@ -29,6 +29,7 @@
 #include "ks_mover.h"
 #include "ks_optin.h"
 #include "ks_policy.h"
+#include "ks_proctree.h"
 
 /* Everything is built with -fvisibility=hidden; only the PAM entry points
  * are exported (the version script pam_keepsession.map says the same). */
@@ -147,9 +148,12 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	const void *state = NULL;
 	const char *user = NULL;
 	char *session_id = NULL;
+	enum ks_cgroup_mode cgroup_mode;
+	char cgroup_root[4096];
 	struct ks_config c;
 	struct ks_log log;
 	enum ks_who who;
+	int r;
 
 	(void)flags;
 	if (sd_booted() <= 0)
@@ -182,10 +186,18 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 		goto out;
 	}
 
+	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root,
+				  sizeof(cgroup_root));
+	if (r < 0) {
+		ks_log(&log, LOG_ERR, "cannot tell how systemd tracks processes: %s",
+		       strerror(-r));
+		goto out;
+	}
 	{
 		const struct ks_keep_io io = {
 			.proc_root = "/proc",
-			.sysfs_cgroup = "/sys/fs/cgroup",
+			.cgroup_root = cgroup_root,
+			.cgroup_mode = cgroup_mode,
 			.self = "self",
 			.open_manager = open_manager,
 			.open_logind = open_logind,

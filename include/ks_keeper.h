@@ -7,6 +7,7 @@
 
 #include "ks_config.h"
 #include "ks_log.h"
+#include "ks_proctree.h"
 #include "ks_strlist.h"
 
 /*
@@ -17,7 +18,8 @@
  */
 struct ks_keep_io {
 	const char *proc_root;    /* "/proc" */
-	const char *sysfs_cgroup; /* "/sys/fs/cgroup" */
+	const char *cgroup_root;  /* from ks_cgroup_mode_detect() */
+	enum ks_cgroup_mode cgroup_mode;
 	const char *self;         /* whose cgroup is the session's: "self" */
 	int (*open_manager)(void *ctx, sd_bus **bus);
 	int (*open_logind)(void *ctx, sd_bus **bus);

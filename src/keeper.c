@@ -297,19 +297,11 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t,
 {
 	uint64_t deadline = ks_now_usec() + c->timeout_usec;
 	struct ks_selection sel = { 0 };
-	enum ks_cgroup_mode mode;
-	char cgroup_root[PATH_MAX];
 	char *cgroup = NULL;
 	struct ks_scan scan;
 	int r;
 
-	r = ks_cgroup_mode_detect(io->sysfs_cgroup, &mode, cgroup_root, sizeof(cgroup_root));
-	if (r < 0) {
-		ks_log(log, LOG_ERR, "cannot tell how systemd tracks processes below %s: %s",
-		       io->sysfs_cgroup, strerror(-r));
-		return r;
-	}
-	r = ks_proc_cgroup(io->proc_root, io->self, mode, &cgroup);
+	r = ks_proc_cgroup(io->proc_root, io->self, io->cgroup_mode, &cgroup);
 	if (r < 0) {
 		ks_log(log, LOG_ERR, "cannot read the session's cgroup: %s", strerror(-r));
 		return r;
@@ -324,7 +316,7 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t,
 
 	scan = (struct ks_scan){
 		.proc_root = io->proc_root,
-		.cgroup_root = cgroup_root,
+		.cgroup_root = io->cgroup_root,
 		.cgroup = cgroup,
 		.uid = t->uid,
 		.programs = t->programs,
