@@ -33,7 +33,10 @@ struct ks_keep_target {
 	const struct ks_strlist *programs;
 };
 
-#define KS_MAX_STRAGGLER_ROUNDS 3
+/* Rounds of rescan-and-attach for the rest of a tree after its scope
+ * started: enough for what forks during a logout, bounded for what forks
+ * without end. */
+#define KS_MAX_ATTACH_ROUNDS 4
 
 /* Returns the number of trees kept (>= 0), or -errno. Never blocks past
  * c->timeout_usec from the call. */

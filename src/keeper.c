@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The close_session work: find the trees to keep, ask systemd to move
- * them, wait, then catch what they forked meanwhile. The scan comes first
+ * them, wait, then move the rest of each tree. The scan comes first
  * because it is local and cheap: systemd is only contacted when there is
  * something to keep, so a logout with nothing to keep costs no bus traffic.
+ *
+ * Each scope is started with the multiplexer alone, and the rest of its
+ * tree is attached afterwards (AttachProcessesToUnit, rescanning between
+ * rounds). systemd fails the whole scope when any PID it was given has
+ * exited by the time it moves it (result "resources", seen on 247, 252 and
+ * 257 with a pane that forks short-lived children), and what it had moved
+ * by then dies with the failed scope. The multiplexer is pinned by pidfd
+ * and long-lived; its descendants are attached in batches that a vanished
+ * process cannot fail for the others.
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,10 +30,9 @@
 /* One kept tree on its way to systemd. */
 struct kept_tree {
 	const struct ks_tree *tree;
-	pid_t *pids;
-	int *pidfds;
-	size_t n;
-	int job; /* index in the mover's jobs, or -1 */
+	int root_pidfd;           /* -1 without pidfd_open */
+	int job;                  /* index in the mover's jobs, or -1 */
+	size_t n_moved;           /* processes in the scope, as far as we know */
 	char unit[KS_UNIT_NAME_MAX + 1];
 };
 
@@ -63,51 +71,34 @@ static bool logind_kills(const struct ks_keep_target *t, const struct ks_keep_io
 	return kills;
 }
 
-/* Pins every process of a tree by pidfd and checks it is still the one
- * scanned; what exited meanwhile is dropped without a word. */
-static int pin_tree(const struct ks_keep_io *io, uid_t uid, struct kept_tree *k)
+/* Pins the multiplexer by pidfd and checks it is still the process
+ * scanned. Returns 0, or -ESRCH when it exited meanwhile. */
+static int pin_root(const struct ks_keep_io *io, uid_t uid, struct kept_tree *k)
 {
-	const struct ks_tree *tree = k->tree;
+	const struct ks_proc_id *root = &k->tree->procs[0];
+	unsigned long long starttime;
+	uid_t owner;
+	int fd;
 
-	k->pids = calloc(tree->n, sizeof(*k->pids));
-	k->pidfds = calloc(tree->n, sizeof(*k->pidfds));
-	if (!k->pids || !k->pidfds)
-		return -ENOMEM;
-
-	for (size_t i = 0; i < tree->n; i++) {
-		int fd = ks_proc_pin(io->proc_root, &tree->procs[i], uid);
-
-		if (fd == -ENOSYS) {
-			/* No pidfd_open (kernel < 5.3): the identity check alone. */
-			unsigned long long starttime;
-			uid_t owner;
-
-			if (ks_proc_identity(io->proc_root, tree->procs[i].pid, &starttime,
-					     &owner) < 0 ||
-			    starttime != tree->procs[i].starttime || owner != uid)
-				continue;
-		} else if (fd < 0) {
-			if (i == 0)
-				return -ESRCH; /* the multiplexer itself is gone */
-			continue;
-		}
-		k->pids[k->n] = tree->procs[i].pid;
-		k->pidfds[k->n] = fd;
-		k->n++;
+	fd = ks_proc_pin(io->proc_root, root, uid);
+	if (fd >= 0) {
+		k->root_pidfd = fd;
+		return 0;
 	}
-	return k->n > 0 ? 0 : -ESRCH;
+	if (fd != -ENOSYS)
+		return fd;
+	/* No pidfd_open (kernel < 5.3): the identity check alone. */
+	if (ks_proc_identity(io->proc_root, root->pid, &starttime, &owner) < 0 ||
+	    starttime != root->starttime || owner != uid)
+		return -ESRCH;
+	return 0;
 }
 
-static void unpin_tree(struct kept_tree *k)
+static void unpin_root(struct kept_tree *k)
 {
-	for (size_t i = 0; i < k->n; i++)
-		if (k->pidfds[i] >= 0)
-			close(k->pidfds[i]);
-	free(k->pids);
-	free(k->pidfds);
-	k->pids = NULL;
-	k->pidfds = NULL;
-	k->n = 0;
+	if (k->root_pidfd >= 0)
+		close(k->root_pidfd);
+	k->root_pidfd = -1;
 }
 
 static int start_tree(struct ks_mover *m, const struct ks_config *c,
@@ -123,9 +114,9 @@ static int start_tree(struct ks_mover *m, const struct ks_config *c,
 		.slice = c->slice,
 		.uid = t->uid,
 		.runtime_max_usec = c->max_age_usec,
-		.pids = k->pids,
-		.pidfds = k->pidfds,
-		.n = k->n,
+		.pids = &root,
+		.pidfds = &k->root_pidfd,
+		.n = 1,
 	};
 	int r;
 
@@ -146,41 +137,79 @@ static int start_tree(struct ks_mover *m, const struct ks_config *c,
 	return 0;
 }
 
-/* Children forked by a kept process between the scan and the move stay in
- * the session cgroup: attach them to the tree's scope, a bounded number of
- * rounds, since a process that forks without end must not hold us. */
-static void attach_stragglers(struct ks_mover *m, const struct ks_scan *scan,
-			      const struct kept_tree *k, const struct ks_log *log)
+/* Appends ids to a growing array. */
+static int append_ids(struct ks_proc_id **ids, size_t *n, const struct ks_proc_id *more,
+		      size_t n_more)
 {
-	for (unsigned round = 0; round < KS_MAX_STRAGGLER_ROUNDS; round++) {
-		struct ks_proc_id *stragglers = NULL;
-		size_t n = 0;
-		pid_t *pids;
+	struct ks_proc_id *grown;
+
+	grown = realloc(*ids, (*n + n_more) * sizeof(**ids));
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + *n, more, n_more * sizeof(*more));
+	*ids = grown;
+	*n += n_more;
+	return 0;
+}
+
+/* Attaches one batch; when systemd refuses it (a process in it exited, and
+ * systemd checks them all before moving any), each process on its own. */
+static size_t attach_batch(struct ks_mover *m, const char *unit, const struct ks_proc_id *ids,
+			   size_t n)
+{
+	size_t attached = 0;
+	pid_t *pids;
+
+	pids = calloc(n, sizeof(*pids));
+	if (!pids)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		pids[i] = ids[i].pid;
+	if (ks_mover_attach(m, unit, pids, n) >= 0) {
+		attached = n;
+	} else {
+		for (size_t i = 0; i < n && ks_now_usec() < m->deadline; i++)
+			if (ks_mover_attach(m, unit, &pids[i], 1) >= 0)
+				attached++;
+	}
+	free(pids);
+	return attached;
+}
+
+/* Moves the rest of the tree, the multiplexer's descendants still in the
+ * session cgroup, into its scope: rescanned every round, so that children
+ * forked meanwhile follow and exited ones are not asked for. The rounds
+ * are bounded: a tree that forks without end must not hold the logout. */
+static void attach_descendants(struct ks_mover *m, const struct ks_scan *scan,
+			       struct kept_tree *k, const struct ks_log *log)
+{
+	struct ks_proc_id *kept = NULL;
+	size_t n_kept = 0;
+
+	if (append_ids(&kept, &n_kept, &k->tree->procs[0], 1) < 0)
+		return;
+	for (unsigned round = 0; round < KS_MAX_ATTACH_ROUNDS; round++) {
+		struct ks_proc_id *found = NULL;
+		size_t n_found = 0, attached;
 		int r;
 
-		r = ks_select_stragglers(scan, k->tree->procs, k->tree->n, &stragglers, &n);
-		if (r < 0 || n == 0) {
-			free(stragglers);
-			return;
+		r = ks_select_stragglers(scan, kept, n_kept, &found, &n_found);
+		if (r < 0 || n_found == 0) {
+			free(found);
+			break;
 		}
-		pids = calloc(n, sizeof(*pids));
-		if (!pids) {
-			free(stragglers);
-			return;
-		}
-		for (size_t i = 0; i < n; i++)
-			pids[i] = stragglers[i].pid;
-		free(stragglers);
-
-		r = ks_mover_attach(m, k->unit, pids, n);
-		free(pids);
-		if (r < 0) {
-			ks_log(log, LOG_WARNING, "cannot attach %zu late process(es) to %s: %s", n,
-			       k->unit, strerror(-r));
-			return;
-		}
-		ks_log(log, LOG_DEBUG, "attached %zu late process(es) to %s", n, k->unit);
+		attached = attach_batch(m, k->unit, found, n_found);
+		/* What was asked for is not asked for again, attached or not:
+		 * a process systemd refuses must not cost every round. */
+		r = append_ids(&kept, &n_kept, found, n_found);
+		free(found);
+		k->n_moved += attached;
+		ks_log(log, LOG_DEBUG, "attached %zu of %zu process(es) to %s", attached, n_found,
+		       k->unit);
+		if (r < 0)
+			break;
 	}
+	free(kept);
 }
 
 static const char *job_outcome(const struct ks_job *job)
@@ -208,6 +237,11 @@ static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 	kept = calloc(sel->n, sizeof(*kept));
 	if (!kept)
 		return -ENOMEM;
+	for (size_t i = 0; i < sel->n; i++) {
+		kept[i].tree = &sel->trees[i];
+		kept[i].root_pidfd = -1;
+		kept[i].job = -1;
+	}
 
 	r = io->open_manager(io->ctx, &bus);
 	if (r < 0) {
@@ -223,17 +257,8 @@ static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 	}
 
 	for (size_t i = 0; i < sel->n; i++) {
-		kept[i].tree = &sel->trees[i];
-		kept[i].job = -1;
-		r = pin_tree(io, t->uid, &kept[i]);
-		if (r == -ESRCH)
+		if (pin_root(io, t->uid, &kept[i]) < 0)
 			continue; /* exited meanwhile: nothing to keep, nothing to say */
-		if (r < 0) {
-			ks_log(log, LOG_ERR, "cannot pin the processes of %s (pid %d): %s",
-			       sel->trees[i].program, (int)sel->trees[i].procs[0].pid,
-			       strerror(-r));
-			continue;
-		}
 		(void)start_tree(&mover, c, t, &kept[i], log);
 	}
 
@@ -242,6 +267,7 @@ static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 	for (size_t i = 0; i < sel->n; i++) {
 		const struct ks_job *job;
 
+		unpin_root(&kept[i]);
 		if (kept[i].job < 0)
 			continue;
 		job = &mover.jobs[kept[i].job];
@@ -251,25 +277,18 @@ static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 			       t->user, t->session_id, job_outcome(job));
 			continue;
 		}
+		kept[i].n_moved = 1;
+		attach_descendants(&mover, scan, &kept[i], log);
 		ks_log(log, LOG_INFO,
 		       "kept %s (pid %d, %zu process(es)) of user %s from session %s in %s",
 		       base_name(kept[i].tree->program), (int)kept[i].tree->procs[0].pid,
-		       kept[i].n, t->user, t->session_id, kept[i].unit);
+		       kept[i].n_moved, t->user, t->session_id, kept[i].unit);
 		n_kept++;
 	}
-
-	/* Close the pidfds before the straggler rounds: they are not needed
-	 * there, and every fd we hold is one sshd does not expect. */
-	for (size_t i = 0; i < sel->n; i++)
-		unpin_tree(&kept[i]);
-
-	for (size_t i = 0; i < sel->n; i++)
-		if (kept[i].job >= 0 && mover.jobs[kept[i].job].state == KS_JOB_DONE)
-			attach_stragglers(&mover, scan, &kept[i], log);
 	r = n_kept;
 out:
 	for (size_t i = 0; i < sel->n; i++)
-		unpin_tree(&kept[i]);
+		unpin_root(&kept[i]);
 	free(kept);
 	ks_mover_close(&mover);
 	if (bus)

@@ -460,11 +460,14 @@ static int build_start(struct ks_mover *m, const struct ks_scope_request *r,
 	if (q >= 0)
 		q = sd_bus_message_open_container(msg, 'a', "(sv)");
 	if (q >= 0)
-		q = sd_bus_message_append(msg, "(sv)(sv)(sv)",
+		q = sd_bus_message_append(msg, "(sv)(sv)(sv)(sv)",
 					  "Description", "s",
 					  r->description ? r->description : r->unit,
 					  "Slice", "s", slice,
-					  "CollectMode", "s", "inactive-or-failed");
+					  "CollectMode", "s", "inactive-or-failed",
+					  /* AttachProcessesToUnit, for the rest of the
+					   * tree, works on delegated units only. */
+					  "Delegate", "b", 1);
 	/* One OOM kill inside a multiplexer must not stop the whole scope. */
 	if (q >= 0 && m->version >= KS_SD_SCOPE_OOM_POLICY)
 		q = sd_bus_message_append(msg, "(sv)", "OOMPolicy", "s", "continue");
