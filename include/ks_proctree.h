@@ -104,4 +104,28 @@ int ks_proc_identity(const char *proc_root, pid_t pid,
  */
 int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid);
 
+/*
+ * The parsers behind the functions above, without I/O, so that they can be
+ * fuzzed (fuzz/fuzz_proc.c). Each reads len bytes at buf, which need not
+ * be NUL-terminated, and returns -EINVAL for what the kernel never writes.
+ */
+
+/* /proc/PID/stat of pid: ppid (field 4) and start time (field 22). COMM may
+ * hold blanks and parens, so the fields are counted from the last ')'. */
+int ks_parse_proc_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
+		       unsigned long long *starttime);
+
+/* /proc/PID/status: the real uid, the first number of the "Uid:" line. */
+int ks_parse_status_uid(const char *buf, size_t len, uid_t *uid);
+
+/* /proc/PID/cgroup: the path in the hierarchy of mode, pointing into buf.
+ * Returns 0, -ENODATA when there is no such line, or -EINVAL (a NUL byte,
+ * two such lines, a path that is not absolute). */
+int ks_parse_proc_cgroup(const char *buf, size_t len, enum ks_cgroup_mode mode,
+			 const char **path, size_t *path_len);
+
+/* One line of cgroup.procs, without its '\n': a pid in plain decimal.
+ * Returns 0, -ENODATA for an empty line, or -EINVAL. */
+int ks_parse_pid_line(const char *line, size_t len, pid_t *pid);
+
 #endif

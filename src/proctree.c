@@ -158,8 +158,8 @@ static int parse_decimal(const char *s, size_t len, unsigned long long max,
  * "PID (COMM) S PPID ... STARTTIME ...": COMM may hold blanks and ')', so
  * the fields after it are counted from the last ')'.
  */
-static int parse_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
-		      unsigned long long *starttime)
+int ks_parse_proc_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
+		       unsigned long long *starttime)
 {
 	const char *open_paren, *close_paren, *p, *end = buf + len;
 	unsigned long long v;
@@ -204,7 +204,7 @@ static int parse_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
 }
 
 /* The first number of the "Uid:" line: the real uid. */
-static int parse_status_uid(const char *buf, size_t len, uid_t *uid)
+int ks_parse_status_uid(const char *buf, size_t len, uid_t *uid)
 {
 	const char *p = buf, *end = buf + len;
 
@@ -256,7 +256,7 @@ static int read_identity(int procfd, pid_t pid, pid_t *ppid, unsigned long long 
 	r = read_file_at(procfd, path, buf, sizeof(buf), false, &len);
 	if (r < 0)
 		goto fail;
-	r = parse_status_uid(buf, len, uid);
+	r = ks_parse_status_uid(buf, len, uid);
 	if (r < 0)
 		return r;
 
@@ -264,7 +264,7 @@ static int read_identity(int procfd, pid_t pid, pid_t *ppid, unsigned long long 
 	r = read_file_at(procfd, path, buf, STAT_MAX + 1, true, &len);
 	if (r < 0)
 		goto fail;
-	return parse_stat(buf, len, pid, ppid, starttime);
+	return ks_parse_proc_stat(buf, len, pid, ppid, starttime);
 fail:
 	if (is_gone(-r))
 		return -ESRCH;
@@ -384,13 +384,58 @@ static bool has_controller(const char *list, size_t len, const char *name)
 	return false;
 }
 
+/* "ID:CONTROLLERS:PATH" per line; PATH may hold ':' itself. */
+int ks_parse_proc_cgroup(const char *buf, size_t len, enum ks_cgroup_mode mode,
+			 const char **path, size_t *path_len)
+{
+	const char *p, *end, *found = NULL;
+	size_t found_len = 0;
+
+	if (mode != KS_CGROUP_UNIFIED && mode != KS_CGROUP_LEGACY)
+		return -EINVAL;
+	if (memchr(buf, '\0', len))
+		return -EINVAL;
+	for (p = buf, end = buf + len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *c1, *c2, *next;
+		bool wanted;
+
+		if (!eol)
+			eol = end;
+		/* Past a last line without '\n', end: not a pointer beyond it. */
+		next = eol < end ? eol + 1 : end;
+		c1 = memchr(p, ':', (size_t)(eol - p));
+		c2 = c1 ? memchr(c1 + 1, ':', (size_t)(eol - c1 - 1)) : NULL;
+		if (!c2) {
+			p = next;
+			continue;
+		}
+		if (mode == KS_CGROUP_UNIFIED)
+			wanted = c1 - p == 1 && *p == '0' && c2 == c1 + 1;
+		else
+			wanted = has_controller(c1 + 1, (size_t)(c2 - c1 - 1), "name=systemd");
+		if (wanted) {
+			if (found || c2 + 1 == eol || c2[1] != '/')
+				return -EINVAL; /* twice, or no absolute path */
+			found = c2 + 1;
+			found_len = (size_t)(eol - found);
+		}
+		p = next;
+	}
+	if (!found)
+		return -ENODATA;
+	*path = found;
+	*path_len = found_len;
+	return 0;
+}
+
 int ks_proc_cgroup(const char *proc_root, const char *pid, enum ks_cgroup_mode mode,
 		   char **path)
 {
 	char file[32];
-	char *buf, *found = NULL;
-	size_t len, found_len = 0;
-	const char *p, *end;
+	const char *found;
+	char *buf;
+	size_t len, found_len;
 	int procfd, r;
 
 	if (!proc_root || !pid || !path || !is_pid_name(pid))
@@ -416,41 +461,7 @@ int ks_proc_cgroup(const char *proc_root, const char *pid, enum ks_cgroup_mode m
 			r = -EINVAL;
 		goto out;
 	}
-	if (memchr(buf, '\0', len)) {
-		r = -EINVAL;
-		goto out;
-	}
-
-	/* "ID:CONTROLLERS:PATH" per line; PATH may hold ':' itself. */
-	r = -ENODATA;
-	for (p = buf, end = buf + len; p < end;) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		const char *c1, *c2;
-		bool wanted;
-
-		if (!eol)
-			eol = end;
-		c1 = memchr(p, ':', (size_t)(eol - p));
-		c2 = c1 ? memchr(c1 + 1, ':', (size_t)(eol - c1 - 1)) : NULL;
-		if (!c2) {
-			p = eol + 1;
-			continue;
-		}
-		if (mode == KS_CGROUP_UNIFIED)
-			wanted = c1 - p == 1 && *p == '0' && c2 == c1 + 1;
-		else
-			wanted = has_controller(c1 + 1, (size_t)(c2 - c1 - 1), "name=systemd");
-		if (wanted) {
-			if (found || c2 + 1 == eol || c2[1] != '/') {
-				r = -EINVAL; /* twice, or no absolute path */
-				goto out;
-			}
-			found = (char *)c2 + 1;
-			found_len = (size_t)(eol - found);
-			r = 0;
-		}
-		p = eol + 1;
-	}
+	r = ks_parse_proc_cgroup(buf, len, mode, &found, &found_len);
 	if (r == 0) {
 		*path = strndup(found, found_len);
 		if (!*path)
@@ -516,18 +527,32 @@ static int walk_add_pid(struct cgroup_walk *w, pid_t pid)
 	return 0;
 }
 
-static int walk_line(struct cgroup_walk *w, const char *line, size_t len, bool overlong)
+/* Decimal, no leading zero, no blank: anything else is not the kernel's. */
+int ks_parse_pid_line(const char *line, size_t len, pid_t *pid)
 {
 	unsigned long long v;
 
-	if (len == 0 && !overlong)
+	if (len == 0)
+		return -ENODATA;
+	if (line[0] == '0' || parse_decimal(line, len, INT_MAX, &v) < 0)
+		return -EINVAL;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+static int walk_line(struct cgroup_walk *w, const char *line, size_t len, bool overlong)
+{
+	pid_t pid;
+	int r;
+
+	r = overlong ? -EINVAL : ks_parse_pid_line(line, len, &pid);
+	if (r == -ENODATA)
 		return 0;
-	/* Decimal, no leading zero, no blank: anything else is not the kernel's. */
-	if (overlong || line[0] == '0' || parse_decimal(line, len, INT_MAX, &v) < 0) {
+	if (r < 0) {
 		w->garbage++;
 		return 0;
 	}
-	return walk_add_pid(w, (pid_t)v);
+	return walk_add_pid(w, pid);
 }
 
 /* Adds the pids of dirfd's cgroup.procs. Returns 0, or -errno when it
