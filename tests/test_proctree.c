@@ -4,7 +4,6 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -23,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "fakeproc.h"
 #include "ks_proctree.h"
 
 #ifndef SYS_pidfd_open
@@ -33,9 +33,6 @@
 #define SESSION_CG "/user.slice/user-1000.slice/session-3.scope"
 #define MAX_LINES 64
 
-/* A fake process's start time: distinct per pid, so tests can check it. */
-#define STARTTIME(pid) (1000000ULL + (unsigned long long)(pid) * 7)
-
 struct capture {
 	char lines[MAX_LINES][512];
 	int prio[MAX_LINES];
@@ -43,30 +40,12 @@ struct capture {
 };
 
 struct fx {
-	char root[PATH_MAX];
-	char proc[PATH_MAX];
-	char cgroot[PATH_MAX];
+	struct fakeproc fp;
 	struct ks_strlist programs;
 	struct ks_scan scan;
 	struct capture cap;
 	struct ks_log log;
 	struct ks_selection sel;
-};
-
-/* What a fake process looks like; zero fields take defaults. */
-struct fake {
-	pid_t pid;
-	pid_t ppid;
-	uid_t uid;
-	const char *comm;     /* default: the exe's base name */
-	const char *exe;      /* NULL: no exe link */
-	const char *cgroup;   /* below the session cgroup; NULL: the session cgroup */
-	const char *stat;     /* raw stat content instead of a generated one */
-	const char *status;   /* raw status content instead of a generated one */
-	bool outside;         /* in /proc only: not in the session cgroup */
-	bool no_dir;          /* listed in cgroup.procs only: gone from /proc */
-	bool no_stat;
-	bool no_status;
 };
 
 static void sink(void *ctx, int priority, const char *message)
@@ -101,144 +80,18 @@ static size_t count_loud_lines(const struct fx *fx)
 	return count;
 }
 
-static void path_join(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void path_join(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0 && (size_t)n < size);
-}
-
-static void mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-
-	path_join(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		assert_true(mkdir(tmp, 0755) == 0 || errno == EEXIST);
-		*p = '/';
-	}
-	assert_true(mkdir(tmp, 0755) == 0 || errno == EEXIST);
-}
-
-static void write_bytes(const char *path, const char *data, size_t len, bool append)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
-}
-
-static void write_file(const char *path, const char *content)
-{
-	write_bytes(path, content, strlen(content), false);
-}
-
-/* The directory of a cgroup below the session one (NULL: the session's). */
-static void cgroup_dir(const struct fx *fx, const char *sub, char *buf, size_t size)
-{
-	if (sub)
-		path_join(buf, size, "%s%s/%s", fx->cgroot, SESSION_CG, sub);
-	else
-		path_join(buf, size, "%s%s", fx->cgroot, SESSION_CG);
-}
-
-static void cgroup_add_line(const struct fx *fx, const char *sub, const char *line)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-
-	cgroup_dir(fx, sub, dir, sizeof(dir));
-	mkdir_p(dir);
-	path_join(path, sizeof(path), "%s/cgroup.procs", dir);
-	write_bytes(path, line, strlen(line), true);
-}
-
-/* Creates one fake process: its /proc entry and its line in cgroup.procs. */
-static void fake_proc_ex(const struct fx *fx, const struct fake *f)
-{
-	char dir[PATH_MAX], path[PATH_MAX], buf[8192], line[32];
-	const char *comm = f->comm;
-
-	snprintf(line, sizeof(line), "%d\n", (int)f->pid);
-	if (!f->outside)
-		cgroup_add_line(fx, f->cgroup, line);
-	if (f->no_dir)
-		return;
-
-	path_join(dir, sizeof(dir), "%s/%d", fx->proc, (int)f->pid);
-	mkdir_p(dir);
-	if (!comm) {
-		comm = f->exe ? strrchr(f->exe, '/') : NULL;
-		comm = comm ? comm + 1 : "x";
-	}
-	if (!f->no_stat) {
-		if (f->stat)
-			path_join(buf, sizeof(buf), "%s", f->stat);
-		else
-			path_join(buf, sizeof(buf),
-				  "%d (%.15s) S %d %d %d 0 -1 4194560 100 0 0 0 10 5 0 0 20 0 1 0 "
-				  "%llu 1234567 89 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 "
-				  "0 0 0 0 0 0\n",
-				  (int)f->pid, comm, (int)f->ppid, (int)f->pid, (int)f->pid,
-				  STARTTIME(f->pid));
-		path_join(path, sizeof(path), "%s/stat", dir);
-		write_file(path, buf);
-	}
-	if (!f->no_status) {
-		if (f->status)
-			path_join(buf, sizeof(buf), "%s", f->status);
-		else
-			path_join(buf, sizeof(buf),
-				  "Name:\t%.15s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\n"
-				  "Ngid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n"
-				  "Uid:\t%u\t%u\t%u\t%u\nGid:\t%u\t%u\t%u\t%u\nFDSize:\t64\n",
-				  comm, (int)f->pid, (int)f->pid, (int)f->ppid, f->uid, f->uid,
-				  f->uid, f->uid, f->uid, f->uid, f->uid, f->uid);
-		path_join(path, sizeof(path), "%s/status", dir);
-		write_file(path, buf);
-	}
-	if (f->exe) {
-		path_join(path, sizeof(path), "%s/exe", dir);
-		/* Dangling, as /proc's links are outside of /proc. */
-		assert_int_equal(symlink(f->exe, path), 0);
-	}
-}
-
-static void fake_proc(const struct fx *fx, pid_t pid, pid_t ppid, uid_t uid, const char *exe)
-{
-	fake_proc_ex(fx, &(struct fake){ .pid = pid, .ppid = ppid, .uid = uid, .exe = exe });
-}
-
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	char dir[PATH_MAX];
 
 	assert_non_null(fx);
-	path_join(fx->root, sizeof(fx->root), "/tmp/ks-proctree-XXXXXX");
-	assert_non_null(mkdtemp(fx->root));
-	path_join(fx->proc, sizeof(fx->proc), "%s/proc", fx->root);
-	path_join(fx->cgroot, sizeof(fx->cgroot), "%s/cgroup", fx->root);
-	mkdir_p(fx->proc);
-	cgroup_dir(fx, NULL, dir, sizeof(dir));
-	mkdir_p(dir);
-	path_join(dir, sizeof(dir), "%s%s/cgroup.procs", fx->cgroot, SESSION_CG);
-	write_file(dir, "");
+	fakeproc_init(&fx->fp, SESSION_CG);
 	assert_int_equal(ks_strlist_add_split(&fx->programs, "tmux,screen"), 0);
 
 	fx->log = (struct ks_log){ .sink = sink, .ctx = &fx->cap, .debug = true };
 	fx->scan = (struct ks_scan){
-		.proc_root = fx->proc,
-		.cgroup_root = fx->cgroot,
+		.proc_root = fx->fp.proc,
+		.cgroup_root = fx->fp.cgroot,
 		.cgroup = SESSION_CG,
 		.uid = USER_UID,
 		.programs = &fx->programs,
@@ -247,21 +100,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
 
 	ks_selection_free(&fx->sel);
 	ks_strlist_clear(&fx->programs);
-	assert_int_equal(nftw(fx->root, remove_entry, 32, FTW_DEPTH | FTW_PHYS), 0);
+	fakeproc_remove(&fx->fp);
 	free(fx);
 	return 0;
 }
@@ -302,7 +147,7 @@ static void assert_tree(const struct ks_selection *sel, const char *program, pid
 	va_end(ap);
 	assert_int_equal(t->n, count);
 	for (size_t i = 0; i < t->n; i++)
-		assert_int_equal(t->procs[i].starttime, STARTTIME(t->procs[i].pid));
+		assert_int_equal(t->procs[i].starttime, FAKE_STARTTIME(t->procs[i].pid));
 }
 
 /* No pid in two trees, and every one after its parent's position. */
@@ -327,17 +172,17 @@ static void test_tmux_login(void **state)
 {
 	struct fx *fx = *state;
 
-	fake_proc(fx, 100, 1, 0, "/usr/sbin/sshd");
-	fake_proc(fx, 101, 100, USER_UID, "/usr/sbin/sshd");
-	fake_proc(fx, 102, 101, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 103, 102, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 202, 200, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 203, 201, USER_UID, "/usr/bin/vim");
-	fake_proc(fx, 204, 202, USER_UID, "/usr/bin/make");
-	fake_proc(fx, 205, 204, USER_UID, "/usr/bin/cc");
-	fake_proc(fx, 300, 1, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
+	fake_proc(&fx->fp, 101, 100, USER_UID, "/usr/sbin/sshd");
+	fake_proc(&fx->fp, 102, 101, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 103, 102, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 202, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 203, 201, USER_UID, "/usr/bin/vim");
+	fake_proc(&fx->fp, 204, 202, USER_UID, "/usr/bin/make");
+	fake_proc(&fx->fp, 205, 204, USER_UID, "/usr/bin/cc");
+	fake_proc(&fx->fp, 300, 1, USER_UID, "/usr/bin/sleep");
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 2);
@@ -354,13 +199,13 @@ static void test_nested_multiplexers(void **state)
 {
 	struct fx *fx = *state;
 
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 202, 201, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 203, 202, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 204, 203, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 205, 201, USER_UID, "/usr/bin/screen");
-	fake_proc(fx, 206, 205, USER_UID, "/usr/bin/top");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 202, 201, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 203, 202, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 204, 203, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 205, 201, USER_UID, "/usr/bin/screen");
+	fake_proc(&fx->fp, 206, 205, USER_UID, "/usr/bin/top");
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -372,12 +217,12 @@ static void test_match_by_exe_not_comm(void **state)
 {
 	struct fx *fx = *state;
 
-	fake_proc_ex(fx, &(struct fake){ .pid = 400, .ppid = 1, .uid = USER_UID,
-					 .comm = "SCREEN", .exe = "/usr/bin/screen" });
-	fake_proc(fx, 401, 400, USER_UID, "/usr/bin/bash");
-	fake_proc_ex(fx, &(struct fake){ .pid = 500, .ppid = 1, .uid = USER_UID,
-					 .comm = "tmux", .exe = "/usr/bin/bash" });
-	fake_proc(fx, 600, 1, USER_UID, "/usr/bin/tmux-wrapper");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 400, .ppid = 1, .uid = USER_UID,
+					      .comm = "SCREEN", .exe = "/usr/bin/screen" });
+	fake_proc(&fx->fp, 401, 400, USER_UID, "/usr/bin/bash");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 500, .ppid = 1, .uid = USER_UID,
+					      .comm = "tmux", .exe = "/usr/bin/bash" });
+	fake_proc(&fx->fp, 600, 1, USER_UID, "/usr/bin/tmux-wrapper");
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -393,22 +238,23 @@ static void test_other_uids(void **state)
 {
 	struct fx *fx = *state;
 
-	fake_proc(fx, 100, 1, 0, "/usr/bin/tmux");
-	fake_proc(fx, 101, 100, 0, "/usr/bin/bash");
-	fake_proc(fx, 102, 101, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 202, 201, 0, "/usr/bin/sudo");
-	fake_proc(fx, 203, 202, 0, "/usr/bin/bash");
-	fake_proc(fx, 204, 203, USER_UID, "/usr/bin/vim");
-	fake_proc(fx, 205, 201, 1001, "/usr/bin/bash");
-	fake_proc_ex(fx, &(struct fake){ .pid = 206, .ppid = 201, .exe = "/usr/bin/passwd",
-					 .status = "Name:\tpasswd\nUid:\t1000\t0\t0\t0\n" });
-	fake_proc_ex(fx, &(struct fake){ .pid = 207, .ppid = 201, .exe = "/usr/bin/x",
-					 .status = "Name:\tx\nUid:\t0\t1000\t1000\t1000\n" });
+	fake_proc(&fx->fp, 100, 1, 0, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 101, 100, 0, "/usr/bin/bash");
+	fake_proc(&fx->fp, 102, 101, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 202, 201, 0, "/usr/bin/sudo");
+	fake_proc(&fx->fp, 203, 202, 0, "/usr/bin/bash");
+	fake_proc(&fx->fp, 204, 203, USER_UID, "/usr/bin/vim");
+	fake_proc(&fx->fp, 205, 201, 1001, "/usr/bin/bash");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 206, .ppid = 201, .exe = "/usr/bin/passwd",
+					      .status = "Name:\tpasswd\nUid:\t1000\t0\t0\t0\n" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 207, .ppid = 201, .exe = "/usr/bin/x",
+					      .status = "Name:\tx\nUid:\t0\t1000\t1000\t1000\n" });
 	/* The same user's tmux, but run as another real uid: not ours. */
-	fake_proc_ex(fx, &(struct fake){ .pid = 300, .ppid = 1, .exe = "/usr/bin/tmux",
-					 .status = "Name:\ttmux\nUid:\t0\t1000\t1000\t1000\n" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 300, .ppid = 1, .exe = "/usr/bin/tmux",
+					      .status = "Name:\ttmux\n"
+							"Uid:\t0\t1000\t1000\t1000\n" });
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -457,11 +303,11 @@ static void test_deleted_and_absolute(void **state)
 
 	ks_strlist_clear(&fx->programs);
 	assert_int_equal(ks_strlist_add_split(&fx->programs, "tmux,/opt/bin/dtach"), 0);
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux (deleted)");
-	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash (deleted)");
-	fake_proc(fx, 300, 1, USER_UID, "/opt/bin/dtach");
-	fake_proc(fx, 301, 300, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 400, 1, USER_UID, "/usr/bin/dtach");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux (deleted)");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash (deleted)");
+	fake_proc(&fx->fp, 300, 1, USER_UID, "/opt/bin/dtach");
+	fake_proc(&fx->fp, 301, 300, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 400, 1, USER_UID, "/usr/bin/dtach");
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 2);
@@ -477,17 +323,17 @@ static void test_vanishing_processes(void **state)
 {
 	struct fx *fx = *state;
 
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
-	fake_proc_ex(fx, &(struct fake){ .pid = 202, .ppid = 200, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .no_dir = true });
-	fake_proc_ex(fx, &(struct fake){ .pid = 203, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .no_status = true });
-	fake_proc_ex(fx, &(struct fake){ .pid = 204, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .no_stat = true });
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202, .ppid = 200, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .no_dir = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 203, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .no_status = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 204, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .no_stat = true });
 	/* Exited between stat and readlink (or a zombie): no exe. */
-	fake_proc_ex(fx, &(struct fake){ .pid = 205, .ppid = 201, .uid = USER_UID });
-	fake_proc_ex(fx, &(struct fake){ .pid = 206, .ppid = 1, .uid = USER_UID });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 205, .ppid = 201, .uid = USER_UID });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 206, .ppid = 1, .uid = USER_UID });
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -538,47 +384,49 @@ static void test_garbage_proc_files(void **state)
 
 	const struct ks_tree *t;
 
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
 	/* The control: the lines' form parses when nothing is wrong. */
-	fake_proc_ex(fx, &(struct fake){ .pid = 899, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .stat = "899 (tmux) S 1 2 3 4 5 6 "
-					 "7 8 9 10 11 12 13 14 15 16 17 18 19 20\n" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 899, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .stat = "899 (tmux) S 1 2 3 4 5 6 "
+					      "7 8 9 10 11 12 13 14 15 16 17 18 19 20\n" });
 	pid = 900;
 	for (size_t i = 0; i < sizeof(bad_stats) / sizeof(bad_stats[0]); i++, pid++)
-		fake_proc_ex(fx, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
-						 .exe = "/usr/bin/tmux", .stat = bad_stats[i] });
+		fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
+						      .exe = "/usr/bin/tmux",
+						      .stat = bad_stats[i] });
 	pid = 950;
 	for (size_t i = 0; i < sizeof(bad_statuses) / sizeof(bad_statuses[0]); i++, pid++)
-		fake_proc_ex(fx, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
-						 .exe = "/usr/bin/tmux",
-						 .status = bad_statuses[i] });
+		fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
+						      .exe = "/usr/bin/tmux",
+						      .status = bad_statuses[i] });
 
 	/* A stat over 4 KiB (a comm no kernel makes). */
 	memset(huge, 'a', sizeof(huge));
 	memcpy(huge, "970 (", 5);
 	memcpy(huge + sizeof(huge) - 64, ") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
 	       sizeof(") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n"));
-	fake_proc_ex(fx, &(struct fake){ .pid = 970, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .stat = huge });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 970, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .stat = huge });
 	/* A NUL inside stat. */
-	fake_proc_ex(fx, &(struct fake){ .pid = 971, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .no_stat = true });
-	path_join(path, sizeof(path), "%s/971/stat", fx->proc);
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 971, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .no_stat = true });
+	fp_path_join(path, sizeof(path), "%s/971/stat", fx->fp.proc);
 #define NUL_STAT "971 (t\0x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n"
-	write_bytes(path, NUL_STAT, sizeof(NUL_STAT) - 1, false);
+	fp_write_bytes(path, NUL_STAT, sizeof(NUL_STAT) - 1, false);
 	/* stat a directory, status a symlink. */
-	fake_proc_ex(fx, &(struct fake){ .pid = 972, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .no_stat = true });
-	path_join(path, sizeof(path), "%s/972/stat", fx->proc);
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 972, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .no_stat = true });
+	fp_path_join(path, sizeof(path), "%s/972/stat", fx->fp.proc);
 	assert_int_equal(mkdir(path, 0755), 0);
-	fake_proc_ex(fx, &(struct fake){ .pid = 973, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .no_status = true });
-	path_join(path, sizeof(path), "%s/973/status", fx->proc);
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 973, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .no_status = true });
+	fp_path_join(path, sizeof(path), "%s/973/status", fx->fp.proc);
 	assert_int_equal(symlink("../200/status", path), 0);
 	/* A FIFO would block a reader forever; SIGALRM ends the test if so. */
-	fake_proc_ex(fx, &(struct fake){ .pid = 974, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .no_stat = true });
-	path_join(path, sizeof(path), "%s/974/stat", fx->proc);
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 974, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .no_stat = true });
+	fp_path_join(path, sizeof(path), "%s/974/stat", fx->fp.proc);
 	assert_int_equal(mkfifo(path, 0644), 0);
 	alarm(30);
 
@@ -604,29 +452,29 @@ static void test_comm_with_parens(void **state)
 	struct fx *fx = *state;
 	char stat[512];
 
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
-	path_join(stat, sizeof(stat),
-		  "600 (a) b) S 1 (c d) S 200 600 600 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
-		  STARTTIME(600));
-	fake_proc_ex(fx, &(struct fake){ .pid = 600, .uid = USER_UID, .exe = "/usr/bin/x",
-					 .stat = stat });
-	path_join(stat, sizeof(stat),
-		  "601 (x)) S 600 601 601 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
-		  STARTTIME(601));
-	fake_proc_ex(fx, &(struct fake){ .pid = 601, .uid = USER_UID, .exe = "/usr/bin/x",
-					 .stat = stat });
-	path_join(stat, sizeof(stat),
-		  "602 (new\nline) S 601 602 602 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu\n",
-		  STARTTIME(602));
-	fake_proc_ex(fx, &(struct fake){ .pid = 602, .uid = USER_UID, .exe = "/usr/bin/x",
-					 .stat = stat });
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fp_path_join(stat, sizeof(stat),
+		     "600 (a) b) S 1 (c d) S 200 600 600 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
+		     FAKE_STARTTIME(600));
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 600, .uid = USER_UID, .exe = "/usr/bin/x",
+					      .stat = stat });
+	fp_path_join(stat, sizeof(stat),
+		     "601 (x)) S 600 601 601 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
+		     FAKE_STARTTIME(601));
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 601, .uid = USER_UID, .exe = "/usr/bin/x",
+					      .stat = stat });
+	fp_path_join(stat, sizeof(stat),
+		     "602 (new\nline) S 601 602 602 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu\n",
+		     FAKE_STARTTIME(602));
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 602, .uid = USER_UID, .exe = "/usr/bin/x",
+					      .stat = stat });
 	/* A comm that looks like a tmux child: "(x) S 200 ..." inside parens. */
-	path_join(stat, sizeof(stat),
-		  "603 (x) S 200 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 %llu) S 1 603 603 0 -1 0 0 0 0 "
-		  "0 0 0 0 0 20 0 1 0 %llu 0\n",
-		  STARTTIME(603), STARTTIME(603));
-	fake_proc_ex(fx, &(struct fake){ .pid = 603, .uid = USER_UID, .exe = "/usr/bin/x",
-					 .stat = stat });
+	fp_path_join(stat, sizeof(stat),
+		     "603 (x) S 200 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 %llu) S 1 603 603 0 -1 0 0 "
+		     "0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
+		     FAKE_STARTTIME(603), FAKE_STARTTIME(603));
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 603, .uid = USER_UID, .exe = "/usr/bin/x",
+					      .stat = stat });
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -639,20 +487,20 @@ static void test_garbage_cgroup_procs(void **state)
 	struct fx *fx = *state;
 	char line[256], dir[PATH_MAX], path[PATH_MAX];
 
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc_ex(fx, &(struct fake){ .pid = 7, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .outside = true });
-	cgroup_add_line(fx, NULL, "abc\n-5\n+7\n 7\n7 \n0\n007\n99999999999\n2147483648\n");
-	cgroup_add_line(fx, NULL, "12abc\n\n\n");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 7, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .outside = true });
+	cgroup_add_line(&fx->fp, NULL, "abc\n-5\n+7\n 7\n7 \n0\n007\n99999999999\n2147483648\n");
+	cgroup_add_line(&fx->fp, NULL, "12abc\n\n\n");
 	memset(line, '7', 200);
 	line[200] = '\n';
 	line[201] = '\0';
-	cgroup_add_line(fx, NULL, line);
-	cgroup_dir(fx, NULL, dir, sizeof(dir));
-	path_join(path, sizeof(path), "%s/cgroup.procs", dir);
-	write_bytes(path, "7\0\n", 3, true);
+	cgroup_add_line(&fx->fp, NULL, line);
+	cgroup_dir(&fx->fp, NULL, dir, sizeof(dir));
+	fp_path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	fp_write_bytes(path, "7\0\n", 3, true);
 	/* 200 again, as the last line without a newline: still one process. */
-	write_bytes(path, "200", 3, true);
+	fp_write_bytes(path, "200", 3, true);
 
 	/* 7 is a tmux, but no line names it in the kernel's form. */
 	assert_int_equal(select_trees(fx), 0);
@@ -665,22 +513,22 @@ static void test_garbage_cgroup_procs(void **state)
 static void test_ppid_cycle(void **state)
 {
 	struct fx *fx = *state;
-	struct ks_proc_id kept[] = { { 720, STARTTIME(720) } };
+	struct ks_proc_id kept[] = { { 720, FAKE_STARTTIME(720) } };
 	struct ks_proc_id *out = NULL;
 	size_t n_out = 0;
 	const struct ks_tree *t;
 
-	fake_proc(fx, 700, 701, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 701, 700, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 702, 702, USER_UID, "/usr/bin/tmux");
-	fake_proc(fx, 710, 711, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 711, 710, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 712, 711, USER_UID, "/usr/bin/screen");
-	fake_proc(fx, 713, 712, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 721, 723, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 722, 721, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 723, 722, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 724, 720, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 700, 701, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 701, 700, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 702, 702, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 710, 711, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 711, 710, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 712, 711, USER_UID, "/usr/bin/screen");
+	fake_proc(&fx->fp, 713, 712, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 721, 723, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 722, 721, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 723, 722, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 724, 720, USER_UID, "/usr/bin/bash");
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 3);
@@ -705,30 +553,30 @@ static void test_sub_cgroups(void **state)
 	struct fx *fx = *state;
 	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
 
-	fake_proc_ex(fx, &(struct fake){ .pid = 200, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .cgroup = "a/b" });
-	fake_proc_ex(fx, &(struct fake){ .pid = 201, .ppid = 200, .uid = USER_UID,
-					 .exe = "/usr/bin/bash", .cgroup = "a" });
-	fake_proc_ex(fx, &(struct fake){ .pid = 202, .ppid = 201, .uid = USER_UID,
-					 .exe = "/usr/bin/vim", .cgroup = "c" });
-	fake_proc(fx, 203, 202, USER_UID, "/usr/bin/less");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 200, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .cgroup = "a/b" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201, .ppid = 200, .uid = USER_UID,
+					      .exe = "/usr/bin/bash", .cgroup = "a" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202, .ppid = 201, .uid = USER_UID,
+					      .exe = "/usr/bin/vim", .cgroup = "c" });
+	fake_proc(&fx->fp, 203, 202, USER_UID, "/usr/bin/less");
 
 	/* Outside the session: a cgroup with a tmux, linked from inside. */
-	path_join(target, sizeof(target), "%s/elsewhere", fx->cgroot);
-	mkdir_p(target);
-	path_join(path, sizeof(path), "%s/cgroup.procs", target);
-	write_file(path, "300\n");
-	fake_proc_ex(fx, &(struct fake){ .pid = 300, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .outside = true });
-	cgroup_dir(fx, NULL, dir, sizeof(dir));
-	path_join(path, sizeof(path), "%s/link", dir);
+	fp_path_join(target, sizeof(target), "%s/elsewhere", fx->fp.cgroot);
+	fp_mkdir_p(target);
+	fp_path_join(path, sizeof(path), "%s/cgroup.procs", target);
+	fp_write_file(path, "300\n");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 300, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .outside = true });
+	cgroup_dir(&fx->fp, NULL, dir, sizeof(dir));
+	fp_path_join(path, sizeof(path), "%s/link", dir);
 	assert_int_equal(symlink(target, path), 0);
-	path_join(path, sizeof(path), "%s/a/cgroup.freeze", dir);
-	write_file(path, "300\n");
+	fp_path_join(path, sizeof(path), "%s/a/cgroup.freeze", dir);
+	fp_write_file(path, "300\n");
 	/* A FIFO for cgroup.procs: skipped, not waited on. */
-	path_join(path, sizeof(path), "%s/fifo", dir);
-	mkdir_p(path);
-	path_join(path, sizeof(path), "%s/fifo/cgroup.procs", dir);
+	fp_path_join(path, sizeof(path), "%s/fifo", dir);
+	fp_mkdir_p(path);
+	fp_path_join(path, sizeof(path), "%s/fifo/cgroup.procs", dir);
 	assert_int_equal(mkfifo(path, 0644), 0);
 
 	alarm(30);
@@ -738,13 +586,13 @@ static void test_sub_cgroups(void **state)
 	assert_tree(&fx->sel, "tmux", 200, 201, 202, 203, 0);
 
 	/* Nor is the session cgroup's own path followed through a symlink. */
-	path_join(path, sizeof(path), "%s/user.slice/user-1000.slice/session-4.scope",
-		  fx->cgroot);
+	fp_path_join(path, sizeof(path), "%s/user.slice/user-1000.slice/session-4.scope",
+		     fx->fp.cgroot);
 	assert_int_equal(symlink(target, path), 0);
 	fx->scan.cgroup = "/user.slice/user-1000.slice/session-4.scope";
 	assert_true(select_trees(fx) < 0);
 	assert_int_equal(fx->sel.n, 0);
-	path_join(path, sizeof(path), "%s/user.slice/link", fx->cgroot);
+	fp_path_join(path, sizeof(path), "%s/user.slice/link", fx->fp.cgroot);
 	assert_int_equal(symlink("user-1000.slice", path), 0);
 	fx->scan.cgroup = "/user.slice/link/session-3.scope";
 	assert_true(select_trees(fx) < 0);
@@ -759,9 +607,9 @@ static void test_sub_cgroups(void **state)
 	assert_int_equal(count_lines(fx, "session-99.scope"), 1);
 
 	/* A session cgroup without cgroup.procs cannot be read. */
-	path_join(path, sizeof(path), "%s/user.slice/user-1000.slice/session-5.scope",
-		  fx->cgroot);
-	mkdir_p(path);
+	fp_path_join(path, sizeof(path), "%s/user.slice/user-1000.slice/session-5.scope",
+		     fx->fp.cgroot);
+	fp_mkdir_p(path);
 	fx->scan.cgroup = "/user.slice/user-1000.slice/session-5.scope";
 	assert_int_equal(select_trees(fx), -ENOENT);
 
@@ -785,17 +633,19 @@ static void test_cgroup_depth_bound(void **state)
 		snprintf(name, sizeof(name), "%sd%d", depth > 1 ? "/" : "", depth);
 		strcat(sub, name);
 		if (depth == KS_MAX_CGROUP_DEPTH)
-			fake_proc_ex(fx, &(struct fake){ .pid = 800, .ppid = 1, .uid = USER_UID,
-							 .exe = "/usr/bin/tmux", .cgroup = sub });
+			fake_proc_ex(&fx->fp,
+				     &(struct fake){ .pid = 800, .ppid = 1, .uid = USER_UID,
+						      .exe = "/usr/bin/tmux", .cgroup = sub });
 		if (depth == KS_MAX_CGROUP_DEPTH + 1)
-			fake_proc_ex(fx, &(struct fake){ .pid = 801, .ppid = 1, .uid = USER_UID,
-							 .exe = "/usr/bin/tmux", .cgroup = sub });
+			fake_proc_ex(&fx->fp,
+				     &(struct fake){ .pid = 801, .ppid = 1, .uid = USER_UID,
+						      .exe = "/usr/bin/tmux", .cgroup = sub });
 	}
 	/* A second over-deep branch: still one line. */
 	deepest[0] = '\0';
 	for (int depth = 1; depth <= KS_MAX_CGROUP_DEPTH + 1; depth++)
 		strcat(deepest, depth > 1 ? "/e" : "e");
-	cgroup_add_line(fx, deepest, "");
+	cgroup_add_line(&fx->fp, deepest, "");
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -815,20 +665,20 @@ static void test_session_procs_bound(void **state)
 	assert_non_null(buf);
 	for (size_t pid = 1; pid <= total; pid++)
 		len += (size_t)sprintf(buf + len, "%zu\n", pid);
-	cgroup_dir(fx, NULL, dir, sizeof(dir));
-	path_join(path, sizeof(path), "%s/cgroup.procs", dir);
-	write_bytes(path, buf, len, false);
+	cgroup_dir(&fx->fp, NULL, dir, sizeof(dir));
+	fp_path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	fp_write_bytes(path, buf, len, false);
 	free(buf);
 	/* Lines are pids 1, 2, ...: the last one taken, the first one not. */
-	fake_proc_ex(fx, &(struct fake){ .pid = KS_MAX_SESSION_PROCS, .ppid = 1,
-					 .uid = USER_UID, .exe = "/usr/bin/tmux",
-					 .outside = true });
-	fake_proc_ex(fx, &(struct fake){ .pid = KS_MAX_SESSION_PROCS + 1, .ppid = 1,
-					 .uid = USER_UID, .exe = "/usr/bin/tmux",
-					 .outside = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = KS_MAX_SESSION_PROCS, .ppid = 1,
+					      .uid = USER_UID, .exe = "/usr/bin/tmux",
+					      .outside = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = KS_MAX_SESSION_PROCS + 1, .ppid = 1,
+					      .uid = USER_UID, .exe = "/usr/bin/tmux",
+					      .outside = true });
 	/* A sub-cgroup read after the bound adds nothing either. */
-	fake_proc_ex(fx, &(struct fake){ .pid = 70000, .ppid = 1, .uid = USER_UID,
-					 .exe = "/usr/bin/tmux", .cgroup = "sub" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 70000, .ppid = 1, .uid = USER_UID,
+					      .exe = "/usr/bin/tmux", .cgroup = "sub" });
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -841,27 +691,27 @@ static void test_stragglers(void **state)
 {
 	struct fx *fx = *state;
 	const struct ks_proc_id kept[] = {
-		{ 202, STARTTIME(202) }, /* unsorted on purpose */
-		{ 200, STARTTIME(200) },
-		{ 201, STARTTIME(201) },
+		{ 202, FAKE_STARTTIME(202) }, /* unsorted on purpose */
+		{ 200, FAKE_STARTTIME(200) },
+		{ 201, FAKE_STARTTIME(201) },
 		{ 210, 42 },             /* its pid now names another process */
 	};
 	struct ks_proc_id *out = (struct ks_proc_id *)1;
 	size_t n_out = 99;
 
 	/* 200 and 202 have left the cgroup; 201 did not move (yet). */
-	fake_proc(fx, 201, 200, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 203, 202, USER_UID, "/usr/bin/make");
-	fake_proc_ex(fx, &(struct fake){ .pid = 204, .ppid = 203, .uid = USER_UID,
-					 .exe = "/usr/bin/cc", .cgroup = "sub" });
-	fake_proc(fx, 205, 202, 0, "/usr/bin/sudo");
-	fake_proc(fx, 206, 205, USER_UID, "/usr/bin/vim");
-	fake_proc(fx, 207, 201, USER_UID, "/usr/bin/sleep");
-	fake_proc(fx, 210, 1, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 211, 210, USER_UID, "/usr/bin/sleep");
-	fake_proc(fx, 300, 1, USER_UID, "/usr/bin/sleep");
-	fake_proc(fx, 301, 300, USER_UID, "/usr/bin/sleep");
-	fake_proc(fx, 302, 100, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 203, 202, USER_UID, "/usr/bin/make");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 204, .ppid = 203, .uid = USER_UID,
+					      .exe = "/usr/bin/cc", .cgroup = "sub" });
+	fake_proc(&fx->fp, 205, 202, 0, "/usr/bin/sudo");
+	fake_proc(&fx->fp, 206, 205, USER_UID, "/usr/bin/vim");
+	fake_proc(&fx->fp, 207, 201, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 210, 1, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 211, 210, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 300, 1, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 301, 300, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 302, 100, USER_UID, "/usr/bin/sleep");
 
 	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 4, &out, &n_out), 0);
 	assert_int_equal(n_out, 4);
@@ -870,7 +720,7 @@ static void test_stragglers(void **state)
 	assert_int_equal(out[2].pid, 206);
 	assert_int_equal(out[3].pid, 207);
 	for (size_t i = 0; i < n_out; i++)
-		assert_int_equal(out[i].starttime, STARTTIME(out[i].pid));
+		assert_int_equal(out[i].starttime, FAKE_STARTTIME(out[i].pid));
 	free(out);
 
 	/* Nothing kept: nothing straggles. */
@@ -888,17 +738,17 @@ static void test_many_processes(void **state)
 {
 	struct fx *fx = *state;
 	const pid_t base = 1000, wide = 5000, deep = 5000;
-	struct ks_proc_id kept = { base, STARTTIME(base) };
+	struct ks_proc_id kept = { base, FAKE_STARTTIME(base) };
 	struct ks_proc_id *out = NULL;
 	size_t n_out = 0;
 	const struct ks_tree *t;
 
-	fake_proc(fx, base, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, base, 1, USER_UID, "/usr/bin/tmux");
 	for (pid_t i = 1; i < wide; i++)
-		fake_proc(fx, base + i, base + (i - 1) / 2, USER_UID, "/usr/bin/bash");
-	fake_proc(fx, 20000, 1, USER_UID, "/usr/bin/screen");
+		fake_proc(&fx->fp, base + i, base + (i - 1) / 2, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 20000, 1, USER_UID, "/usr/bin/screen");
 	for (pid_t i = 1; i < deep; i++)
-		fake_proc(fx, 20000 + i, 20000 + i - 1, USER_UID, "/usr/bin/bash");
+		fake_proc(&fx->fp, 20000 + i, 20000 + i - 1, USER_UID, "/usr/bin/bash");
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 2);
@@ -917,22 +767,12 @@ static void test_many_processes(void **state)
 	free(out);
 }
 
-static void write_proc_cgroup(const struct fx *fx, const char *pid, const char *content)
-{
-	char path[PATH_MAX];
-
-	path_join(path, sizeof(path), "%s/%s", fx->proc, pid);
-	mkdir_p(path);
-	path_join(path, sizeof(path), "%s/%s/cgroup", fx->proc, pid);
-	write_file(path, content);
-}
-
 static void assert_proc_cgroup(const struct fx *fx, const char *pid, enum ks_cgroup_mode mode,
 			       const char *expected)
 {
 	char *path = NULL;
 
-	assert_int_equal(ks_proc_cgroup(fx->proc, pid, mode, &path), 0);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, pid, mode, &path), 0);
 	assert_non_null(path);
 	assert_string_equal(path, expected);
 	free(path);
@@ -944,59 +784,59 @@ static void test_proc_cgroup(void **state)
 	char *path = NULL;
 	char *big;
 
-	write_proc_cgroup(fx, "10", "0::" SESSION_CG "\n");
+	write_proc_cgroup(&fx->fp, "10", "0::" SESSION_CG "\n");
 	assert_proc_cgroup(fx, "10", KS_CGROUP_UNIFIED, SESSION_CG);
-	assert_int_equal(ks_proc_cgroup(fx->proc, "10", KS_CGROUP_LEGACY, &path), -ENODATA);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "10", KS_CGROUP_LEGACY, &path), -ENODATA);
 
 	/* Hybrid host: both lines name the session. */
-	write_proc_cgroup(fx, "11",
-			  "12:pids:/user.slice/user-1000.slice/session-3.scope\n"
-			  "4:cpu,cpuacct:/\n"
-			  "1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n"
-			  "0::/user.slice/user-1000.slice/session-3.scope\n");
+	write_proc_cgroup(&fx->fp, "11",
+			       "12:pids:/user.slice/user-1000.slice/session-3.scope\n"
+			       "4:cpu,cpuacct:/\n"
+			       "1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n"
+			       "0::/user.slice/user-1000.slice/session-3.scope\n");
 	assert_proc_cgroup(fx, "11", KS_CGROUP_UNIFIED, SESSION_CG);
 	assert_proc_cgroup(fx, "11", KS_CGROUP_LEGACY, SESSION_CG);
 
 	/* systemd-nspawn, unified inside, on a hybrid host: the mode picks
 	 * the line, whatever the other one says. */
-	write_proc_cgroup(fx, "self",
-			  "1:name=systemd:/machine.slice/machine-c1.scope/payload\n"
-			  "0::/user.slice/user-1000.slice/session-5.scope\n");
+	write_proc_cgroup(&fx->fp, "self",
+			       "1:name=systemd:/machine.slice/machine-c1.scope/payload\n"
+			       "0::/user.slice/user-1000.slice/session-5.scope\n");
 	assert_proc_cgroup(fx, "self", KS_CGROUP_UNIFIED,
 			   "/user.slice/user-1000.slice/session-5.scope");
 	assert_proc_cgroup(fx, "self", KS_CGROUP_LEGACY, "/machine.slice/machine-c1.scope/payload");
 
-	write_proc_cgroup(fx, "12", "3:cpu,name=systemd:/a:b/c\n1:name=systemdx:/no\n0::/a:b");
+	write_proc_cgroup(&fx->fp, "12", "3:cpu,name=systemd:/a:b/c\n1:name=systemdx:/no\n0::/a:b");
 	assert_proc_cgroup(fx, "12", KS_CGROUP_LEGACY, "/a:b/c");
 	assert_proc_cgroup(fx, "12", KS_CGROUP_UNIFIED, "/a:b");
 
-	write_proc_cgroup(fx, "13", "0::/a\n0::/b\n");
-	assert_int_equal(ks_proc_cgroup(fx->proc, "13", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	write_proc_cgroup(fx, "14", "0::relative\n");
-	assert_int_equal(ks_proc_cgroup(fx->proc, "14", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	write_proc_cgroup(fx, "15", "0::\n");
-	assert_int_equal(ks_proc_cgroup(fx->proc, "15", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	write_proc_cgroup(fx, "16", "garbage\n\n::\n00::/x\n0:cpu:/y\n");
-	assert_int_equal(ks_proc_cgroup(fx->proc, "16", KS_CGROUP_UNIFIED, &path), -ENODATA);
-	write_proc_cgroup(fx, "17", "");
-	assert_int_equal(ks_proc_cgroup(fx->proc, "17", KS_CGROUP_LEGACY, &path), -ENODATA);
+	write_proc_cgroup(&fx->fp, "13", "0::/a\n0::/b\n");
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "13", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	write_proc_cgroup(&fx->fp, "14", "0::relative\n");
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "14", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	write_proc_cgroup(&fx->fp, "15", "0::\n");
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "15", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	write_proc_cgroup(&fx->fp, "16", "garbage\n\n::\n00::/x\n0:cpu:/y\n");
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "16", KS_CGROUP_UNIFIED, &path), -ENODATA);
+	write_proc_cgroup(&fx->fp, "17", "");
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "17", KS_CGROUP_LEGACY, &path), -ENODATA);
 
 	big = malloc(70 * 1024);
 	assert_non_null(big);
 	memset(big, 'x', 70 * 1024 - 1);
 	big[70 * 1024 - 1] = '\0';
 	memcpy(big, "0::/", 4);
-	write_proc_cgroup(fx, "18", big);
+	write_proc_cgroup(&fx->fp, "18", big);
 	free(big);
-	assert_int_equal(ks_proc_cgroup(fx->proc, "18", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "18", KS_CGROUP_UNIFIED, &path), -EINVAL);
 
-	assert_int_equal(ks_proc_cgroup(fx->proc, "19", KS_CGROUP_UNIFIED, &path), -ESRCH);
-	assert_int_equal(ks_proc_cgroup(fx->proc, "../10", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->proc, "", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->proc, "1/2", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->proc, "12345678901", KS_CGROUP_UNIFIED, &path),
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "19", KS_CGROUP_UNIFIED, &path), -ESRCH);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "../10", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "1/2", KS_CGROUP_UNIFIED, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "12345678901", KS_CGROUP_UNIFIED, &path),
 			 -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->proc, "10", (enum ks_cgroup_mode)7, &path), -EINVAL);
+	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "10", (enum ks_cgroup_mode)7, &path), -EINVAL);
 	assert_null(path);
 }
 
@@ -1022,10 +862,10 @@ static void test_cgroup_mode_detect(void **state)
 	int r;
 
 	/* Not a cgroup file system at all. */
-	assert_int_equal(ks_cgroup_mode_detect(fx->root, &mode, root, sizeof(root)), -ENOMEDIUM);
-	path_join(dir, sizeof(dir), "%s/systemd", fx->root);
-	mkdir_p(dir);
-	assert_int_equal(ks_cgroup_mode_detect(fx->root, &mode, root, sizeof(root)), -ENOMEDIUM);
+	assert_int_equal(ks_cgroup_mode_detect(fx->fp.root, &mode, root, sizeof(root)), -ENOMEDIUM);
+	fp_path_join(dir, sizeof(dir), "%s/systemd", fx->fp.root);
+	fp_mkdir_p(dir);
+	assert_int_equal(ks_cgroup_mode_detect(fx->fp.root, &mode, root, sizeof(root)), -ENOMEDIUM);
 	assert_int_equal(ks_cgroup_mode_detect("/nonexistent-sysfs", &mode, root, sizeof(root)),
 			 -ENOENT);
 
@@ -1053,22 +893,22 @@ static void test_proc_identity_fake(void **state)
 	unsigned long long starttime = 0;
 	uid_t uid = 0;
 
-	fake_proc(fx, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc_ex(fx, &(struct fake){ .pid = 201, .ppid = 1, .uid = USER_UID,
-					 .status = "Uid:\t1000\t0\t0\t0\n" });
-	fake_proc_ex(fx, &(struct fake){ .pid = 202, .ppid = 1, .stat = "202 (x) S\n" });
-	fake_proc_ex(fx, &(struct fake){ .pid = 203, .ppid = 1, .no_status = true });
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201, .ppid = 1, .uid = USER_UID,
+					      .status = "Uid:\t1000\t0\t0\t0\n" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202, .ppid = 1, .stat = "202 (x) S\n" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 203, .ppid = 1, .no_status = true });
 
-	assert_int_equal(ks_proc_identity(fx->proc, 200, &starttime, &uid), 0);
-	assert_int_equal(starttime, STARTTIME(200));
+	assert_int_equal(ks_proc_identity(fx->fp.proc, 200, &starttime, &uid), 0);
+	assert_int_equal(starttime, FAKE_STARTTIME(200));
 	assert_int_equal(uid, USER_UID);
-	assert_int_equal(ks_proc_identity(fx->proc, 201, &starttime, &uid), 0);
+	assert_int_equal(ks_proc_identity(fx->fp.proc, 201, &starttime, &uid), 0);
 	assert_int_equal(uid, USER_UID);
-	assert_int_equal(ks_proc_identity(fx->proc, 202, &starttime, &uid), -EINVAL);
-	assert_int_equal(ks_proc_identity(fx->proc, 203, &starttime, &uid), -ESRCH);
-	assert_int_equal(ks_proc_identity(fx->proc, 204, &starttime, &uid), -ESRCH);
-	assert_int_equal(ks_proc_identity(fx->proc, 0, &starttime, &uid), -ESRCH);
-	assert_int_equal(ks_proc_identity(fx->proc, -1, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity(fx->fp.proc, 202, &starttime, &uid), -EINVAL);
+	assert_int_equal(ks_proc_identity(fx->fp.proc, 203, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity(fx->fp.proc, 204, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity(fx->fp.proc, 0, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_identity(fx->fp.proc, -1, &starttime, &uid), -ESRCH);
 	assert_int_equal(ks_proc_identity("/nonexistent", 1, &starttime, &uid), -ENOENT);
 }
 
@@ -1139,24 +979,24 @@ static void test_proc_pin_checks_proc_root(void **state)
 {
 	struct fx *fx = *state;
 	pid_t self = getpid();
-	struct ks_proc_id id = { self, STARTTIME(self) };
+	struct ks_proc_id id = { self, FAKE_STARTTIME(self) };
 	int fd;
 
 	if (!have_pidfd_open()) {
 		print_message("pidfd_open(2) missing: pinning not checked\n");
-		assert_int_equal(ks_proc_pin(fx->proc, &id, USER_UID), -ENOSYS);
+		assert_int_equal(ks_proc_pin(fx->fp.proc, &id, USER_UID), -ENOSYS);
 		return;
 	}
-	fake_proc(fx, self, 1, USER_UID, "/usr/bin/tmux");
-	fd = ks_proc_pin(fx->proc, &id, USER_UID);
+	fake_proc(&fx->fp, self, 1, USER_UID, "/usr/bin/tmux");
+	fd = ks_proc_pin(fx->fp.proc, &id, USER_UID);
 	assert_true(fd >= 0);
 	close(fd);
 	id.starttime++;
-	assert_int_equal(ks_proc_pin(fx->proc, &id, USER_UID), -ESRCH);
+	assert_int_equal(ks_proc_pin(fx->fp.proc, &id, USER_UID), -ESRCH);
 	id.starttime--;
-	assert_int_equal(ks_proc_pin(fx->proc, &id, 0), -ESRCH);
+	assert_int_equal(ks_proc_pin(fx->fp.proc, &id, 0), -ESRCH);
 	/* Gone from proc_root: gone. */
-	assert_int_equal(ks_proc_pin(fx->root, &id, USER_UID), -ESRCH);
+	assert_int_equal(ks_proc_pin(fx->fp.root, &id, USER_UID), -ESRCH);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
