@@ -415,7 +415,7 @@ static int parse_line(struct ks_config *c, const char *text, size_t len,
 	for (end = eq; end > key && is_space(end[-1]); end--)
 		;
 	*end = '\0';
-	if (*key == '\0') {
+	if (end == key) {
 		ks_log(log, LOG_ERR, "%s:%u: missing key before '='", origin, line);
 		return 1;
 	}
@@ -541,6 +541,9 @@ int ks_config_parse_file(struct ks_config *c, const char *path,
 		       r == -EFBIG ? "grew past the size limit while read" : strerror(-r));
 		return 1;
 	}
+	/* read_bounded() sets text whenever it returns 0; the analyzer
+	 * thinks -errno may be 0. */
+	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
 	if (memchr(text, '\0', len)) {
 		ks_log(log, LOG_ERR, "%s: refused, defaults used: contains a NUL byte", path);
 		free(text);

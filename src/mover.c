@@ -52,7 +52,7 @@ static const char *log_text(const char *in, char *out, size_t size)
 	for (i = 0; i < size - 1 && in[i]; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		out[i] = (char)(c >= 0x20 && c < 0x7f ? c : '?');
 	}
 	out[i] = '\0';
 	if (in[i])
@@ -62,9 +62,6 @@ static const char *log_text(const char *in, char *out, size_t size)
 
 int ks_bus_open_manager(sd_bus **ret)
 {
-	sd_bus *bus = NULL;
-	int r;
-
 	if (!ret)
 		return -EINVAL;
 	*ret = NULL;
@@ -72,7 +69,9 @@ int ks_bus_open_manager(sd_bus **ret)
 	/* systemd's private socket needs no dbus-daemon and answers even while
 	 * the system bus is being restarted; only root may connect. */
 	if (geteuid() == 0 && access(SD_PRIVATE_SOCKET, F_OK) == 0) {
-		r = sd_bus_new(&bus);
+		sd_bus *bus = NULL;
+		int r = sd_bus_new(&bus);
+
 		if (r < 0)
 			return r;
 		(void)sd_bus_set_description(bus, "keepsession-manager");
@@ -179,18 +178,27 @@ static bool call_lost(sd_bus *bus, int r)
 	return r == -ETIMEDOUT || sd_bus_is_open(bus) <= 0;
 }
 
+/* Did systemd refuse because a process it was given no longer exists?
+ * Names from systemd 247-257; sd-bus maps the generic ones to ESRCH. */
+static bool process_gone(const sd_bus_error *error, int r)
+{
+	return r == -ESRCH || sd_bus_error_has_name(error, "org.freedesktop.systemd1.NoSuchProcess") ||
+	       sd_bus_error_has_name(error, SD_BUS_ERROR_UNIX_PROCESS_ID_UNKNOWN);
+}
+
 static void log_call_error(const struct ks_mover *m, const char *what, const char *unit,
 			   const sd_bus_error *error, int r)
 {
-	char name[LOG_TEXT_MAX], message[LOG_TEXT_MAX];
+	if (sd_bus_error_is_set(error)) {
+		char name[LOG_TEXT_MAX], message[LOG_TEXT_MAX];
 
-	if (sd_bus_error_is_set(error))
 		ks_log(m->log, LOG_ERR, "%s(%s) failed: %s: %s", what, unit ? unit : "",
 		       log_text(error->name, name, sizeof(name)),
 		       log_text(error->message ? error->message : "", message, sizeof(message)));
-	else
+	} else {
 		ks_log(m->log, LOG_ERR, "%s(%s) failed: %s", what, unit ? unit : "",
 		       strerror(r < 0 ? -r : r));
+	}
 }
 
 static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
@@ -382,22 +390,19 @@ int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r,
 
 	for (const char *p = src; *p; p++) {
 		char num[24];
-		const char *add = num;
-		size_t n;
+		const char *add = p;
+		size_t n = 1;
 
-		if (*p != '%') {
-			num[0] = *p;
-			num[1] = '\0';
-		} else if (p[1] == 'U') {
+		if (*p == '%' && p[1] == 'U') {
 			(void)snprintf(num, sizeof(num), "%" PRIu32, (uint32_t)r->uid);
+			add = num;
+			n = strlen(num);
 			p++;
-		} else if (p[1] == '%') {
-			add = "%";
-			p++;
-		} else {
+		} else if (*p == '%' && p[1] == '%') {
+			p++; /* "%%" is one '%', at add */
+		} else if (*p == '%') {
 			return -EINVAL;
 		}
-		n = strlen(add);
 		if (len + n >= size || len + n > 255)
 			return -ENAMETOOLONG;
 		memcpy(buf + len, add, n);
@@ -416,14 +421,16 @@ int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r,
 static int append_pids(sd_bus_message *msg, const char *name, const char *type,
 		       const struct ks_scope_request *r, bool fds, bool only_without_fd)
 {
-	char contents[3] = { 'a', type[0], '\0' };
 	int q;
 
 	q = sd_bus_message_open_container(msg, 'r', "sv");
 	if (q >= 0)
 		q = sd_bus_message_append(msg, "s", name);
-	if (q >= 0)
+	if (q >= 0) {
+		const char contents[3] = { 'a', type[0], '\0' };
+
 		q = sd_bus_message_open_container(msg, 'v', contents);
+	}
 	if (q >= 0)
 		q = sd_bus_message_open_container(msg, 'a', type);
 	for (size_t i = 0; q >= 0 && i < r->n; i++) {
@@ -447,7 +454,6 @@ static int build_start(struct ks_mover *m, const struct ks_scope_request *r,
 		       const char *slice, bool use_pidfds, sd_bus_message **ret)
 {
 	sd_bus_message *msg = NULL;
-	size_t with_fd = 0;
 	int q;
 
 	q = sd_bus_message_new_method_call(m->bus, &msg, SD_MANAGER_SERVICE, SD_MANAGER_PATH,
@@ -474,6 +480,8 @@ static int build_start(struct ks_mover *m, const struct ks_scope_request *r,
 	if (q >= 0 && r->runtime_max_usec > 0 && m->version >= KS_SD_SCOPE_RUNTIME_MAX)
 		q = sd_bus_message_append(msg, "(sv)", "RuntimeMaxUSec", "t", r->runtime_max_usec);
 	if (q >= 0 && use_pidfds) {
+		size_t with_fd = 0;
+
 		for (size_t i = 0; i < r->n; i++)
 			if (r->pidfds[i] >= 0)
 				with_fd++;
@@ -713,6 +721,13 @@ int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, siz
 		goto out;
 	}
 	r = call_bounded(m->bus, m->deadline, msg, &error, &reply);
+	if (r < 0 && process_gone(&error, r)) {
+		/* A process that exited meanwhile: expected at logout, and
+		 * the caller retries without it. */
+		ks_log(m->log, LOG_DEBUG, "AttachProcessesToUnit(%s): a process is gone", unit);
+		r = -ESRCH;
+		goto out;
+	}
 	if (r < 0) {
 		log_call_error(m, "AttachProcessesToUnit", unit, &error, r);
 		goto out;

@@ -961,6 +961,8 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out,
 		if (top[i] != NO_INDEX && s.procs[i].uid == scan->uid)
 			sel.trees[tree_of[top[i]]].n++;
 	for (size_t t = 0; t < n_trees; t++) {
+		/* n >= 1: every tree holds its root, of the scan's uid. */
+		/* NOLINTNEXTLINE(clang-analyzer-optin.portability.UnixAPI) */
 		sel.trees[t].procs = calloc(sel.trees[t].n, sizeof(*sel.trees[t].procs));
 		if (!sel.trees[t].procs) {
 			r = -ENOMEM;
