@@ -94,7 +94,10 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r);
  * Returns the number of jobs that did not end KS_JOB_DONE. */
 int ks_mover_wait(struct ks_mover *m);
 
-/* AttachProcessesToUnit(unit, "", pids): stragglers forked meanwhile. */
+/* AttachProcessesToUnit(unit, "", pids): the rest of a tree. systemd
+ * checks every pid before moving any: when one has exited, nothing moved
+ * and this returns -ESRCH, logged at debug level only. Other failures are
+ * logged. */
 int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids,
 		    size_t n);
 

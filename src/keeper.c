@@ -159,18 +159,25 @@ static size_t attach_batch(struct ks_mover *m, const char *unit, const struct ks
 {
 	size_t attached = 0;
 	pid_t *pids;
+	int r;
 
 	pids = calloc(n, sizeof(*pids));
 	if (!pids)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		pids[i] = ids[i].pid;
-	if (ks_mover_attach(m, unit, pids, n) >= 0) {
+	r = ks_mover_attach(m, unit, pids, n);
+	if (r >= 0) {
 		attached = n;
-	} else {
-		for (size_t i = 0; i < n && ks_now_usec() < m->deadline; i++)
-			if (ks_mover_attach(m, unit, &pids[i], 1) >= 0)
+	} else if (r == -ESRCH && n > 1) {
+		/* Any other failure would fail for each process alike. */
+		for (size_t i = 0; i < n; i++) {
+			r = ks_mover_attach(m, unit, &pids[i], 1);
+			if (r >= 0)
 				attached++;
+			else if (r != -ESRCH)
+				break;
+		}
 	}
 	free(pids);
 	return attached;

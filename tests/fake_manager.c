@@ -396,6 +396,13 @@ static int handle_attach(struct child *c, sd_bus_message *m, struct fake_call *c
 		child_error(c, "AttachProcessesToUnit arguments", r);
 		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
 	}
+	for (size_t i = 0; c->script->attach_gone_pid && i < call->n_pids; i++)
+		if (call->pids[i] == c->script->attach_gone_pid)
+			return sd_bus_reply_method_errorf(
+				m,
+				c->script->attach_gone_error ? c->script->attach_gone_error
+							     : "org.freedesktop.systemd1.NoSuchProcess",
+				"Process with ID %" PRIu32 " does not exist.", call->pids[i]);
 	switch (c->script->attach_mode) {
 	case FAKE_VERSION_ERROR:
 		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_ACCESS_DENIED, "no");

@@ -85,6 +85,11 @@ struct fake_script {
 	bool foreign_signals;
 
 	enum fake_version attach_mode; /* STRING: answer; ERROR; HANG */
+	/* As systemd does for a process that exited: an attach naming this
+	 * pid is refused whole with attach_gone_error (NULL:
+	 * org.freedesktop.systemd1.NoSuchProcess). 0: none. */
+	uint32_t attach_gone_pid;
+	const char *attach_gone_error;
 
 	enum fake_logind logind_mode;
 	const char *logind_bad;        /* property name for WRONG_TYPE/ERROR */

@@ -1044,6 +1044,34 @@ static void test_attach(void **state)
 	env_free(&e);
 }
 
+/* A process that exited before systemd moved it: -ESRCH, nothing louder
+ * than a debug line, for each name systemd has used for it. */
+static void check_attach_gone(const char *error_name)
+{
+	struct fake_script script = { .version = "252",
+				      .attach_gone_pid = 22,
+				      .attach_gone_error = error_name };
+	pid_t pids[3] = { 11, 22, 33 };
+	struct env e;
+
+	env_open(&e, &script, LONG);
+	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", pids, 3), -ESRCH);
+	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", &pids[2], 1), 0);
+	for (size_t i = 0; i < e.cap.n; i++)
+		assert_int_equal(e.cap.prio[i], LOG_DEBUG);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "AttachProcessesToUnit"), 2);
+	env_free(&e);
+}
+
+static void test_attach_gone(void **state)
+{
+	(void)state;
+	check_attach_gone(NULL); /* org.freedesktop.systemd1.NoSuchProcess, 247-256 */
+	check_attach_gone("org.freedesktop.DBus.Error.UnixProcessIdUnknown"); /* 257 */
+	check_attach_gone("System.Error.ESRCH");
+}
+
 static void test_attach_error(void **state)
 {
 	struct fake_script script = { .version = "252", .attach_mode = FAKE_VERSION_ERROR };
@@ -1370,6 +1398,7 @@ int main(void)
 		cmocka_unit_test(test_broker),
 		cmocka_unit_test(test_attach),
 		cmocka_unit_test(test_attach_error),
+		cmocka_unit_test(test_attach_gone),
 		cmocka_unit_test(test_attach_hang_bounded),
 		cmocka_unit_test(test_logind),
 		cmocka_unit_test(test_logind_empty_lists),
