@@ -361,8 +361,7 @@ static void test_garbage_proc_files(void **state)
 		"905 tmux S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
 		"906 (tmux) S  1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
 		"907 (tmux) S -1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
-		"908 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 "
-		"99999999999999999999999\n",
+		"908 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 18446744073709551616\n",
 		"909 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 -5 0\n",
 		"+910 (tmux) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
 		"911 (tmux S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
@@ -403,9 +402,9 @@ static void test_garbage_proc_files(void **state)
 
 	/* A stat over 4 KiB (a comm no kernel makes). */
 	memset(huge, 'a', sizeof(huge));
-	memcpy(huge, "970 (", 5);
-	memcpy(huge + sizeof(huge) - 64, ") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n",
-	       sizeof(") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n"));
+	memcpy(huge, "970 (", 5); /* NOLINT(bugprone-not-null-terminated-result): a prefix */
+	(void)snprintf(huge + sizeof(huge) - 64, 64, "%s",
+		       ") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n");
 	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 970, .ppid = 1, .uid = USER_UID,
 					      .exe = "/usr/bin/tmux", .stat = huge });
 	/* A NUL inside stat. */

@@ -35,8 +35,6 @@
 
 #define MAX_ITEMS 1024
 
-extern char **environ;
-
 struct state {
 	uid_t ruid, euid, suid;
 	gid_t rgid, egid, sgid;
@@ -90,7 +88,7 @@ static void read_fds(struct state *s)
 		char path[300], target[4096], entry[4400];
 		ssize_t len;
 
-		if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+		if (de->d_name[0] == '.' || strtol(de->d_name, NULL, 10) == dirfd(d))
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
 		len = readlink(path, target, sizeof(target) - 1);
