@@ -196,13 +196,16 @@ struct procs_log {
 
 static void procs_sink(void *ctx, int priority, const char *message)
 {
+	static const char tail[] = " malformed lines in cgroup.procs below ";
 	struct procs_log *l = ctx;
-	unsigned n;
+	char *end;
+	unsigned long n;
 
 	(void)priority;
-	if (sscanf(message, "%u malformed lines in cgroup.procs below", &n) == 1) {
+	n = strtoul(message, &end, 10);
+	if (end != message && strncmp(end, tail, strlen(tail)) == 0) {
 		assert(l->garbage < 0);
-		l->garbage = n;
+		l->garbage = (long)n;
 	} else {
 		l->other++;
 	}
