@@ -49,8 +49,8 @@ static void pam_sink(void *ctx, int priority, const char *message)
 	pam_syslog(ctx, priority, "%s", message);
 }
 
-static void load_config(pam_handle_t *pamh, int argc, const char **argv,
-			struct ks_config *c, struct ks_log *log)
+static void load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
+			struct ks_log *log)
 {
 	*log = (struct ks_log){ .sink = pam_sink, .ctx = pamh };
 	if (ks_config_init(c) < 0) {
@@ -76,8 +76,7 @@ static enum ks_optin_status read_optin(pam_handle_t *pamh, const struct passwd *
 	char path[4096];
 
 	if (!pw->pw_dir || pw->pw_dir[0] != '/' ||
-	    snprintf(path, sizeof(path), "%s/%s", pw->pw_dir, KS_OPTIN_FILE) >=
-		    (int)sizeof(path))
+	    snprintf(path, sizeof(path), "%s/%s", pw->pw_dir, KS_OPTIN_FILE) >= (int)sizeof(path))
 		return KS_OPTIN_ABSENT;
 
 	if (pam_modutil_drop_priv(pamh, &privs, pw) != 0) {
@@ -167,8 +166,7 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 
 	load_config(pamh, argc, argv, &c, &log);
 
-	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user ||
-	    !*user) {
+	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user) {
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
 		goto out;
 	}
@@ -186,11 +184,9 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 		goto out;
 	}
 
-	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root,
-				  sizeof(cgroup_root));
+	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root, sizeof(cgroup_root));
 	if (r < 0) {
-		ks_log(&log, LOG_ERR, "cannot tell how systemd tracks processes: %s",
-		       strerror(-r));
+		ks_log(&log, LOG_ERR, "cannot tell how systemd tracks processes: %s", strerror(-r));
 		goto out;
 	}
 	{

@@ -43,7 +43,7 @@ static unsigned long long take_number(const uint8_t **data, size_t *size, size_t
 {
 	unsigned long long v = 0;
 
-	for (size_t i = 0; i < bytes && *size > 0; i++) {
+	for (size_t i = 0; i<bytes && * size> 0; i++) {
 		v = v << 8 | **data;
 		(*data)++;
 		(*size)--;

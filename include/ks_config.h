@@ -26,14 +26,14 @@ enum ks_when {
 
 struct ks_config {
 	bool debug;
-	char *conf_path;              /* NULL: KS_DEFAULT_CONF */
-	struct ks_strlist commands;   /* base names or absolute paths */
-	struct ks_strlist users;      /* names, @group, or "*" */
-	struct ks_strlist deny;       /* names and @group; wins over all */
-	bool optin;                   /* may others opt in with ~/.keepsession */
-	bool user_commands;           /* may ~/.keepsession name other programs */
-	uint64_t max_age_usec;        /* 0: no limit */
-	char *slice;                  /* NULL: default by manager version; "%U" expands to the uid */
+	char *conf_path;            /* NULL: KS_DEFAULT_CONF */
+	struct ks_strlist commands; /* base names or absolute paths */
+	struct ks_strlist users;    /* names, @group, or "*" */
+	struct ks_strlist deny;     /* names and @group; wins over all */
+	bool optin;                 /* may others opt in with ~/.keepsession */
+	bool user_commands;         /* may ~/.keepsession name other programs */
+	uint64_t max_age_usec;      /* 0: no limit */
+	char *slice;                /* NULL: default by manager version; "%U" expands to the uid */
 	enum ks_when when;
 	uint64_t timeout_usec;
 };
@@ -50,25 +50,25 @@ void ks_config_free(struct ks_config *c);
  * Problems are logged one line each; the rest still applies. Returns the
  * number of problems, or -ENOMEM.
  */
-int ks_config_load(struct ks_config *c, int argc, const char **argv,
-		   uid_t trusted_owner, const struct ks_log *log);
+int ks_config_load(struct ks_config *c, int argc, const char **argv, uid_t trusted_owner,
+		   const struct ks_log *log);
 
 /* Reads and applies a file. Refuses (logs, applies nothing) a file that is
  * not a regular file, not owned by trusted_owner, or writable by group or
  * others, like sshd's StrictModes. A missing file is not a problem.
  * Returns the number of problems, or -ENOMEM. */
-int ks_config_parse_file(struct ks_config *c, const char *path,
-			 uid_t trusted_owner, const struct ks_log *log);
+int ks_config_parse_file(struct ks_config *c, const char *path, uid_t trusted_owner,
+			 const struct ks_log *log);
 
 /* Applies "key = value" lines from a buffer (not NUL-terminated);
  * origin names the source in log lines. */
-int ks_config_parse_text(struct ks_config *c, const char *text, size_t len,
-			 const char *origin, const struct ks_log *log);
+int ks_config_parse_text(struct ks_config *c, const char *text, size_t len, const char *origin,
+			 const struct ks_log *log);
 
 /* Applies one key. Returns the number of logged problems (0, 1, or one per
  * dropped entry of a list), or -ENOMEM. */
-int ks_config_set(struct ks_config *c, const char *key, const char *value,
-		  const char *origin, unsigned line, const struct ks_log *log);
+int ks_config_set(struct ks_config *c, const char *key, const char *value, const char *origin,
+		  unsigned line, const struct ks_log *log);
 
 /* systemd time span: "90min", "12h", "1h 30min", "7d", a bare number is
  * seconds. Returns 0 or -EINVAL / -ERANGE. */

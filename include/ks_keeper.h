@@ -17,10 +17,10 @@
  * there is something to keep, move, wait, then catch stragglers.
  */
 struct ks_keep_io {
-	const char *proc_root;    /* "/proc" */
-	const char *cgroup_root;  /* from ks_cgroup_mode_detect() */
+	const char *proc_root;   /* "/proc" */
+	const char *cgroup_root; /* from ks_cgroup_mode_detect() */
 	enum ks_cgroup_mode cgroup_mode;
-	const char *self;         /* whose cgroup is the session's: "self" */
+	const char *self; /* whose cgroup is the session's: "self" */
 	int (*open_manager)(void *ctx, sd_bus **bus);
 	int (*open_logind)(void *ctx, sd_bus **bus);
 	void *ctx;
@@ -29,7 +29,7 @@ struct ks_keep_io {
 struct ks_keep_target {
 	const char *user;
 	uid_t uid;
-	const char *session_id;   /* for log lines and descriptions */
+	const char *session_id; /* for log lines and descriptions */
 	const struct ks_strlist *programs;
 };
 
@@ -40,7 +40,7 @@ struct ks_keep_target {
 
 /* Returns the number of trees kept (>= 0), or -errno. Never blocks past
  * c->timeout_usec from the call. */
-int ks_keep(const struct ks_config *c, const struct ks_keep_target *t,
-	    const struct ks_keep_io *io, const struct ks_log *log);
+int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const struct ks_keep_io *io,
+	    const struct ks_log *log);
 
 #endif

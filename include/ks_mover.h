@@ -27,13 +27,13 @@
 #define KS_SD_SCOPE_PIDFDS 255
 
 struct ks_scope_request {
-	const char *unit;          /* keepsession-....scope */
+	const char *unit; /* keepsession-....scope */
 	const char *description;
 	const char *slice;         /* NULL: the default for this manager and uid */
 	uid_t uid;                 /* for the default slice */
 	uint64_t runtime_max_usec; /* 0: no limit */
 	const pid_t *pids;
-	const int *pidfds;         /* NULL, or n pidfds (-1 where none) */
+	const int *pidfds; /* NULL, or n pidfds (-1 where none) */
 	size_t n;
 };
 
@@ -46,20 +46,20 @@ enum ks_job_state {
 
 struct ks_job {
 	char *unit;
-	char *path;     /* the job's object path */
-	char *result;   /* JobRemoved's result string, or NULL */
+	char *path;   /* the job's object path */
+	char *result; /* JobRemoved's result string, or NULL */
 	enum ks_job_state state;
 };
 
 struct ks_mover {
 	sd_bus *bus;
-	uint64_t deadline;        /* CLOCK_MONOTONIC, usec */
-	unsigned version;         /* manager's major version, 0 if unknown */
+	uint64_t deadline; /* CLOCK_MONOTONIC, usec */
+	unsigned version;  /* manager's major version, 0 if unknown */
 	const struct ks_log *log;
 	sd_bus_slot *job_removed; /* subscribed before any call */
 	struct ks_job *jobs;
 	size_t n_jobs;
-	bool pidfds_refused;      /* the manager rejected PIDFDs once: use PIDs */
+	bool pidfds_refused; /* the manager rejected PIDFDs once: use PIDs */
 };
 
 /* CLOCK_MONOTONIC in usec. */
@@ -77,13 +77,12 @@ int ks_bus_open_system(sd_bus **ret);
 int ks_manager_version_parse(const char *s, unsigned *major);
 
 /* Subscribes to JobRemoved, then reads the manager's Version. */
-int ks_mover_open(struct ks_mover *m, sd_bus *bus, uint64_t deadline,
-		  const struct ks_log *log);
+int ks_mover_open(struct ks_mover *m, sd_bus *bus, uint64_t deadline, const struct ks_log *log);
 
 /* The slice for a request: r->slice with %U expanded, or the default for
  * this manager: user-UID.slice (>= 240), user.slice before. */
-int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r,
-		   char *buf, size_t size);
+int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r, char *buf,
+		   size_t size);
 
 /* StartTransientUnit(unit, "fail", properties). Passes PIDFDs on managers
  * that take them, retrying once with PIDs when the manager rejects them.
@@ -98,8 +97,7 @@ int ks_mover_wait(struct ks_mover *m);
  * checks every pid before moving any: when one has exited, nothing moved
  * and this returns -ESRCH, logged at debug level only. Other failures are
  * logged. */
-int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids,
-		    size_t n);
+int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n);
 
 /* Frees jobs and the match; does not close the bus. */
 void ks_mover_close(struct ks_mover *m);

@@ -27,15 +27,14 @@ enum ks_optin_status {
  * KS_OPTIN_MAX_SIZE bytes. A symlink the user can follow is fine. Its
  * content never reaches a log.
  */
-enum ks_optin_status ks_optin_read(const char *path, uid_t owner,
-				   struct ks_strlist *programs,
+enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strlist *programs,
 				   const struct ks_log *log);
 
 /* Parses the content: one program per line, '#' comments, blanks. Lines
  * that cannot be a program (too long, control characters) are skipped and
  * logged by line number only. Returns 0 or -ENOMEM. */
-int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs,
-		   const char *origin, const struct ks_log *log);
+int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs, const char *origin,
+		   const struct ks_log *log);
 
 /* Can s (len bytes, not NUL-terminated) name a program: a base name or an
  * absolute path without empty, "." or ".." components, at most

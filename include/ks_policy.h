@@ -24,8 +24,8 @@ bool ks_policy_list_matches(const struct ks_strlist *list, const char *user,
 			    ks_in_group_fn in_group, void *ctx);
 
 /* Who is this user to the admin's configuration? deny wins over all. */
-enum ks_who ks_policy_who(const struct ks_config *c, const char *user,
-			  ks_in_group_fn in_group, void *ctx);
+enum ks_who ks_policy_who(const struct ks_config *c, const char *user, ks_in_group_fn in_group,
+			  void *ctx);
 
 /*
  * The final decision, once the opt-in file has been read (or not, for a
@@ -34,10 +34,8 @@ enum ks_who ks_policy_who(const struct ks_config *c, const char *user,
  * lines when the opt-in file has any; with user_commands = yes, the user's
  * lines as they are. Returns true to keep.
  */
-bool ks_policy_decide(const struct ks_config *c, enum ks_who who,
-		      enum ks_optin_status optin,
-		      const struct ks_strlist *user_lines,
-		      struct ks_strlist *programs);
+bool ks_policy_decide(const struct ks_config *c, enum ks_who who, enum ks_optin_status optin,
+		      const struct ks_strlist *user_lines, struct ks_strlist *programs);
 
 /* Would logind kill this user's processes at logout? The same rule as
  * logind's manager_shall_kill(): KillExcludeUsers (empty means "root")

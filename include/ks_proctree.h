@@ -47,8 +47,9 @@ struct ks_selection {
 struct ks_scan {
 	const char *proc_root;
 	const char *cgroup_root;
-	const char *cgroup;  /* the session's cgroup path, e.g. /user.slice/user-1000.slice/session-3.scope */
-	uid_t uid;           /* only processes whose real uid is this are ever selected */
+	const char *cgroup; /* the session's cgroup path, e.g.
+			       /user.slice/user-1000.slice/session-3.scope */
+	uid_t uid;          /* only processes whose real uid is this are ever selected */
 	const struct ks_strlist *programs;
 };
 
@@ -56,13 +57,12 @@ struct ks_scan {
  * ("/sys/fs/cgroup"), and writes the mount point of the hierarchy to read
  * into cgroup_root (size bytes). Returns 0, -ENOMEDIUM when no cgroup
  * hierarchy of systemd's is mounted there, or -ENAMETOOLONG. */
-int ks_cgroup_mode_detect(const char *sysfs_cgroup, enum ks_cgroup_mode *mode,
-			  char *cgroup_root, size_t size);
+int ks_cgroup_mode_detect(const char *sysfs_cgroup, enum ks_cgroup_mode *mode, char *cgroup_root,
+			  size_t size);
 
 /* The systemd cgroup path of pid ("self" allowed) from
  * <proc_root>/<pid>/cgroup. Returns 0 and a malloc'd *path, or -errno. */
-int ks_proc_cgroup(const char *proc_root, const char *pid,
-		   enum ks_cgroup_mode mode, char **path);
+int ks_proc_cgroup(const char *proc_root, const char *pid, enum ks_cgroup_mode mode, char **path);
 
 /* Does exe (a /proc/PID/exe target, maybe ending in " (deleted)") match an
  * entry: an absolute path exactly, or a base name? Returns the entry or NULL. */
@@ -75,8 +75,7 @@ const char *ks_program_match(const struct ks_strlist *programs, const char *exe)
  * outer tree. Processes that vanish mid-scan are skipped silently.
  * Returns 0 (maybe with no tree), or -errno when the cgroup cannot be read.
  */
-int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out,
-		    const struct ks_log *log);
+int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const struct ks_log *log);
 
 /*
  * After a move: the processes still in the session cgroup, of the user's
@@ -84,16 +83,14 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out,
  * children forked while the move was under way. Returns 0 and a malloc'd
  * array (maybe empty), or -errno.
  */
-int ks_select_stragglers(const struct ks_scan *scan,
-			 const struct ks_proc_id *kept, size_t n_kept,
+int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *kept, size_t n_kept,
 			 struct ks_proc_id **out, size_t *n_out);
 
 void ks_selection_free(struct ks_selection *s);
 
 /* Reads pid's start time and real uid from <proc_root>/<pid>/stat and
  * /status. Returns 0, -ESRCH when gone, -EINVAL when unparsable. */
-int ks_proc_identity(const char *proc_root, pid_t pid,
-		     unsigned long long *starttime, uid_t *uid);
+int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *starttime, uid_t *uid);
 
 /*
  * Pins a selected process: opens a pidfd, then checks through proc_root
@@ -121,8 +118,8 @@ int ks_parse_status_uid(const char *buf, size_t len, uid_t *uid);
 /* /proc/PID/cgroup: the path in the hierarchy of mode, pointing into buf.
  * Returns 0, -ENODATA when there is no such line, or -EINVAL (a NUL byte,
  * two such lines, a path that is not absolute). */
-int ks_parse_proc_cgroup(const char *buf, size_t len, enum ks_cgroup_mode mode,
-			 const char **path, size_t *path_len);
+int ks_parse_proc_cgroup(const char *buf, size_t len, enum ks_cgroup_mode mode, const char **path,
+			 size_t *path_len);
 
 /* One line of cgroup.procs, without its '\n': a pid in plain decimal.
  * Returns 0, -ENODATA for an empty line, or -EINVAL. */

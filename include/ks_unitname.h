@@ -15,8 +15,7 @@ int ks_unit_name_escape(const char *s, char *buf, size_t size);
 /* "keepsession-<user>-<program>-<pid>.scope", escaped. Over-long user or
  * program names are shortened so the result always fits KS_UNIT_NAME_MAX.
  * Returns the length, or a negative errno. */
-int ks_scope_name(const char *user, const char *program, pid_t pid,
-		  char *buf, size_t size);
+int ks_scope_name(const char *user, const char *program, pid_t pid, char *buf, size_t size);
 
 /* Is s a valid slice unit name ("foo-bar.slice")? Returns 1 or 0. As
  * systemd decides, except that the root "-.slice" is refused. "%U" must

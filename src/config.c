@@ -344,8 +344,8 @@ static const char *const key_names[KEY_COUNT] = {
 	[KEY_TIMEOUT] = "timeout",
 };
 
-int ks_config_set(struct ks_config *c, const char *key, const char *value,
-		  const char *origin, unsigned line, const struct ks_log *log)
+int ks_config_set(struct ks_config *c, const char *key, const char *value, const char *origin,
+		  unsigned line, const struct ks_log *log)
 {
 	const struct origin o = { .name = origin, .line = line, .key = key, .log = log };
 	enum key k = 0;
@@ -388,8 +388,8 @@ int ks_config_set(struct ks_config *c, const char *key, const char *value,
 }
 
 /* One line, without its '\n'. Returns 0, the number of problems, or -ENOMEM. */
-static int parse_line(struct ks_config *c, const char *text, size_t len,
-		      const char *origin, unsigned line, const struct ks_log *log)
+static int parse_line(struct ks_config *c, const char *text, size_t len, const char *origin,
+		      unsigned line, const struct ks_log *log)
 {
 	char buf[KS_CONFIG_LINE_MAX + 1];
 	char *key, *value, *eq, *end;
@@ -427,8 +427,8 @@ static int parse_line(struct ks_config *c, const char *text, size_t len,
 	return ks_config_set(c, key, value, origin, line, log);
 }
 
-int ks_config_parse_text(struct ks_config *c, const char *text, size_t len,
-			 const char *origin, const struct ks_log *log)
+int ks_config_parse_text(struct ks_config *c, const char *text, size_t len, const char *origin,
+			 const struct ks_log *log)
 {
 	unsigned line = 0;
 	int problems = 0;
@@ -504,8 +504,8 @@ static const char *file_problem(const struct stat *st, uid_t trusted_owner)
 	return NULL;
 }
 
-int ks_config_parse_file(struct ks_config *c, const char *path,
-			 uid_t trusted_owner, const struct ks_log *log)
+int ks_config_parse_file(struct ks_config *c, const char *path, uid_t trusted_owner,
+			 const struct ks_log *log)
 {
 	const char *why;
 	struct stat st;
@@ -578,8 +578,8 @@ static int apply_argument(struct ks_config *c, const char *arg, const struct ks_
 	return r;
 }
 
-int ks_config_load(struct ks_config *c, int argc, const char **argv,
-		   uid_t trusted_owner, const struct ks_log *log)
+int ks_config_load(struct ks_config *c, int argc, const char **argv, uid_t trusted_owner,
+		   const struct ks_log *log)
 {
 	int problems = 0, r;
 
@@ -599,8 +599,10 @@ int ks_config_load(struct ks_config *c, int argc, const char **argv,
 				c->debug = b;
 		} else if (strncmp(arg, "conf=", 5) == 0) {
 			if (arg[5] != '/') {
-				ks_log(log, LOG_ERR, "module argument: conf: not an absolute path, "
-				       "%s used", KS_DEFAULT_CONF);
+				ks_log(log, LOG_ERR,
+				       "module argument: conf: not an absolute path, "
+				       "%s used",
+				       KS_DEFAULT_CONF);
 				problems++;
 				continue;
 			}
@@ -611,8 +613,8 @@ int ks_config_load(struct ks_config *c, int argc, const char **argv,
 		}
 	}
 
-	r = ks_config_parse_file(c, c->conf_path ? c->conf_path : KS_DEFAULT_CONF,
-				 trusted_owner, log);
+	r = ks_config_parse_file(c, c->conf_path ? c->conf_path : KS_DEFAULT_CONF, trusted_owner,
+				 log);
 	if (r < 0)
 		return r;
 	problems += r;

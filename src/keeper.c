@@ -30,9 +30,9 @@
 /* One kept tree on its way to systemd. */
 struct kept_tree {
 	const struct ks_tree *tree;
-	int root_pidfd;           /* -1 without pidfd_open */
-	int job;                  /* index in the mover's jobs, or -1 */
-	size_t n_moved;           /* processes in the scope, as far as we know */
+	int root_pidfd; /* -1 without pidfd_open */
+	int job;        /* index in the mover's jobs, or -1 */
+	size_t n_moved; /* processes in the scope, as far as we know */
 	char unit[KS_UNIT_NAME_MAX + 1];
 };
 
@@ -101,9 +101,8 @@ static void unpin_root(struct kept_tree *k)
 	k->root_pidfd = -1;
 }
 
-static int start_tree(struct ks_mover *m, const struct ks_config *c,
-		      const struct ks_keep_target *t, struct kept_tree *k,
-		      const struct ks_log *log)
+static int start_tree(struct ks_mover *m, const struct ks_config *c, const struct ks_keep_target *t,
+		      struct kept_tree *k, const struct ks_log *log)
 {
 	const char *program = base_name(k->tree->program);
 	pid_t root = k->tree->procs[0].pid;
@@ -122,13 +121,13 @@ static int start_tree(struct ks_mover *m, const struct ks_config *c,
 
 	r = ks_scope_name(t->user, program, root, k->unit, sizeof(k->unit));
 	if (r < 0) {
-		ks_log(log, LOG_ERR, "cannot name a scope for %s (pid %d) of user %s: %s",
-		       program, (int)root, t->user, strerror(-r));
+		ks_log(log, LOG_ERR, "cannot name a scope for %s (pid %d) of user %s: %s", program,
+		       (int)root, t->user, strerror(-r));
 		return r;
 	}
 	(void)snprintf(description, sizeof(description),
-		       "%s of user %s kept from session %s by pam_keepsession", program,
-		       t->user, t->session_id);
+		       "%s of user %s kept from session %s by pam_keepsession", program, t->user,
+		       t->session_id);
 
 	r = ks_mover_start(m, &req);
 	if (r < 0)
@@ -187,8 +186,8 @@ static size_t attach_batch(struct ks_mover *m, const char *unit, const struct ks
  * session cgroup, into its scope: rescanned every round, so that children
  * forked meanwhile follow and exited ones are not asked for. The rounds
  * are bounded: a tree that forks without end must not hold the logout. */
-static void attach_descendants(struct ks_mover *m, const struct ks_scan *scan,
-			       struct kept_tree *k, const struct ks_log *log)
+static void attach_descendants(struct ks_mover *m, const struct ks_scan *scan, struct kept_tree *k,
+			       const struct ks_log *log)
 {
 	struct ks_proc_id *kept = NULL;
 	size_t n_kept = 0;
@@ -233,8 +232,7 @@ static const char *job_outcome(const struct ks_job *job)
 
 static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 		      const struct ks_keep_io *io, const struct ks_scan *scan,
-		      const struct ks_selection *sel, uint64_t deadline,
-		      const struct ks_log *log)
+		      const struct ks_selection *sel, uint64_t deadline, const struct ks_log *log)
 {
 	struct ks_mover mover = { 0 };
 	struct kept_tree *kept;
@@ -279,7 +277,8 @@ static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 			continue;
 		job = &mover.jobs[kept[i].job];
 		if (job->state != KS_JOB_DONE) {
-			ks_log(log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
+			ks_log(log, LOG_ERR,
+			       "could not keep %s (pid %d) of user %s from session %s: %s",
 			       base_name(kept[i].tree->program), (int)kept[i].tree->procs[0].pid,
 			       t->user, t->session_id, job_outcome(job));
 			continue;
@@ -318,8 +317,8 @@ static bool is_session_scope(const char *cgroup, const char *session_id)
 	return strcmp(last + 1, expected) == 0;
 }
 
-int ks_keep(const struct ks_config *c, const struct ks_keep_target *t,
-	    const struct ks_keep_io *io, const struct ks_log *log)
+int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const struct ks_keep_io *io,
+	    const struct ks_log *log)
 {
 	uint64_t deadline = ks_now_usec() + c->timeout_usec;
 	struct ks_selection sel = { 0 };

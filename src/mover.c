@@ -157,8 +157,8 @@ static int bus_wait_ready(sd_bus *bus, uint64_t deadline)
 }
 
 /* One method call within the deadline; never sd-bus's default timeout. */
-static int call_bounded(sd_bus *bus, uint64_t deadline, sd_bus_message *msg,
-			sd_bus_error *error, sd_bus_message **reply)
+static int call_bounded(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
+			sd_bus_message **reply)
 {
 	uint64_t now;
 	int r;
@@ -182,7 +182,8 @@ static bool call_lost(sd_bus *bus, int r)
  * Names from systemd 247-257; sd-bus maps the generic ones to ESRCH. */
 static bool process_gone(const sd_bus_error *error, int r)
 {
-	return r == -ESRCH || sd_bus_error_has_name(error, "org.freedesktop.systemd1.NoSuchProcess") ||
+	return r == -ESRCH ||
+	       sd_bus_error_has_name(error, "org.freedesktop.systemd1.NoSuchProcess") ||
 	       sd_bus_error_has_name(error, SD_BUS_ERROR_UNIX_PROCESS_ID_UNKNOWN);
 }
 
@@ -249,20 +250,23 @@ static int read_version(struct ks_mover *m)
 		}
 		/* The manager answered, just not with its version: carry on
 		 * with what every supported version understands. */
-		ks_log(m->log, LOG_NOTICE, "cannot read the manager's Version (%s); "
+		ks_log(m->log, LOG_NOTICE,
+		       "cannot read the manager's Version (%s); "
 		       "using only settings every version knows",
 		       log_text(error.name, text, sizeof(text)));
 		r = 0;
 		goto out;
 	}
 	if (sd_bus_message_read(reply, "v", "s", &s) <= 0) {
-		ks_log(m->log, LOG_NOTICE, "the manager's Version is not a string; "
+		ks_log(m->log, LOG_NOTICE,
+		       "the manager's Version is not a string; "
 		       "using only settings every version knows");
 		r = 0;
 		goto out;
 	}
 	if (ks_manager_version_parse(s, &major) < 0) {
-		ks_log(m->log, LOG_NOTICE, "cannot parse the manager's Version \"%s\"; "
+		ks_log(m->log, LOG_NOTICE,
+		       "cannot parse the manager's Version \"%s\"; "
 		       "using only settings every version knows",
 		       log_text(s, text, sizeof(text)));
 		r = 0;
@@ -306,8 +310,7 @@ out:
 	return r;
 }
 
-int ks_mover_open(struct ks_mover *m, sd_bus *bus, uint64_t deadline,
-		  const struct ks_log *log)
+int ks_mover_open(struct ks_mover *m, sd_bus *bus, uint64_t deadline, const struct ks_log *log)
 {
 	bool bus_client;
 	int r;
@@ -331,9 +334,9 @@ int ks_mover_open(struct ks_mover *m, sd_bus *bus, uint64_t deadline,
 	 * JobRemoved can slip past; asynchronously, as a synchronous AddMatch
 	 * would use sd-bus's default timeout. */
 	bus_client = sd_bus_is_bus_client(bus) > 0;
-	r = sd_bus_match_signal_async(bus, &m->job_removed,
-				      bus_client ? SD_MANAGER_SERVICE : NULL, SD_MANAGER_PATH,
-				      SD_MANAGER_IFACE, "JobRemoved", on_job_removed, NULL, m);
+	r = sd_bus_match_signal_async(bus, &m->job_removed, bus_client ? SD_MANAGER_SERVICE : NULL,
+				      SD_MANAGER_PATH, SD_MANAGER_IFACE, "JobRemoved",
+				      on_job_removed, NULL, m);
 	if (r < 0) {
 		ks_log(log, LOG_ERR, "cannot watch systemd jobs: %s", strerror(-r));
 		return r;
@@ -368,8 +371,8 @@ static bool slice_char_ok(char c)
 
 /* Returns the length written, or -EINVAL (bad specifier or character) /
  * -ENAMETOOLONG. */
-int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r,
-		   char *buf, size_t size)
+int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r, char *buf,
+		   size_t size)
 {
 	const char *src;
 	size_t len = 0;
@@ -450,8 +453,8 @@ static int append_pids(sd_bus_message *msg, const char *name, const char *type,
 	return q;
 }
 
-static int build_start(struct ks_mover *m, const struct ks_scope_request *r,
-		       const char *slice, bool use_pidfds, sd_bus_message **ret)
+static int build_start(struct ks_mover *m, const struct ks_scope_request *r, const char *slice,
+		       bool use_pidfds, sd_bus_message **ret)
 {
 	sd_bus_message *msg = NULL;
 	int q;
@@ -465,6 +468,8 @@ static int build_start(struct ks_mover *m, const struct ks_scope_request *r,
 	q = sd_bus_message_append(msg, "ss", r->unit, "fail");
 	if (q >= 0)
 		q = sd_bus_message_open_container(msg, 'a', "(sv)");
+	/* One (name, type, value) per line. */
+	/* clang-format off */
 	if (q >= 0)
 		q = sd_bus_message_append(msg, "(sv)(sv)(sv)(sv)",
 					  "Description", "s",
@@ -474,6 +479,7 @@ static int build_start(struct ks_mover *m, const struct ks_scope_request *r,
 					  /* AttachProcessesToUnit, for the rest of the
 					   * tree, works on delegated units only. */
 					  "Delegate", "b", 1);
+	/* clang-format on */
 	/* One OOM kill inside a multiplexer must not stop the whole scope. */
 	if (q >= 0 && m->version >= KS_SD_SCOPE_OOM_POLICY)
 		q = sd_bus_message_append(msg, "(sv)", "OOMPolicy", "s", "continue");
@@ -569,18 +575,17 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 	for (;;) {
 		q = build_start(m, r, slice, use_pidfds, &msg);
 		if (q < 0) {
-			ks_log(m->log, LOG_ERR, "cannot build StartTransientUnit(%s): %s",
-			       r->unit, strerror(-q));
+			ks_log(m->log, LOG_ERR, "cannot build StartTransientUnit(%s): %s", r->unit,
+			       strerror(-q));
 			goto out;
 		}
 		q = call_bounded(m->bus, m->deadline, msg, &error, &reply);
 		if (q >= 0)
 			break;
 		if (!use_pidfds || call_lost(m->bus, q) ||
-		    !sd_bus_error_has_names(&error, SD_BUS_ERROR_PROPERTY_READ_ONLY,
-					    SD_BUS_ERROR_INVALID_ARGS,
-					    SD_BUS_ERROR_UNKNOWN_PROPERTY,
-					    SD_BUS_ERROR_NOT_SUPPORTED)) {
+		    !sd_bus_error_has_names(
+			    &error, SD_BUS_ERROR_PROPERTY_READ_ONLY, SD_BUS_ERROR_INVALID_ARGS,
+			    SD_BUS_ERROR_UNKNOWN_PROPERTY, SD_BUS_ERROR_NOT_SUPPORTED)) {
 			log_call_error(m, "StartTransientUnit", r->unit, &error, q);
 			goto out;
 		}
@@ -757,15 +762,15 @@ void ks_mover_close(struct ks_mover *m)
 
 /* Reads one logind Manager property. type is 'b' (into *b) or 'a' for "as"
  * (appended to *list). A wrong type is -EBADMSG. */
-static int logind_get(sd_bus *bus, uint64_t deadline, const char *property, char type,
-		      bool *b, struct ks_strlist *list)
+static int logind_get(sd_bus *bus, uint64_t deadline, const char *property, char type, bool *b,
+		      struct ks_strlist *list)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	sd_bus_message *msg = NULL, *reply = NULL;
 	int r;
 
-	r = sd_bus_message_new_method_call(bus, &msg, LOGIND_SERVICE, LOGIND_PATH,
-					   PROPERTIES_IFACE, "Get");
+	r = sd_bus_message_new_method_call(bus, &msg, LOGIND_SERVICE, LOGIND_PATH, PROPERTIES_IFACE,
+					   "Get");
 	if (r >= 0)
 		r = sd_bus_message_append(msg, "ss", LOGIND_IFACE, property);
 	if (r < 0)

@@ -66,8 +66,8 @@ static bool contains(const struct ks_strlist *l, const char *s, size_t len)
 	return false;
 }
 
-int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs,
-		   const char *origin, const struct ks_log *log)
+int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs, const char *origin,
+		   const struct ks_log *log)
 {
 	unsigned line = 0, skipped = 0, dropped = 0;
 
@@ -93,7 +93,7 @@ int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs,
 			if (++skipped <= KS_OPTIN_LOGGED_LINES_MAX)
 				ks_log(log, LOG_WARNING, "%s: line %u skipped: %s", origin, line,
 				       slen > KS_PROGRAM_MAX ? "too long" :
-				       "not a base name or absolute path");
+							       "not a base name or absolute path");
 			continue;
 		}
 		if (contains(programs, s, slen))
@@ -149,8 +149,7 @@ static const char *stat_problem(const struct stat *st, uid_t owner)
 	return NULL;
 }
 
-enum ks_optin_status ks_optin_read(const char *path, uid_t owner,
-				   struct ks_strlist *programs,
+enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strlist *programs,
 				   const struct ks_log *log)
 {
 	const char *why;

@@ -27,8 +27,8 @@ bool ks_policy_list_matches(const struct ks_strlist *list, const char *user,
 	return false;
 }
 
-enum ks_who ks_policy_who(const struct ks_config *c, const char *user,
-			  ks_in_group_fn in_group, void *ctx)
+enum ks_who ks_policy_who(const struct ks_config *c, const char *user, ks_in_group_fn in_group,
+			  void *ctx)
 {
 	if (ks_policy_list_matches(&c->deny, user, in_group, ctx))
 		return KS_WHO_DENIED;
@@ -54,10 +54,8 @@ static int intersect(struct ks_strlist *dst, const struct ks_strlist *user_lines
 	return 0;
 }
 
-bool ks_policy_decide(const struct ks_config *c, enum ks_who who,
-		      enum ks_optin_status optin,
-		      const struct ks_strlist *user_lines,
-		      struct ks_strlist *programs)
+bool ks_policy_decide(const struct ks_config *c, enum ks_who who, enum ks_optin_status optin,
+		      const struct ks_strlist *user_lines, struct ks_strlist *programs)
 {
 	bool narrow = optin == KS_OPTIN_OK && user_lines && user_lines->n > 0;
 	int r;

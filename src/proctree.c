@@ -22,11 +22,11 @@
 #define SYS_pidfd_open 434
 #endif
 
-#define STAT_MAX (4 * 1024)          /* a stat line is ~300 bytes */
-#define STATUS_MAX (16 * 1024)       /* status is ~1.5 KiB; Uid: is near the top */
-#define CGROUP_FILE_MAX (64 * 1024)  /* one line per v1 hierarchy */
-#define PID_LINE_MAX 16              /* "4194304\n" and then some */
-#define MAX_CGROUPS 16384            /* sub-cgroups visited per scan */
+#define STAT_MAX (4 * 1024)         /* a stat line is ~300 bytes */
+#define STATUS_MAX (16 * 1024)      /* status is ~1.5 KiB; Uid: is near the top */
+#define CGROUP_FILE_MAX (64 * 1024) /* one line per v1 hierarchy */
+#define PID_LINE_MAX 16             /* "4194304\n" and then some */
+#define MAX_CGROUPS 16384           /* sub-cgroups visited per scan */
 #define DELETED_SUFFIX " (deleted)"
 #define NO_INDEX SIZE_MAX
 
@@ -36,8 +36,8 @@ struct proc {
 	pid_t ppid;
 	uid_t uid;
 	unsigned long long starttime;
-	const char *match;   /* the matched program entry, for the scan's uid only */
-	size_t parent;       /* index of ppid among the session's processes, or NO_INDEX */
+	const char *match; /* the matched program entry, for the scan's uid only */
+	size_t parent;     /* index of ppid among the session's processes, or NO_INDEX */
 };
 
 /* The session's processes, sorted by pid, with parents linked and an
@@ -52,9 +52,9 @@ struct cgroup_walk {
 	pid_t *pids;
 	size_t n, cap;
 	size_t n_cgroups;
-	unsigned garbage;     /* lines of cgroup.procs that were no pid */
-	bool full;            /* a bound was hit: add nothing more */
-	bool too_deep;        /* logged once per scan */
+	unsigned garbage; /* lines of cgroup.procs that were no pid */
+	bool full;        /* a bound was hit: add nothing more */
+	bool too_deep;    /* logged once per scan */
 	const struct ks_log *log;
 };
 
@@ -133,8 +133,7 @@ static int read_file_at(int dirfd, const char *path, char *buf, size_t size, boo
 }
 
 /* Strict decimal: 1 to 20 digits, no sign, no blank, no overflow past max. */
-static int parse_decimal(const char *s, size_t len, unsigned long long max,
-			 unsigned long long *out)
+static int parse_decimal(const char *s, size_t len, unsigned long long max, unsigned long long *out)
 {
 	unsigned long long v = 0;
 
@@ -275,8 +274,7 @@ fail:
 	return r;
 }
 
-int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *starttime,
-		     uid_t *uid)
+int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *starttime, uid_t *uid)
 {
 	pid_t ppid;
 	int procfd, r;
@@ -317,8 +315,8 @@ int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
 	return fd;
 }
 
-int ks_cgroup_mode_detect(const char *sysfs_cgroup, enum ks_cgroup_mode *mode,
-			  char *cgroup_root, size_t size)
+int ks_cgroup_mode_detect(const char *sysfs_cgroup, enum ks_cgroup_mode *mode, char *cgroup_root,
+			  size_t size)
 {
 	struct statfs sfs;
 	char legacy[PATH_MAX];
@@ -385,8 +383,8 @@ static bool has_controller(const char *list, size_t len, const char *name)
 }
 
 /* "ID:CONTROLLERS:PATH" per line; PATH may hold ':' itself. */
-int ks_parse_proc_cgroup(const char *buf, size_t len, enum ks_cgroup_mode mode,
-			 const char **path, size_t *path_len)
+int ks_parse_proc_cgroup(const char *buf, size_t len, enum ks_cgroup_mode mode, const char **path,
+			 size_t *path_len)
 {
 	const char *p, *end, *found = NULL;
 	size_t found_len = 0;
@@ -429,8 +427,7 @@ int ks_parse_proc_cgroup(const char *buf, size_t len, enum ks_cgroup_mode mode,
 	return 0;
 }
 
-int ks_proc_cgroup(const char *proc_root, const char *pid, enum ks_cgroup_mode mode,
-		   char **path)
+int ks_proc_cgroup(const char *proc_root, const char *pid, enum ks_cgroup_mode mode, char **path)
 {
 	char file[32];
 	const char *found;
@@ -631,7 +628,8 @@ static int walk_cgroup(struct cgroup_walk *w, int fd, unsigned depth)
 			if (!w->too_deep)
 				ks_log(w->log, LOG_WARNING,
 				       "session cgroup nested deeper than %d levels; "
-				       "deeper cgroups are ignored", KS_MAX_CGROUP_DEPTH);
+				       "deeper cgroups are ignored",
+				       KS_MAX_CGROUP_DEPTH);
 			w->too_deep = true;
 			break;
 		}
@@ -912,8 +910,7 @@ void ks_selection_free(struct ks_selection *s)
 	s->n = 0;
 }
 
-int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out,
-		    const struct ks_log *log)
+int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const struct ks_log *log)
 {
 	struct session s;
 	size_t *top = NULL, *tree_of = NULL, n_trees = 0;
@@ -1010,8 +1007,8 @@ static const struct ks_proc_id *kept_find(const struct ks_proc_id *kept, size_t 
 	return n ? bsearch(&key, kept, n, sizeof(*kept), cmp_proc_id) : NULL;
 }
 
-int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *kept,
-			 size_t n_kept, struct ks_proc_id **out, size_t *n_out)
+int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *kept, size_t n_kept,
+			 struct ks_proc_id **out, size_t *n_out)
 {
 	struct ks_proc_id *sorted = NULL, *result = NULL;
 	struct session s;

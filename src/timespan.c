@@ -74,8 +74,7 @@ static int unit_usec(const char *s, size_t len, uint64_t *usec)
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(time_units) / sizeof(time_units[0]); i++) {
-		if (strlen(time_units[i].name) == len &&
-		    memcmp(time_units[i].name, s, len) == 0) {
+		if (strlen(time_units[i].name) == len && memcmp(time_units[i].name, s, len) == 0) {
 			*usec = time_units[i].usec;
 			return 0;
 		}
@@ -173,13 +172,13 @@ int ks_parse_bool(const char *s, bool *b)
 {
 	if (!s)
 		return -EINVAL;
-	if (strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0 ||
-	    strcasecmp(s, "true") == 0 || strcasecmp(s, "on") == 0) {
+	if (strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 ||
+	    strcasecmp(s, "on") == 0) {
 		*b = true;
 		return 0;
 	}
-	if (strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0 ||
-	    strcasecmp(s, "false") == 0 || strcasecmp(s, "off") == 0) {
+	if (strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 ||
+	    strcasecmp(s, "off") == 0) {
 		*b = false;
 		return 0;
 	}

@@ -400,8 +400,9 @@ static int handle_attach(struct child *c, sd_bus_message *m, struct fake_call *c
 		if (call->pids[i] == c->script->attach_gone_pid)
 			return sd_bus_reply_method_errorf(
 				m,
-				c->script->attach_gone_error ? c->script->attach_gone_error
-							     : "org.freedesktop.systemd1.NoSuchProcess",
+				c->script->attach_gone_error ?
+					c->script->attach_gone_error :
+					"org.freedesktop.systemd1.NoSuchProcess",
 				"Process with ID %" PRIu32 " does not exist.", call->pids[i]);
 	switch (c->script->attach_mode) {
 	case FAKE_VERSION_ERROR:
@@ -435,8 +436,7 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	copy_str(call->member, sizeof(call->member), member);
 	copy_str(call->interface, sizeof(call->interface), sd_bus_message_get_interface(m));
 	copy_str(call->path, sizeof(call->path), sd_bus_message_get_path(m));
-	copy_str(call->destination, sizeof(call->destination),
-		 sd_bus_message_get_destination(m));
+	copy_str(call->destination, sizeof(call->destination), sd_bus_message_get_destination(m));
 	member = member ? member : "";
 
 	if (c->script->broker_hang_hello) {
@@ -519,16 +519,15 @@ static int serve(int fd, const struct fake_script *script, struct fake_record *r
 	return 0;
 }
 
-int fake_manager_start(struct fake_manager *fm, const struct fake_script *script,
-		       sd_bus **client)
+int fake_manager_start(struct fake_manager *fm, const struct fake_script *script, sd_bus **client)
 {
 	sd_bus *bus = NULL;
 	int sv[2], r;
 
 	memset(fm, 0, sizeof(*fm));
 	*client = NULL;
-	fm->rec = mmap(NULL, sizeof(*fm->rec), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	fm->rec = mmap(NULL, sizeof(*fm->rec), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
 	if (fm->rec == MAP_FAILED) {
 		fm->rec = NULL;
 		return -errno;

@@ -47,8 +47,8 @@ enum fake_start {
 
 struct fake_start_step {
 	enum fake_start action;
-	const char *result;        /* JobRemoved's result; NULL: "done" */
-	const char *error_name;    /* FAKE_START_ERROR */
+	const char *result;     /* JobRemoved's result; NULL: "done" */
+	const char *error_name; /* FAKE_START_ERROR */
 	const char *error_message;
 };
 
@@ -63,8 +63,8 @@ struct fake_script {
 	/* Pretend to be a bus broker: answer Hello and AddMatch, and send
 	 * signals from a unique name, so the client can be a bus client. */
 	bool broker;
-	bool broker_hang_hello;   /* never answer Hello (nor anything else) */
-	bool no_auth;             /* never speak at all: not even SASL */
+	bool broker_hang_hello; /* never answer Hello (nor anything else) */
+	bool no_auth;           /* never speak at all: not even SASL */
 
 	enum fake_version version_mode;
 	const char *version;
@@ -74,7 +74,7 @@ struct fake_script {
 	const char *refuse_pidfds_error;
 
 	struct fake_start_step steps[FAKE_MAX_STEPS];
-	size_t n_steps;             /* starts beyond this: FAKE_START_OK */
+	size_t n_steps; /* starts beyond this: FAKE_START_OK */
 
 	/* Hold every JobRemoved until this many starts were answered, then
 	 * send them in signal_order (indexes of starts). 0: send at once. */
@@ -92,7 +92,7 @@ struct fake_script {
 	const char *attach_gone_error;
 
 	enum fake_logind logind_mode;
-	const char *logind_bad;        /* property name for WRONG_TYPE/ERROR */
+	const char *logind_bad; /* property name for WRONG_TYPE/ERROR */
 	bool kill_user_processes;
 	const char *const *kill_only_users;    /* NULL-terminated, or NULL */
 	const char *const *kill_exclude_users; /* NULL-terminated, or NULL */
@@ -101,7 +101,7 @@ struct fake_script {
 struct fake_property {
 	char name[64];
 	char signature[16];
-	char value[FAKE_STR];       /* s, t, b, u rendered as text */
+	char value[FAKE_STR];         /* s, t, b, u rendered as text */
 	uint32_t pids[FAKE_MAX_PIDS]; /* au; for ah the PID behind each fd */
 	size_t n_pids;
 };
@@ -111,31 +111,30 @@ struct fake_call {
 	char interface[128];
 	char path[128];
 	char destination[128];
-	char arg0[FAKE_STR];        /* unit; Get: interface; AddMatch: rule */
-	char arg1[FAKE_STR];        /* mode; subcgroup; Get: property */
+	char arg0[FAKE_STR]; /* unit; Get: interface; AddMatch: rule */
+	char arg1[FAKE_STR]; /* mode; subcgroup; Get: property */
 	struct fake_property props[FAKE_MAX_PROPS];
 	size_t n_props;
 	size_t n_aux;
 	uint32_t pids[FAKE_MAX_PIDS]; /* AttachProcessesToUnit */
 	size_t n_pids;
-	char job[128];              /* the job path the child answered with */
+	char job[128]; /* the job path the child answered with */
 };
 
 struct fake_record {
 	struct fake_call calls[FAKE_MAX_CALLS];
 	size_t n_calls;
-	char error[FAKE_STR];       /* first thing the child could not parse */
+	char error[FAKE_STR]; /* first thing the child could not parse */
 };
 
 struct fake_manager {
 	pid_t pid;
-	struct fake_record *rec;    /* shared with the child */
+	struct fake_record *rec; /* shared with the child */
 };
 
 /* Forks the child. *client is started (not necessarily authenticated yet);
  * a bus client when script->broker. Returns 0 or -errno. */
-int fake_manager_start(struct fake_manager *fm, const struct fake_script *script,
-		       sd_bus **client);
+int fake_manager_start(struct fake_manager *fm, const struct fake_script *script, sd_bus **client);
 /* Waits (at most ~20 s, then SIGKILL) for the child to exit. Returns its
  * exit status: 0 when it served cleanly; -1 if killed. */
 int fake_manager_stop(struct fake_manager *fm);

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 /* A fake process's default start time: distinct per pid, so tests can check it. */
-#define FAKE_STARTTIME(pid) (1000000ULL + (unsigned long long)(pid) * 7)
+#define FAKE_STARTTIME(pid) (1000000ULL + (unsigned long long)(pid)*7)
 
 struct fakeproc {
 	char root[PATH_MAX];       /* the mkdtemp() directory holding both trees */
@@ -29,13 +29,13 @@ struct fake {
 	pid_t ppid;
 	uid_t uid;
 	unsigned long long starttime; /* 0: FAKE_STARTTIME(pid) */
-	const char *comm;     /* default: the exe's base name */
-	const char *exe;      /* NULL: no exe link */
-	const char *cgroup;   /* below the session cgroup; NULL: the session cgroup */
-	const char *stat;     /* raw stat content instead of a generated one */
-	const char *status;   /* raw status content instead of a generated one */
-	bool outside;         /* in /proc only: not in the session cgroup */
-	bool no_dir;          /* listed in cgroup.procs only: gone from /proc */
+	const char *comm;             /* default: the exe's base name */
+	const char *exe;              /* NULL: no exe link */
+	const char *cgroup;           /* below the session cgroup; NULL: the session cgroup */
+	const char *stat;             /* raw stat content instead of a generated one */
+	const char *status;           /* raw status content instead of a generated one */
+	bool outside;                 /* in /proc only: not in the session cgroup */
+	bool no_dir;                  /* listed in cgroup.procs only: gone from /proc */
 	bool no_stat;
 	bool no_status;
 };

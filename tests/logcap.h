@@ -75,8 +75,7 @@ static inline char *scratch_dir(void)
 	return dir;
 }
 
-static inline int scratch_rm_one(const char *path, const struct stat *st, int flag,
-				 struct FTW *ftw)
+static inline int scratch_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -105,8 +104,8 @@ static inline char *scratch_path(const char *dir, const char *name)
 
 /* Writes len bytes to dir/name with the given mode (umask ignored).
  * Returns the malloc'd path or NULL. */
-static inline char *scratch_write(const char *dir, const char *name, const char *data,
-				  size_t len, mode_t mode)
+static inline char *scratch_write(const char *dir, const char *name, const char *data, size_t len,
+				  mode_t mode)
 {
 	char *path = scratch_path(dir, name);
 	int fd;

@@ -73,10 +73,10 @@ static void assert_list(const struct ks_strlist *l, const char *const *want, siz
 		assert_string_equal(l->v[i], want[i]);
 }
 
-#define ASSERT_LIST(l, ...)                                                      \
-	do {                                                                     \
-		static const char *const want_[] = { __VA_ARGS__ };              \
-		assert_list((l), want_, sizeof(want_) / sizeof(want_[0]));       \
+#define ASSERT_LIST(l, ...)                                                                        \
+	do {                                                                                       \
+		static const char *const want_[] = { __VA_ARGS__ };                                \
+		assert_list((l), want_, sizeof(want_) / sizeof(want_[0]));                         \
 	} while (0)
 
 static int parse(struct fixture *f, const char *text)
@@ -284,10 +284,10 @@ static void test_bad_values_keep_default(void **state)
 	static const struct {
 		const char *key, *value;
 	} bad[] = {
-		{ "optin", "maybe" },     { "user_commands", "2" }, { "debug", "" },
-		{ "max_age", "soon" },    { "max_age", "-1h" },     { "timeout", "0" },
-		{ "timeout", "61s" },     { "timeout", "infinity" }, { "timeout", "1x" },
-		{ "when", "never" },      { "when", "KILL" },       { "slice", "user.scope" },
+		{ "optin", "maybe" },  { "user_commands", "2" },  { "debug", "" },
+		{ "max_age", "soon" }, { "max_age", "-1h" },      { "timeout", "0" },
+		{ "timeout", "61s" },  { "timeout", "infinity" }, { "timeout", "1x" },
+		{ "when", "never" },   { "when", "KILL" },        { "slice", "user.scope" },
 		{ "nosuchkey", "1" },
 	};
 	struct fixture *f = *state;
@@ -296,9 +296,8 @@ static void test_bad_values_keep_default(void **state)
 		char prefix[128];
 
 		relog(f);
-		assert_int_equal(ks_config_set(&f->c, bad[i].key, bad[i].value, "test.conf", 7,
-					       &f->log),
-				 1);
+		assert_int_equal(
+			ks_config_set(&f->c, bad[i].key, bad[i].value, "test.conf", 7, &f->log), 1);
 		assert_int_equal(f->cap.n, 1);
 		assert_int_equal(f->cap.prio[0], LOG_ERR);
 		snprintf(prefix, sizeof(prefix), "test.conf:7: %s: ", bad[i].key);
@@ -361,12 +360,12 @@ static void test_max_age(void **state)
 static void test_slice(void **state)
 {
 	static const char *const good[] = {
-		"user-%U.slice", "keep.slice", "a-b-%U.slice", "%U.slice", "my_keep:x.y.slice",
-		"user-%U-keep.slice",
+		"user-%U.slice", "keep.slice",        "a-b-%U.slice",
+		"%U.slice",      "my_keep:x.y.slice", "user-%U-keep.slice",
 	};
 	static const char *const bad[] = {
-		"keep",         ".slice",     "-.slice",    "a--b.slice", "a-.slice",
-		"-a.slice",     "%u.slice",   "a%.slice",   "a%%.slice",  "a b.slice",
+		"keep",         ".slice",         "-.slice",    "a--b.slice",   "a-.slice",
+		"-a.slice",     "%u.slice",       "a%.slice",   "a%%.slice",    "a b.slice",
 		"a\\x2d.slice", "\xc3\xbc.slice", "keep.scope", "keep.slice.d", "a/b.slice",
 	};
 	struct fixture *f = *state;
@@ -483,7 +482,7 @@ static void test_syntax(void **state)
 	assert_int_equal(f->cap.n, 0);
 	assert_int_equal(f->c.timeout_usec, 5 * SEC);
 	assert_int_equal(f->c.when, KS_WHEN_ALWAYS);
-	assert_false(f->c.optin); /* CRLF: the '\r' is not part of the value */
+	assert_false(f->c.optin);        /* CRLF: the '\r' is not part of the value */
 	assert_true(f->c.user_commands); /* last line without '\n' */
 }
 
@@ -514,10 +513,8 @@ static void test_syntax_errors(void **state)
 static void test_hash_inside_value(void **state)
 {
 	static const char *const texts[] = {
-		"when = always # comment\n",
-		"commands = tmux # keep tmux\n",
-		"commands = tmux,#screen\n",
-		"users = #alice\n",
+		"when = always # comment\n", "commands = tmux # keep tmux\n",
+		"commands = tmux,#screen\n", "users = #alice\n",
 		"users = alice\t#bob\n",
 	};
 	struct fixture *f = *state;
@@ -765,7 +762,8 @@ static void test_load_args_override_file(void **state)
 	struct fixture *f = *state;
 	char *path = write_conf(f, "load.conf",
 				"timeout = 5s\nusers = alice\nwhen = always\ndebug = no\n"
-				"commands = tmux\n", 0644);
+				"commands = tmux\n",
+				0644);
 	char *conf;
 	const char *argv[6];
 
@@ -833,14 +831,9 @@ static void test_load_bad_args(void **state)
 {
 	struct fixture *f = *state;
 	const char *argv[] = {
-		f->noconf,
-		"nodebug",
-		"colour=blue",
-		"timeout=abc",
-		"when=always",
-		"commands=tmux,../x",
-		"=5",
-		NULL,
+		f->noconf,     "nodebug",     "colour=blue",
+		"timeout=abc", "when=always", "commands=tmux,../x",
+		"=5",          NULL,
 	};
 
 	assert_int_equal(load(f, argv, 8), 5);

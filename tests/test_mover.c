@@ -252,7 +252,7 @@ static void test_slice(void **state)
 /* ---- properties per manager version ---- */
 
 struct version_case {
-	const char *version;   /* NULL: Version answers an error */
+	const char *version; /* NULL: Version answers an error */
 	unsigned major;
 	bool oom_policy;
 	bool runtime_max;
@@ -360,16 +360,18 @@ static void test_properties_v252(void **state)
 
 static void test_properties_v253(void **state)
 {
-	static const struct version_case vc = { "253.1", 253, true, true, false,
-						"user-1000.slice" };
+	static const struct version_case vc = {
+		"253.1", 253, true, true, false, "user-1000.slice"
+	};
 	(void)state;
 	check_version(&vc);
 }
 
 static void test_properties_v255(void **state)
 {
-	static const struct version_case vc = { "v255-stable", 255, true, true, true,
-						"user-1000.slice" };
+	static const struct version_case vc = {
+		"v255-stable", 255, true, true, true, "user-1000.slice",
+	};
 	(void)state;
 	check_version(&vc);
 }
@@ -384,8 +386,9 @@ static void test_properties_v257(void **state)
 
 static void test_properties_v243(void **state)
 {
-	static const struct version_case vc = { "243", 243, false, false, false,
-						"user-1000.slice" };
+	static const struct version_case vc = {
+		"243", 243, false, false, false, "user-1000.slice"
+	};
 	(void)state;
 	check_version(&vc);
 }
@@ -400,8 +403,7 @@ static void test_properties_v239(void **state)
 
 static void test_properties_unknown_version(void **state)
 {
-	static const struct version_case vc = { NULL, 0, false, false, false,
-						"user-1000.slice" };
+	static const struct version_case vc = { NULL, 0, false, false, false, "user-1000.slice" };
 	(void)state;
 	check_version(&vc);
 }
@@ -413,8 +415,11 @@ static void test_pidfds_mixed(void **state)
 	pid_t pids[3] = { getpid(), getppid(), 1 };
 	int fds[3] = { open_pidfd(pids[0]), -1, -1 };
 	struct ks_scope_request r = {
-		.unit = "keepsession-bob-screen-9.scope", .uid = 1001,
-		.pids = pids, .pidfds = fds, .n = 3,
+		.unit = "keepsession-bob-screen-9.scope",
+		.uid = 1001,
+		.pids = pids,
+		.pidfds = fds,
+		.n = 3,
 	};
 	const struct fake_call *call;
 	const struct fake_property *p;
@@ -448,8 +453,11 @@ static void check_pidfd_fallback(const char *error_name)
 	pid_t pids[1] = { getpid() };
 	int fds[1] = { open_pidfd(pids[0]) };
 	struct ks_scope_request r = {
-		.unit = "keepsession-a-tmux-1.scope", .uid = 1000,
-		.pids = pids, .pidfds = fds, .n = 1,
+		.unit = "keepsession-a-tmux-1.scope",
+		.uid = 1000,
+		.pids = pids,
+		.pidfds = fds,
+		.n = 1,
 	};
 	const struct fake_call *call;
 	struct env e;
@@ -513,8 +521,11 @@ static void test_pidfds_other_error_no_retry(void **state)
 	pid_t pids[1] = { getpid() };
 	int fds[1] = { open_pidfd(pids[0]) };
 	struct ks_scope_request r = {
-		.unit = "keepsession-a-tmux-1.scope", .uid = 1000,
-		.pids = pids, .pidfds = fds, .n = 1,
+		.unit = "keepsession-a-tmux-1.scope",
+		.uid = 1000,
+		.pids = pids,
+		.pidfds = fds,
+		.n = 1,
 	};
 	struct env e;
 
@@ -537,7 +548,10 @@ static const pid_t some_pids[2] = { 4242, 4243 };
 static struct ks_scope_request simple_request(const char *unit)
 {
 	struct ks_scope_request r = {
-		.unit = unit, .uid = 1000, .pids = some_pids, .n = 2,
+		.unit = unit,
+		.uid = 1000,
+		.pids = some_pids,
+		.n = 2,
 	};
 	return r;
 }
@@ -546,7 +560,8 @@ static void test_error_reply(void **state)
 {
 	struct fake_script script = {
 		.version = "252",
-		.steps = { { .action = FAKE_START_ERROR, .error_name = SD_BUS_ERROR_ACCESS_DENIED,
+		.steps = { { .action = FAKE_START_ERROR,
+			     .error_name = SD_BUS_ERROR_ACCESS_DENIED,
 			     .error_message = "Access denied" } },
 		.n_steps = 1,
 	};
@@ -572,7 +587,8 @@ static void test_error_reply_sanitized(void **state)
 	char message[2000];
 	struct fake_script script = {
 		.version = "252",
-		.steps = { { .action = FAKE_START_ERROR, .error_name = "com.example.Evil",
+		.steps = { { .action = FAKE_START_ERROR,
+			     .error_name = "com.example.Evil",
 			     .error_message = message } },
 		.n_steps = 1,
 	};
@@ -984,8 +1000,7 @@ static void test_broker(void **state)
 	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
 	const struct fake_call *match;
 	struct env e;
-	size_t hello = SIZE_MAX, add = SIZE_MAX, sub = SIZE_MAX, get = SIZE_MAX,
-	       start = SIZE_MAX;
+	size_t hello = SIZE_MAX, add = SIZE_MAX, sub = SIZE_MAX, get = SIZE_MAX, start = SIZE_MAX;
 
 	(void)state;
 	env_open(&e, &script, LONG);
@@ -1098,8 +1113,7 @@ static void test_attach_hang_bounded(void **state)
 	env_start(&e, &script);
 	t0 = ks_now_usec();
 	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), 0);
-	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", pids, 1),
-			 -ETIMEDOUT);
+	assert_int_equal(ks_mover_attach(&e.m, "keepsession-a-tmux-1.scope", pids, 1), -ETIMEDOUT);
 	assert_true(ks_now_usec() - t0 < BOUND);
 	env_stop(&e);
 	env_free(&e);
@@ -1125,8 +1139,8 @@ static void test_logind(void **state)
 	(void)state;
 	assert_int_equal(ks_strlist_add(&only, "stale", 5), 0);
 	env_start(&e, &script);
-	assert_int_equal(ks_logind_kill_settings(e.bus, ks_now_usec() + LONG, &kill, &only,
-						 &exclude), 0);
+	assert_int_equal(
+		ks_logind_kill_settings(e.bus, ks_now_usec() + LONG, &kill, &only, &exclude), 0);
 	assert_true(kill);
 	assert_int_equal(only.n, 2);
 	assert_string_equal(only.v[0], "alice");
@@ -1157,8 +1171,8 @@ static void test_logind_empty_lists(void **state)
 
 	(void)state;
 	env_start(&e, &script);
-	assert_int_equal(ks_logind_kill_settings(e.bus, ks_now_usec() + LONG, &kill, &only,
-						 &exclude), 0);
+	assert_int_equal(
+		ks_logind_kill_settings(e.bus, ks_now_usec() + LONG, &kill, &only, &exclude), 0);
 	assert_false(kill);
 	assert_int_equal(only.n, 0);
 	assert_int_equal(exclude.n, 0);
@@ -1185,8 +1199,7 @@ static void check_logind_bad(enum fake_logind mode, const char *property, int wa
 	env_start(&e, &script);
 	t0 = ks_now_usec();
 	budget = mode == FAKE_LOGIND_HANG ? SHORT : LONG;
-	assert_int_equal(ks_logind_kill_settings(e.bus, t0 + budget, &kill, &only, &exclude),
-			 want);
+	assert_int_equal(ks_logind_kill_settings(e.bus, t0 + budget, &kill, &only, &exclude), want);
 	assert_true(ks_now_usec() - t0 < BOUND);
 	assert_false(kill);
 	assert_int_equal(only.n, 1);
@@ -1220,8 +1233,11 @@ static void test_no_fd_leak(void **state)
 	pid_t pids[1] = { getpid() };
 	int fds[1];
 	struct ks_scope_request r = {
-		.unit = "keepsession-a-tmux-1.scope", .uid = 1000,
-		.pids = pids, .pidfds = fds, .n = 1,
+		.unit = "keepsession-a-tmux-1.scope",
+		.uid = 1000,
+		.pids = pids,
+		.pidfds = fds,
+		.n = 1,
 	};
 	int before, after;
 	struct env e;

@@ -74,10 +74,10 @@ static void assert_list(const struct ks_strlist *l, const char *const *want, siz
 		assert_string_equal(l->v[i], want[i]);
 }
 
-#define ASSERT_LIST(l, ...)                                                      \
-	do {                                                                     \
-		static const char *const want_[] = { __VA_ARGS__ };              \
-		assert_list((l), want_, sizeof(want_) / sizeof(want_[0]));       \
+#define ASSERT_LIST(l, ...)                                                                        \
+	do {                                                                                       \
+		static const char *const want_[] = { __VA_ARGS__ };                                \
+		assert_list((l), want_, sizeof(want_) / sizeof(want_[0]));                         \
 	} while (0)
 
 static enum ks_optin_status read_file(struct fixture *f, const char *path, uid_t owner)
@@ -114,12 +114,23 @@ static void assert_refused(struct fixture *f, const char *path, uid_t owner, con
 static void test_program_valid(void **state)
 {
 	static const char *const good[] = {
-		"tmux", "mosh-server", "a", "...", ".tmux", "tmux.bin", "/usr/bin/tmux",
-		"/a", "/opt/x/.hidden/y", "t\xc3\xa9l\xc3\xa9", "#", "-",
+		"tmux",
+		"mosh-server",
+		"a",
+		"...",
+		".tmux",
+		"tmux.bin",
+		"/usr/bin/tmux",
+		"/a",
+		"/opt/x/.hidden/y",
+		"t\xc3\xa9l\xc3\xa9",
+		"#",
+		"-",
 	};
 	static const char *const bad[] = {
-		"", ".", "..", "/", "//", "a/b", "a/", "/usr/", "/a//b", "/a/./b", "/a/../b",
-		"/..", "/.", "a b", "a\tb", " tmux", "tmux ", "a\x01", "a\x7f", "a\nb", "a\rb",
+		"",      ".",     "..",     "/",       "//",    "a/b",  "a/",
+		"/usr/", "/a//b", "/a/./b", "/a/../b", "/..",   "/.",   "a b",
+		"a\tb",  " tmux", "tmux ",  "a\x01",   "a\x7f", "a\nb", "a\rb",
 	};
 	char name[KS_PROGRAM_MAX + 2];
 	(void)state;
@@ -181,11 +192,8 @@ static void test_parse_bad_lines(void **state)
 	int off;
 
 	off = snprintf(text, sizeof(text),
-		       "tmux\n"
-		       SECRET "/x\n"
-		       "../" SECRET "\n"
-		       SECRET " two words\n"
-		       SECRET "\x1b[31m\n"
+		       "tmux\n" SECRET "/x\n"
+		       "../" SECRET "\n" SECRET " two words\n" SECRET "\x1b[31m\n"
 		       "%0256d\n"
 		       "%0255d\n"
 		       "screen\n",
@@ -261,9 +269,8 @@ static void test_parse_binary_garbage(void **state)
 		}
 		relog(f);
 		ks_strlist_clear(&f->programs);
-		assert_int_equal(ks_optin_parse((const char *)text, len, &f->programs, "test",
-						&f->log),
-				 0);
+		assert_int_equal(
+			ks_optin_parse((const char *)text, len, &f->programs, "test", &f->log), 0);
 		for (size_t i = 0; i < f->programs.n; i++)
 			assert_true(ks_program_valid(f->programs.v[i], strlen(f->programs.v[i])));
 		assert_true(f->cap.n <= 7);
@@ -419,9 +426,8 @@ static void test_read_grows_past_cap(void **state)
 	assert_true(map != MAP_FAILED);
 	/* alternate protections so that the kernel cannot merge them */
 	for (size_t i = 0; i < pages; i += 2)
-		assert_int_equal(mprotect(map + i * (size_t)page, (size_t)page,
-					  PROT_READ | PROT_WRITE),
-				 0);
+		assert_int_equal(
+			mprotect(map + i * (size_t)page, (size_t)page, PROT_READ | PROT_WRITE), 0);
 	assert_int_equal(stat("/proc/self/smaps", &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_size, 0);
@@ -459,8 +465,7 @@ static void test_read_permission_denied(void **state)
 		else if (read_file(f, path, owner) != KS_OPTIN_REFUSED)
 			code = 3;
 		else if (f->cap.n != 1 || !strstr(f->cap.line[0], "ignored: cannot open: ") ||
-			 !strstr(f->cap.line[0], strerror(EACCES)) ||
-			 logcap_count(&f->cap, SECRET))
+			 !strstr(f->cap.line[0], strerror(EACCES)) || logcap_count(&f->cap, SECRET))
 			code = 4;
 		free(path);
 		_exit(code);

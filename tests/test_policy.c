@@ -15,8 +15,8 @@
 static const struct {
 	const char *user, *group;
 } members[] = {
-	{ "bob", "wheel" },    { "carol", "guests" }, { "mallory", "wheel" },
-	{ "erin", "staff" },   { "erin", "wheel" },   { "alice", "alice-grp" },
+	{ "bob", "wheel" },  { "carol", "guests" }, { "mallory", "wheel" },
+	{ "erin", "staff" }, { "erin", "wheel" },   { "alice", "alice-grp" },
 };
 
 struct groups {

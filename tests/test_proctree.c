@@ -217,11 +217,17 @@ static void test_match_by_exe_not_comm(void **state)
 {
 	struct fx *fx = *state;
 
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 400, .ppid = 1, .uid = USER_UID,
-					      .comm = "SCREEN", .exe = "/usr/bin/screen" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 400,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .comm = "SCREEN",
+					      .exe = "/usr/bin/screen" });
 	fake_proc(&fx->fp, 401, 400, USER_UID, "/usr/bin/bash");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 500, .ppid = 1, .uid = USER_UID,
-					      .comm = "tmux", .exe = "/usr/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 500,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .comm = "tmux",
+					      .exe = "/usr/bin/bash" });
 	fake_proc(&fx->fp, 600, 1, USER_UID, "/usr/bin/tmux-wrapper");
 
 	assert_int_equal(select_trees(fx), 0);
@@ -247,12 +253,18 @@ static void test_other_uids(void **state)
 	fake_proc(&fx->fp, 203, 202, 0, "/usr/bin/bash");
 	fake_proc(&fx->fp, 204, 203, USER_UID, "/usr/bin/vim");
 	fake_proc(&fx->fp, 205, 201, 1001, "/usr/bin/bash");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 206, .ppid = 201, .exe = "/usr/bin/passwd",
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 206,
+					      .ppid = 201,
+					      .exe = "/usr/bin/passwd",
 					      .status = "Name:\tpasswd\nUid:\t1000\t0\t0\t0\n" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 207, .ppid = 201, .exe = "/usr/bin/x",
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 207,
+					      .ppid = 201,
+					      .exe = "/usr/bin/x",
 					      .status = "Name:\tx\nUid:\t0\t1000\t1000\t1000\n" });
 	/* The same user's tmux, but run as another real uid: not ours. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 300, .ppid = 1, .exe = "/usr/bin/tmux",
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 300,
+					      .ppid = 1,
+					      .exe = "/usr/bin/tmux",
 					      .status = "Name:\ttmux\n"
 							"Uid:\t0\t1000\t1000\t1000\n" });
 
@@ -325,12 +337,21 @@ static void test_vanishing_processes(void **state)
 
 	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
 	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202, .ppid = 200, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .no_dir = true });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 203, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .no_status = true });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 204, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .no_stat = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202,
+					      .ppid = 200,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .no_dir = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 203,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .no_status = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 204,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .no_stat = true });
 	/* Exited between stat and readlink (or a zombie): no exe. */
 	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 205, .ppid = 201, .uid = USER_UID });
 	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 206, .ppid = 1, .uid = USER_UID });
@@ -385,18 +406,24 @@ static void test_garbage_proc_files(void **state)
 
 	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
 	/* The control: the lines' form parses when nothing is wrong. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 899, .ppid = 1, .uid = USER_UID,
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 899,
+					      .ppid = 1,
+					      .uid = USER_UID,
 					      .exe = "/usr/bin/tmux",
 					      .stat = "899 (tmux) S 1 2 3 4 5 6 "
-					      "7 8 9 10 11 12 13 14 15 16 17 18 19 20\n" });
+						      "7 8 9 10 11 12 13 14 15 16 17 18 19 20\n" });
 	pid = 900;
 	for (size_t i = 0; i < sizeof(bad_stats) / sizeof(bad_stats[0]); i++, pid++)
-		fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
+		fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid,
+						      .ppid = 1,
+						      .uid = USER_UID,
 						      .exe = "/usr/bin/tmux",
 						      .stat = bad_stats[i] });
 	pid = 950;
 	for (size_t i = 0; i < sizeof(bad_statuses) / sizeof(bad_statuses[0]); i++, pid++)
-		fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid, .ppid = 1, .uid = USER_UID,
+		fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid,
+						      .ppid = 1,
+						      .uid = USER_UID,
 						      .exe = "/usr/bin/tmux",
 						      .status = bad_statuses[i] });
 
@@ -405,26 +432,41 @@ static void test_garbage_proc_files(void **state)
 	memcpy(huge, "970 (", 5); /* NOLINT(bugprone-not-null-terminated-result): a prefix */
 	(void)snprintf(huge + sizeof(huge) - 64, 64, "%s",
 		       ") S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 970, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .stat = huge });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 970,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .stat = huge });
 	/* A NUL inside stat. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 971, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .no_stat = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 971,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .no_stat = true });
 	fp_path_join(path, sizeof(path), "%s/971/stat", fx->fp.proc);
 #define NUL_STAT "971 (t\0x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n"
 	fp_write_bytes(path, NUL_STAT, sizeof(NUL_STAT) - 1, false);
 	/* stat a directory, status a symlink. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 972, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .no_stat = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 972,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .no_stat = true });
 	fp_path_join(path, sizeof(path), "%s/972/stat", fx->fp.proc);
 	assert_int_equal(mkdir(path, 0755), 0);
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 973, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .no_status = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 973,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .no_status = true });
 	fp_path_join(path, sizeof(path), "%s/973/status", fx->fp.proc);
 	assert_int_equal(symlink("../200/status", path), 0);
 	/* A FIFO would block a reader forever; SIGALRM ends the test if so. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 974, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .no_stat = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 974,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .no_stat = true });
 	fp_path_join(path, sizeof(path), "%s/974/stat", fx->fp.proc);
 	assert_int_equal(mkfifo(path, 0644), 0);
 	alarm(30);
@@ -455,25 +497,29 @@ static void test_comm_with_parens(void **state)
 	fp_path_join(stat, sizeof(stat),
 		     "600 (a) b) S 1 (c d) S 200 600 600 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
 		     FAKE_STARTTIME(600));
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 600, .uid = USER_UID, .exe = "/usr/bin/x",
-					      .stat = stat });
+	fake_proc_ex(
+		&fx->fp,
+		&(struct fake){ .pid = 600, .uid = USER_UID, .exe = "/usr/bin/x", .stat = stat });
 	fp_path_join(stat, sizeof(stat),
 		     "601 (x)) S 600 601 601 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
 		     FAKE_STARTTIME(601));
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 601, .uid = USER_UID, .exe = "/usr/bin/x",
-					      .stat = stat });
+	fake_proc_ex(
+		&fx->fp,
+		&(struct fake){ .pid = 601, .uid = USER_UID, .exe = "/usr/bin/x", .stat = stat });
 	fp_path_join(stat, sizeof(stat),
 		     "602 (new\nline) S 601 602 602 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu\n",
 		     FAKE_STARTTIME(602));
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 602, .uid = USER_UID, .exe = "/usr/bin/x",
-					      .stat = stat });
+	fake_proc_ex(
+		&fx->fp,
+		&(struct fake){ .pid = 602, .uid = USER_UID, .exe = "/usr/bin/x", .stat = stat });
 	/* A comm that looks like a tmux child: "(x) S 200 ..." inside parens. */
 	fp_path_join(stat, sizeof(stat),
 		     "603 (x) S 200 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 %llu) S 1 603 603 0 -1 0 0 "
 		     "0 0 0 0 0 0 0 20 0 1 0 %llu 0\n",
 		     FAKE_STARTTIME(603), FAKE_STARTTIME(603));
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 603, .uid = USER_UID, .exe = "/usr/bin/x",
-					      .stat = stat });
+	fake_proc_ex(
+		&fx->fp,
+		&(struct fake){ .pid = 603, .uid = USER_UID, .exe = "/usr/bin/x", .stat = stat });
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -487,8 +533,11 @@ static void test_garbage_cgroup_procs(void **state)
 	char line[256], dir[PATH_MAX], path[PATH_MAX];
 
 	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 7, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .outside = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 7,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .outside = true });
 	cgroup_add_line(&fx->fp, NULL, "abc\n-5\n+7\n 7\n7 \n0\n007\n99999999999\n2147483648\n");
 	cgroup_add_line(&fx->fp, NULL, "12abc\n\n\n");
 	memset(line, '7', 200);
@@ -552,12 +601,21 @@ static void test_sub_cgroups(void **state)
 	struct fx *fx = *state;
 	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
 
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 200, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .cgroup = "a/b" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201, .ppid = 200, .uid = USER_UID,
-					      .exe = "/usr/bin/bash", .cgroup = "a" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202, .ppid = 201, .uid = USER_UID,
-					      .exe = "/usr/bin/vim", .cgroup = "c" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 200,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .cgroup = "a/b" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201,
+					      .ppid = 200,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/bash",
+					      .cgroup = "a" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202,
+					      .ppid = 201,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/vim",
+					      .cgroup = "c" });
 	fake_proc(&fx->fp, 203, 202, USER_UID, "/usr/bin/less");
 
 	/* Outside the session: a cgroup with a tmux, linked from inside. */
@@ -565,8 +623,11 @@ static void test_sub_cgroups(void **state)
 	fp_mkdir_p(target);
 	fp_path_join(path, sizeof(path), "%s/cgroup.procs", target);
 	fp_write_file(path, "300\n");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 300, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .outside = true });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 300,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .outside = true });
 	cgroup_dir(&fx->fp, NULL, dir, sizeof(dir));
 	fp_path_join(path, sizeof(path), "%s/link", dir);
 	assert_int_equal(symlink(target, path), 0);
@@ -632,13 +693,17 @@ static void test_cgroup_depth_bound(void **state)
 		snprintf(name, sizeof(name), "%sd%d", depth > 1 ? "/" : "", depth);
 		strcat(sub, name);
 		if (depth == KS_MAX_CGROUP_DEPTH)
-			fake_proc_ex(&fx->fp,
-				     &(struct fake){ .pid = 800, .ppid = 1, .uid = USER_UID,
-						      .exe = "/usr/bin/tmux", .cgroup = sub });
+			fake_proc_ex(&fx->fp, &(struct fake){ .pid = 800,
+							      .ppid = 1,
+							      .uid = USER_UID,
+							      .exe = "/usr/bin/tmux",
+							      .cgroup = sub });
 		if (depth == KS_MAX_CGROUP_DEPTH + 1)
-			fake_proc_ex(&fx->fp,
-				     &(struct fake){ .pid = 801, .ppid = 1, .uid = USER_UID,
-						      .exe = "/usr/bin/tmux", .cgroup = sub });
+			fake_proc_ex(&fx->fp, &(struct fake){ .pid = 801,
+							      .ppid = 1,
+							      .uid = USER_UID,
+							      .exe = "/usr/bin/tmux",
+							      .cgroup = sub });
 	}
 	/* A second over-deep branch: still one line. */
 	deepest[0] = '\0';
@@ -669,15 +734,22 @@ static void test_session_procs_bound(void **state)
 	fp_write_bytes(path, buf, len, false);
 	free(buf);
 	/* Lines are pids 1, 2, ...: the last one taken, the first one not. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = KS_MAX_SESSION_PROCS, .ppid = 1,
-					      .uid = USER_UID, .exe = "/usr/bin/tmux",
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = KS_MAX_SESSION_PROCS,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
 					      .outside = true });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = KS_MAX_SESSION_PROCS + 1, .ppid = 1,
-					      .uid = USER_UID, .exe = "/usr/bin/tmux",
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = KS_MAX_SESSION_PROCS + 1,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
 					      .outside = true });
 	/* A sub-cgroup read after the bound adds nothing either. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 70000, .ppid = 1, .uid = USER_UID,
-					      .exe = "/usr/bin/tmux", .cgroup = "sub" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 70000,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/tmux",
+					      .cgroup = "sub" });
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
@@ -693,7 +765,7 @@ static void test_stragglers(void **state)
 		{ 202, FAKE_STARTTIME(202) }, /* unsorted on purpose */
 		{ 200, FAKE_STARTTIME(200) },
 		{ 201, FAKE_STARTTIME(201) },
-		{ 210, 42 },             /* its pid now names another process */
+		{ 210, 42 }, /* its pid now names another process */
 	};
 	struct ks_proc_id *out = (struct ks_proc_id *)1;
 	size_t n_out = 99;
@@ -701,8 +773,11 @@ static void test_stragglers(void **state)
 	/* 200 and 202 have left the cgroup; 201 did not move (yet). */
 	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
 	fake_proc(&fx->fp, 203, 202, USER_UID, "/usr/bin/make");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 204, .ppid = 203, .uid = USER_UID,
-					      .exe = "/usr/bin/cc", .cgroup = "sub" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 204,
+					      .ppid = 203,
+					      .uid = USER_UID,
+					      .exe = "/usr/bin/cc",
+					      .cgroup = "sub" });
 	fake_proc(&fx->fp, 205, 202, 0, "/usr/bin/sudo");
 	fake_proc(&fx->fp, 206, 205, USER_UID, "/usr/bin/vim");
 	fake_proc(&fx->fp, 207, 201, USER_UID, "/usr/bin/sleep");
@@ -789,18 +864,18 @@ static void test_proc_cgroup(void **state)
 
 	/* Hybrid host: both lines name the session. */
 	write_proc_cgroup(&fx->fp, "11",
-			       "12:pids:/user.slice/user-1000.slice/session-3.scope\n"
-			       "4:cpu,cpuacct:/\n"
-			       "1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n"
-			       "0::/user.slice/user-1000.slice/session-3.scope\n");
+			  "12:pids:/user.slice/user-1000.slice/session-3.scope\n"
+			  "4:cpu,cpuacct:/\n"
+			  "1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n"
+			  "0::/user.slice/user-1000.slice/session-3.scope\n");
 	assert_proc_cgroup(fx, "11", KS_CGROUP_UNIFIED, SESSION_CG);
 	assert_proc_cgroup(fx, "11", KS_CGROUP_LEGACY, SESSION_CG);
 
 	/* systemd-nspawn, unified inside, on a hybrid host: the mode picks
 	 * the line, whatever the other one says. */
 	write_proc_cgroup(&fx->fp, "self",
-			       "1:name=systemd:/machine.slice/machine-c1.scope/payload\n"
-			       "0::/user.slice/user-1000.slice/session-5.scope\n");
+			  "1:name=systemd:/machine.slice/machine-c1.scope/payload\n"
+			  "0::/user.slice/user-1000.slice/session-5.scope\n");
 	assert_proc_cgroup(fx, "self", KS_CGROUP_UNIFIED,
 			   "/user.slice/user-1000.slice/session-5.scope");
 	assert_proc_cgroup(fx, "self", KS_CGROUP_LEGACY, "/machine.slice/machine-c1.scope/payload");
@@ -856,7 +931,7 @@ static void test_proc_cgroup_real(void **state)
 static void test_cgroup_mode_detect(void **state)
 {
 	struct fx *fx = *state;
-	enum ks_cgroup_mode mode = (enum ks_cgroup_mode)-1;
+	enum ks_cgroup_mode mode = (enum ks_cgroup_mode) - 1;
 	char root[PATH_MAX], dir[PATH_MAX];
 	int r;
 
@@ -882,8 +957,7 @@ static void test_cgroup_mode_detect(void **state)
 		assert_string_equal(root, "/sys/fs/cgroup/systemd");
 	assert_int_equal(ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, strlen(root)),
 			 -ENAMETOOLONG);
-	assert_int_equal(ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, strlen(root) + 1),
-			 0);
+	assert_int_equal(ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, strlen(root) + 1), 0);
 }
 
 static void test_proc_identity_fake(void **state)
@@ -893,7 +967,9 @@ static void test_proc_identity_fake(void **state)
 	uid_t uid = 0;
 
 	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201, .ppid = 1, .uid = USER_UID,
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201,
+					      .ppid = 1,
+					      .uid = USER_UID,
 					      .status = "Uid:\t1000\t0\t0\t0\n" });
 	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202, .ppid = 1, .stat = "202 (x) S\n" });
 	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 203, .ppid = 1, .no_status = true });

@@ -295,6 +295,7 @@ int main(int argc, char **argv)
 	(void)diffs;
 	return r == PAM_SUCCESS ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: ks-pam-driver [-s SERVICE] [-t TTY] [-c COMMAND] [-w SECONDS] USER\n");
+	fprintf(stderr,
+		"usage: ks-pam-driver [-s SERVICE] [-t TTY] [-c COMMAND] [-w SECONDS] USER\n");
 	return 1;
 }
