@@ -6,7 +6,9 @@
  * process: whatever the bytes, the parsers must stay in bounds and either
  * refuse or return what the line says.
  *
- * Input: the first byte picks a parser, the rest is its input.
+ * Input: the first byte picks a parser, the rest is its input. One more
+ * mode matches program entries against an executable's path, which the
+ * user names at will.
  */
 #define _GNU_SOURCE /* memmem */
 #include <assert.h>
@@ -33,6 +35,7 @@ enum mode {
 	MODE_STATUS_NAME,  /* any bytes as the Name: of a well-formed status */
 	MODE_CGROUP,       /* any bytes as /proc/PID/cgroup, both modes */
 	MODE_CGROUP_PROCS, /* any bytes as cgroup.procs, through the real reader */
+	MODE_PROGRAM,      /* program entries against an exe link target */
 	MODE_COUNT,
 };
 
@@ -266,6 +269,66 @@ static void fuzz_cgroup_procs(const uint8_t *data, size_t size)
 	assert(l.other == 0);
 }
 
+/* "entry\0entry\0...\0exe": the last string is the /proc/PID/exe target. */
+static void fuzz_program(const uint8_t *data, size_t size)
+{
+	static const char deleted[] = " (deleted)";
+	struct ks_strlist programs = { 0 };
+	const char *exe, *match, *base;
+	char *copy = malloc(size + 1);
+	size_t len, start = 0;
+
+	assert(copy);
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	for (size_t i = 0; i < size; i++) {
+		if (copy[i] != '\0')
+			continue;
+		assert(ks_strlist_add(&programs, copy + start, i - start) == 0);
+		start = i + 1;
+	}
+	exe = copy + start;
+	match = ks_program_match(&programs, exe);
+
+	/* What the entries are compared with: the path without the suffix
+	 * of a replaced binary, and its last component. */
+	len = strlen(exe);
+	if (len > strlen(deleted) && strcmp(exe + len - strlen(deleted), deleted) == 0)
+		len -= strlen(deleted);
+	base = exe + len;
+	while (base > exe && base[-1] != '/')
+		base--;
+
+	if (match) {
+		bool listed = false;
+
+		for (size_t i = 0; i < programs.n; i++)
+			listed = listed || programs.v[i] == match;
+		assert(listed);
+		if (match[0] == '/')
+			assert(strlen(match) == len && memcmp(match, exe, len) == 0);
+		else
+			assert(strlen(match) == (size_t)(exe + len - base) &&
+			       memcmp(match, base, strlen(match)) == 0);
+	} else {
+		/* Nothing that should match was missed. */
+		for (size_t i = 0; i < programs.n; i++) {
+			const char *e = programs.v[i];
+			size_t n = strlen(e);
+
+			if (n == 0)
+				continue;
+			if (e[0] == '/')
+				assert(!(n == len && memcmp(e, exe, len) == 0));
+			else
+				assert(!(n == (size_t)(exe + len - base) &&
+					 memcmp(e, base, n) == 0));
+		}
+	}
+	ks_strlist_clear(&programs);
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -288,6 +351,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case MODE_CGROUP_PROCS:
 		fuzz_cgroup_procs(data + 1, size - 1);
+		break;
+	case MODE_PROGRAM:
+		fuzz_program(data + 1, size - 1);
 		break;
 	case MODE_COUNT:
 		break;
