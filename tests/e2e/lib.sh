@@ -22,8 +22,11 @@ KS_E2E_KEEP_RUNDIR=${KS_E2E_KEEP_RUNDIR:-0}
 # Extra packages for the rootfs (space separated); part of the cache key.
 KS_E2E_EXTRA_PACKAGES=${KS_E2E_EXTRA_PACKAGES:-}
 
+# sudo: nested PAM sessions inside a login (sudo -i); build-essential,
+# debhelper, dpkg-dev: KS_E2E_INSTALL=deb builds the package in the container.
 KS_ROOTFS_PACKAGES="systemd systemd-sysv dbus libpam-systemd openssh-server openssh-client
-tmux screen procps iproute2 make gcc libc6-dev pkg-config libpam0g-dev libsystemd-dev"
+tmux screen procps iproute2 make gcc libc6-dev pkg-config libpam0g-dev libsystemd-dev
+sudo build-essential debhelper dpkg-dev"
 
 # The rootfs layout version: bump it when ks_rootfs_build changes what it
 # puts into the cache, so that stale caches are rebuilt.
@@ -45,6 +48,8 @@ KS_MOUNTED_NSPAWN_TMPFS=0
 KS_CHROOT_MOUNTS=()
 KS_CGROUPS=()
 KS_MODULE_WHY=
+KS_DRIVER_WHY=
+KS_DEB_BUILT=
 KS_PASSED=0
 KS_FAILED=0
 
@@ -159,7 +164,13 @@ ks_run_prepare() {
 	KS_MACHINE="ks-e2e-$(basename "$KS_RUNDIR" | cut -d. -f2 | tr '[:upper:]' '[:lower:]')-$$"
 	KS_ROOT=$KS_RUNDIR/root
 	ks_msg "run dir $KS_RUNDIR, machine $KS_MACHINE"
+	# A shared lock: another run's ks_rootfs_ensure (exclusive) must not
+	# replace the cache while it is being copied.
+	exec {ks_lock_fd}>"$KS_E2E_CACHE/lock"
+	flock -s "$ks_lock_fd"
 	cp -a --reflink=auto "$KS_E2E_CACHE/rootfs" "$KS_ROOT"
+	flock -u "$ks_lock_fd"
+	exec {ks_lock_fd}>&-
 }
 
 ks_chroot_mount() {
@@ -181,17 +192,19 @@ ks_chroot() {
 }
 
 # Installs the module into the copy: with the project's own Makefile, as a
-# user of that release would (default), or from a .deb (KS_E2E_INSTALL=deb,
-# KS_E2E_DEB=path).
+# user of that release would (default), or from a .deb (KS_E2E_INSTALL=deb):
+# the one KS_E2E_DEB names, or, when it is unset, one built inside the copy
+# with dpkg-buildpackage, as a Debian user of that release would. Either
+# way the source tree is copied to /src (ks_build_driver builds there).
 ks_install_module() {
-	local src=$1 log=$KS_RUNDIR/install.log
+	local src=$1 log=$KS_RUNDIR/install.log deb
 	ks_chroot_mount proc /proc -t proc
 	ks_chroot_mount /dev /dev --bind
+	mkdir -p "$KS_ROOT/src"
+	tar -C "$src" --exclude=./.git --exclude=./build -cf - . |
+		tar -C "$KS_ROOT/src" -xf -
 	case $KS_E2E_INSTALL in
 	make)
-		mkdir -p "$KS_ROOT/src"
-		tar -C "$src" --exclude=./.git --exclude=./build -cf - . |
-			tar -C "$KS_ROOT/src" -xf -
 		if ! ks_chroot make -C /src install >"$log" 2>&1; then
 			KS_MODULE_WHY="make -C /src install failed in the container"
 			tail -n 40 "$log" | sed 's/^/#   make: /'
@@ -200,14 +213,21 @@ ks_install_module() {
 		fi
 		;;
 	deb)
-		[[ -f $KS_E2E_DEB ]] || ks_die "KS_E2E_INSTALL=deb needs KS_E2E_DEB=<file.deb>"
-		cp "$KS_E2E_DEB" "$KS_ROOT/tmp/pam-keepsession.deb"
-		if ! ks_chroot dpkg -i /tmp/pam-keepsession.deb >"$log" 2>&1; then
-			KS_MODULE_WHY="dpkg -i $(basename "$KS_E2E_DEB") failed in the container"
+		if [[ -n $KS_E2E_DEB ]]; then
+			[[ -f $KS_E2E_DEB ]] || ks_die "KS_E2E_DEB=$KS_E2E_DEB: no such file"
+			cp "$KS_E2E_DEB" "$KS_ROOT/tmp/pam-keepsession.deb"
+			deb=/tmp/pam-keepsession.deb
+		else
+			ks_build_deb || { ks_chroot_umount_all; return 1; }
+			deb=$KS_DEB_BUILT
+		fi
+		if ! ks_chroot dpkg -i "$deb" >>"$log" 2>&1; then
+			KS_MODULE_WHY="dpkg -i ${deb##*/} failed in the container"
 			tail -n 40 "$log" | sed 's/^/#   dpkg: /'
 			ks_chroot_umount_all
 			return 1
 		fi
+		ks_msg "installed ${deb##*/}"
 		;;
 	*) ks_die "KS_E2E_INSTALL must be make or deb, not '$KS_E2E_INSTALL'" ;;
 	esac
@@ -223,6 +243,46 @@ ks_install_module() {
 			awk '{ print $3 }' | tr '\n' ' '))"
 		return 1
 	fi
+}
+
+# Builds the binary package from a copy of /src in /build (proc and dev
+# mounted), without the unit tests (nocheck: they ran before, and their
+# build dependency is not in the rootfs). Sets KS_DEB_BUILT to the .deb's
+# path in the rootfs, or KS_MODULE_WHY.
+ks_build_deb() {
+	local log=$KS_RUNDIR/deb-build.log debs
+	rm -rf "$KS_ROOT/build"
+	mkdir -p "$KS_ROOT/build"
+	cp -a "$KS_ROOT/src" "$KS_ROOT/build/pam-keepsession"
+	if ! ks_chroot DEB_BUILD_OPTIONS=nocheck DEB_BUILD_PROFILES=nocheck \
+		sh -c 'cd /build/pam-keepsession && dpkg-buildpackage -us -uc -b' >"$log" 2>&1; then
+		KS_MODULE_WHY="dpkg-buildpackage failed in the container (log: deb-build.log)"
+		tail -n 40 "$log" | sed 's/^/#   dpkg-buildpackage: /'
+		return 1
+	fi
+	debs=("$KS_ROOT"/build/libpam-keepsession_*.deb)
+	[[ -f ${debs[0]} ]] || {
+		KS_MODULE_WHY="dpkg-buildpackage made no libpam-keepsession_*.deb"
+		return 1
+	}
+	KS_DEB_BUILT=${debs[0]#"$KS_ROOT"}
+}
+
+# Builds tests/pamdriver/ks-pam-driver from /src (ks_install_module copied
+# it there) into /usr/local/bin of the copy. Returns 1 with KS_DRIVER_WHY.
+ks_build_driver() {
+	local log=$KS_RUNDIR/driver.log
+	ks_chroot_mount proc /proc -t proc
+	ks_chroot_mount /dev /dev --bind
+	if ! ks_chroot make -C /src driver >"$log" 2>&1; then
+		# shellcheck disable=SC2034 # read by the scripts that source this
+		KS_DRIVER_WHY="make -C /src driver failed in the container"
+		tail -n 20 "$log" | sed 's/^/#   make driver: /'
+		ks_chroot_umount_all
+		return 1
+	fi
+	ks_chroot_umount_all
+	install -m 0755 "$KS_ROOT/src/build/ks-pam-driver" "$KS_ROOT/usr/local/bin/ks-pam-driver"
 }
 
 # Where the installed module is, relative to the rootfs.
@@ -488,6 +548,9 @@ ks_teardown() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
 	set +e
+	# A scenario may have stopped the container's PID 1 (SIGSTOP): it
+	# must run to power off.
+	[[ -n $KS_PID1 ]] && kill -CONT "$KS_PID1" 2>/dev/null
 	if [[ -n $KS_NSPAWN_PID ]] && ks_pid_alive "$KS_NSPAWN_PID"; then
 		if [[ -n $KS_PID1 ]] && ks_pid_alive "$KS_PID1"; then
 			timeout 10 nsenter -t "$KS_PID1" -a systemctl poweroff --no-block \
