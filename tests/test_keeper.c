@@ -1,0 +1,1155 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ks_keep(), the whole close_session work, against a fake /proc, a fake
+ * cgroup tree and the fake systemd manager (and logind). The keeper pins
+ * each multiplexer with pidfd_open() on its real pid, so each fake process
+ * is a real child of the test that just pauses; identities (start time,
+ * real uid) are read from the fake /proc only, so the fake says uid 1000
+ * whoever runs the tests, and nothing is ever setuid'ed.
+ *
+ * What the keeper asks for: StartTransientUnit with the multiplexer alone,
+ * then AttachProcessesToUnit for the rest of its tree, rescanned. The fake
+ * manager moves nothing, so the fake cgroup still lists every process.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_manager.h"
+#include "fakeproc.h"
+#include "ks_config.h"
+#include "ks_keeper.h"
+#include "ks_mover.h"
+#include "logcap.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define USER "alice"
+#define USER_UID 1000
+#define SESSION_ID "3"
+#define SESSION_CG "/user.slice/user-1000.slice/session-3.scope"
+#define MAX_CHILDREN 16
+
+#define MSEC 1000ULL
+#define SEC (1000 * MSEC)
+/* Generous: the fake manager may run under valgrind. */
+#define LONG (30 * SEC)
+/* Hang checks, not speed assertions: a deadline of SHORT must be honoured
+ * within BOUND, however slow the machine (valgrind included). */
+#define SHORT (300 * MSEC)
+#define BOUND (10 * SEC)
+
+/*
+ * Does pidfd_open() work here? valgrind 3.19 does not know the syscall and
+ * answers ENOSYS: ks_proc_pin() then returns -ENOSYS, the keeper checks
+ * the identity alone and passes PIDs. Probed once in main().
+ */
+static bool real_pidfds;
+
+struct fx {
+	struct fakeproc fp;
+	struct ks_config c;
+	struct ks_keep_target target;
+	struct ks_keep_io io;
+	struct logcap cap;
+	struct ks_log log;
+
+	pid_t children[MAX_CHILDREN]; /* 0 once reaped */
+	size_t n_children;
+
+	struct fake_script manager_script;
+	struct fake_script logind_script;
+	struct fake_manager manager;
+	struct fake_manager logind;
+	unsigned manager_opens;
+	unsigned logind_opens;
+	int manager_open_error; /* returned instead of a bus, when set */
+	int logind_open_error;
+
+	/* Runs in open_manager(), before the bus exists: what happens
+	 * between the scan and the pinning of the processes. */
+	void (*between)(struct fx *fx);
+	pid_t victim;    /* for between() */
+	pid_t straggler; /* set by between() */
+};
+
+/* ---- real child processes behind the fake ones ---- */
+
+static pid_t spawn(struct fx *fx)
+{
+	pid_t parent = getpid(), pid;
+
+	assert_true(fx->n_children < MAX_CHILDREN);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Never outlive a test that died. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		for (;;)
+			pause();
+	}
+	fx->children[fx->n_children++] = pid;
+	return pid;
+}
+
+static void reap(struct fx *fx, pid_t pid)
+{
+	int status;
+
+	for (size_t i = 0; i < fx->n_children; i++) {
+		if (fx->children[i] != pid)
+			continue;
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		fx->children[i] = 0;
+		return;
+	}
+	fail_msg("pid %d is not a child of the test", (int)pid);
+}
+
+static unsigned long long real_starttime(pid_t pid)
+{
+	unsigned long long starttime = 0;
+	uid_t uid;
+
+	assert_int_equal(ks_proc_identity("/proc", pid, &starttime, &uid), 0);
+	return starttime;
+}
+
+/* A real child, listed in the fake /proc and session cgroup as a process of
+ * uid running exe, below ppid (which need not be real: 1 is outside). */
+static pid_t add_proc(struct fx *fx, pid_t ppid, uid_t uid, const char *exe)
+{
+	pid_t pid = spawn(fx);
+
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid,
+					      .ppid = ppid,
+					      .uid = uid,
+					      .starttime = real_starttime(pid),
+					      .exe = exe });
+	return pid;
+}
+
+/* Takes pid out of the fake /proc (it stays in cgroup.procs). */
+static void remove_fake_proc(struct fx *fx, pid_t pid)
+{
+	static const char *const files[] = { "stat", "status", "exe" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		fp_path_join(path, sizeof(path), "%s/%d/%s", fx->fp.proc, (int)pid, files[i]);
+		assert_int_equal(unlink(path), 0);
+	}
+	fp_path_join(path, sizeof(path), "%s/%d", fx->fp.proc, (int)pid);
+	assert_int_equal(rmdir(path), 0);
+}
+
+/* ---- the seams: buses to the fakes ---- */
+
+static int open_fake(struct fake_manager *fm, const struct fake_script *script, int error,
+		     sd_bus **bus)
+{
+	if (error)
+		return error;
+	/* Opened twice: refused here, and the counts fail the test. */
+	if (fm->rec)
+		return -EBUSY;
+	return fake_manager_start(fm, script, bus);
+}
+
+static int open_manager(void *ctx, sd_bus **bus)
+{
+	struct fx *fx = ctx;
+
+	fx->manager_opens++;
+	if (fx->between)
+		fx->between(fx);
+	return open_fake(&fx->manager, &fx->manager_script, fx->manager_open_error, bus);
+}
+
+static int open_logind(void *ctx, sd_bus **bus)
+{
+	struct fx *fx = ctx;
+
+	fx->logind_opens++;
+	return open_fake(&fx->logind, &fx->logind_script, fx->logind_open_error, bus);
+}
+
+/* Waits for a fake that was started; it must have served cleanly (which
+ * also means ks_keep() closed its bus: else it would wait for EOF). */
+static void stop_fake(struct fake_manager *fm, const char *what)
+{
+	int status;
+
+	if (!fm->rec)
+		return;
+	status = fake_manager_stop(fm);
+	if (status != 0)
+		fail_msg("fake %s exited with %d: %s", what, status, fm->rec->error);
+}
+
+static int keep(struct fx *fx)
+{
+	int r = ks_keep(&fx->c, &fx->target, &fx->io, &fx->log);
+
+	stop_fake(&fx->manager, "manager");
+	stop_fake(&fx->logind, "logind");
+	return r;
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	fakeproc_init(&fx->fp, SESSION_CG);
+	write_proc_cgroup(&fx->fp, "self", "0::" SESSION_CG "\n");
+	assert_int_equal(ks_config_init(&fx->c), 0);
+	fx->c.when = KS_WHEN_ALWAYS;
+	fx->c.timeout_usec = LONG;
+	fx->log = logcap_log(&fx->cap);
+	fx->target = (struct ks_keep_target){
+		.user = USER,
+		.uid = USER_UID,
+		.session_id = SESSION_ID,
+		.programs = &fx->c.commands,
+	};
+	fx->io = (struct ks_keep_io){
+		.proc_root = fx->fp.proc,
+		.cgroup_root = fx->fp.cgroot,
+		.cgroup_mode = KS_CGROUP_UNIFIED,
+		.self = "self",
+		.open_manager = open_manager,
+		.open_logind = open_logind,
+		.ctx = fx,
+	};
+	fx->manager_script.version = "252.1";
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	int status;
+
+	fake_manager_free(&fx->manager);
+	fake_manager_free(&fx->logind);
+	for (size_t i = 0; i < fx->n_children; i++) {
+		if (fx->children[i] <= 0)
+			continue;
+		(void)kill(fx->children[i], SIGKILL);
+		(void)waitpid(fx->children[i], &status, 0);
+	}
+	ks_config_free(&fx->c);
+	fakeproc_remove(&fx->fp);
+	free(fx);
+	return 0;
+}
+
+/* ---- assertions ---- */
+
+/* Lines above LOG_DEBUG: what an admin sees by default. */
+static unsigned loud_lines(const struct fx *fx)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fx->cap.n && i < LOGCAP_LINES; i++)
+		if (fx->cap.prio[i] != LOG_DEBUG)
+			n++;
+	return n;
+}
+
+static unsigned lines_at(const struct fx *fx, int prio)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fx->cap.n && i < LOGCAP_LINES; i++)
+		if (fx->cap.prio[i] == prio)
+			n++;
+	return n;
+}
+
+/* The nth line logged at prio, or NULL. */
+static const char *line_at(const struct fx *fx, int prio, unsigned nth)
+{
+	for (unsigned i = 0; i < fx->cap.n && i < LOGCAP_LINES; i++)
+		if (fx->cap.prio[i] == prio && nth-- == 0)
+			return fx->cap.line[i];
+	return NULL;
+}
+
+static void assert_line(const struct fx *fx, int prio, unsigned nth, const char *expected)
+{
+	const char *line = line_at(fx, prio, nth);
+
+	if (!line || strcmp(line, expected) != 0) {
+		logcap_dump(&fx->cap);
+		fail_msg("want <%d> \"%s\"", prio, expected);
+	}
+}
+
+/* Exactly one line at prio, and it contains needle. */
+static void assert_one_line_with(const struct fx *fx, int prio, const char *needle)
+{
+	const char *line = line_at(fx, prio, 0);
+
+	if (lines_at(fx, prio) != 1 || !strstr(line, needle)) {
+		logcap_dump(&fx->cap);
+		fail_msg("want one line <%d> with \"%s\"", prio, needle);
+	}
+}
+
+static void assert_quiet(const struct fx *fx)
+{
+	if (loud_lines(fx) != 0) {
+		logcap_dump(&fx->cap);
+		fail_msg("logged above LOG_DEBUG");
+	}
+}
+
+static size_t starts(const struct fx *fx)
+{
+	return fx->manager.rec ? fake_call_count(fx->manager.rec, "StartTransientUnit") : 0;
+}
+
+static const struct fake_call *start_call(const struct fx *fx, size_t nth)
+{
+	const struct fake_call *call;
+
+	assert_non_null(fx->manager.rec);
+	call = fake_call_find(fx->manager.rec, "StartTransientUnit", nth);
+	assert_non_null(call);
+	return call;
+}
+
+static const struct fake_property *prop(const struct fake_call *call, const char *name)
+{
+	static const struct fake_property none;
+	const struct fake_property *p = fake_call_property(call, name);
+
+	if (!p) {
+		fail_msg("property %s not sent", name);
+		return &none; /* not reached: for the analyzer */
+	}
+	return p;
+}
+
+/* Each of want (n pids) exactly once in got (n_got), and nothing else. */
+static void assert_same_pids(const uint32_t *got, size_t n_got, const pid_t *want, size_t n)
+{
+	if (n_got != n)
+		fail_msg("%zu pid(s) sent, want %zu", n_got, n);
+	for (size_t i = 0; i < n; i++) {
+		size_t seen = 0;
+
+		for (size_t j = 0; j < n_got; j++)
+			if (got[j] == (uint32_t)want[i])
+				seen++;
+		if (seen != 1)
+			fail_msg("pid %d sent %zu times", (int)want[i], seen);
+	}
+}
+
+/* The multiplexer a StartTransientUnit carries, alone: by pidfd where real
+ * pidfds exist (and the manager takes them), else by PID. */
+static void assert_start_pid(const struct fake_call *call, bool pidfds, pid_t root)
+{
+	const struct fake_property *p;
+
+	if (pidfds && real_pidfds) {
+		p = prop(call, "PIDFDs");
+		assert_string_equal(p->signature, "ah");
+		assert_null(fake_call_property(call, "PIDs"));
+	} else {
+		p = prop(call, "PIDs");
+		assert_string_equal(p->signature, "au");
+		assert_null(fake_call_property(call, "PIDFDs"));
+	}
+	assert_same_pids(p->pids, p->n_pids, &root, 1);
+}
+
+/* What every AttachProcessesToUnit for unit carried, together, is exactly
+ * the n pids of want. Returns how many calls there were for unit. */
+static size_t assert_attached(const struct fx *fx, const char *unit, const pid_t *want, size_t n)
+{
+	uint32_t got[FAKE_MAX_CALLS * FAKE_MAX_PIDS];
+	const struct fake_call *call;
+	size_t n_got = 0, calls = 0;
+
+	assert_non_null(fx->manager.rec);
+	for (size_t i = 0; (call = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", i));
+	     i++) {
+		assert_string_equal(call->arg1, "");
+		if (strcmp(call->arg0, unit) != 0)
+			continue;
+		calls++;
+		for (size_t j = 0; j < call->n_pids; j++)
+			got[n_got++] = call->pids[j];
+	}
+	assert_same_pids(got, n_got, want, n);
+	return calls;
+}
+
+static size_t attaches(const struct fx *fx)
+{
+	return fake_call_count(fx->manager.rec, "AttachProcessesToUnit");
+}
+
+static void scope_name(char *buf, size_t size, const char *program, pid_t pid)
+{
+	fp_path_join(buf, size, "keepsession-" USER "-%s-%d.scope", program, (int)pid);
+}
+
+static void kept_line(char *buf, size_t size, const char *program, pid_t pid, size_t n)
+{
+	char unit[128];
+
+	scope_name(unit, sizeof(unit), program, pid);
+	fp_path_join(buf, size,
+		     "kept %s (pid %d, %zu process(es)) of user " USER " from session " SESSION_ID
+		     " in %s",
+		     program, (int)pid, n, unit);
+}
+
+/* One StartTransientUnit for a tree rooted at root. */
+static void assert_start(const struct fake_call *call, const char *program, pid_t root,
+			 const char *slice)
+{
+	const struct fake_property *p;
+	char unit[128];
+
+	scope_name(unit, sizeof(unit), program, root);
+	assert_string_equal(call->arg0, unit);
+	assert_string_equal(call->arg1, "fail");
+	p = prop(call, "Description");
+	assert_string_equal(p->signature, "s");
+	assert_non_null(strstr(p->value, program));
+	assert_non_null(strstr(p->value, "user " USER));
+	assert_non_null(strstr(p->value, "session " SESSION_ID));
+	p = prop(call, "Slice");
+	assert_string_equal(p->value, slice);
+	/* AttachProcessesToUnit works on delegated units only. */
+	p = prop(call, "Delegate");
+	assert_string_equal(p->signature, "b");
+	assert_string_equal(p->value, "yes");
+}
+
+/* ---- scenarios ---- */
+
+/* A tmux server (its parent outside the session: it daemonized), a shell
+ * pane, a program in it; around them a root sudo in the pane and a user
+ * process that is no multiplexer. */
+struct tmux_tree {
+	pid_t server, pane, child;
+	pid_t root_sudo, sleeper;
+};
+
+static void add_tmux(struct fx *fx, struct tmux_tree *t)
+{
+	t->server = add_proc(fx, 1, USER_UID, "/usr/bin/tmux");
+	t->pane = add_proc(fx, t->server, USER_UID, "/usr/bin/bash");
+	t->child = add_proc(fx, t->pane, USER_UID, "/usr/bin/vim");
+	t->root_sudo = add_proc(fx, t->pane, 0, "/usr/bin/sudo");
+	t->sleeper = add_proc(fx, 1, USER_UID, "/usr/bin/sleep");
+}
+
+/* Nothing to keep: no bus is opened, not even logind's, and nothing is
+ * said at the default level. */
+static void test_nothing_to_keep(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->c.when = KS_WHEN_KILL;
+	(void)add_proc(fx, 1, USER_UID, "/usr/bin/sleep");
+	(void)add_proc(fx, 1, USER_UID, "/usr/bin/bash");
+	/* root's tmux in the session is not the user's to keep */
+	(void)add_proc(fx, 1, 0, "/usr/bin/tmux");
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(fx->logind_opens, 0);
+	assert_quiet(fx);
+	assert_int_equal(logcap_count(&fx->cap, "nothing to keep"), 1);
+}
+
+static void check_keep_tmux(struct fx *fx, const char *version, bool pidfds)
+{
+	struct tmux_tree t;
+	const struct fake_call *call;
+	char line[512], unit[128];
+	int fds_before;
+
+	fx->manager_script.version = version;
+	add_tmux(fx, &t);
+	fds_before = fake_count_fds();
+	assert_true(fds_before > 0);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fx->logind_opens, 0);
+	assert_int_equal(starts(fx), 1);
+	call = start_call(fx, 0);
+	assert_start(call, "tmux", t.server, "user-1000.slice");
+	assert_start_pid(call, pidfds, t.server);
+	assert_null(fake_call_property(call, "RuntimeMaxUSec"));
+	/* The rest of the tree in one batch, after the start: not the root
+	 * sudo in the pane, not the sleep. The next round found nothing new. */
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.pane, t.child }, 2), 1);
+	assert_int_equal(attaches(fx), 1);
+	assert_true(fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 0) >
+		    fake_call_find(fx->manager.rec, "StartTransientUnit", 0));
+
+	kept_line(line, sizeof(line), "tmux", t.server, 3);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+	/* Every pidfd is closed, every bus gone. */
+	assert_int_equal(fake_count_fds(), fds_before);
+}
+
+static void test_keep_tmux(void **state)
+{
+	check_keep_tmux(*state, "252.1", false);
+}
+
+/* systemd 255 takes PIDFDs (where pidfd_open() works). */
+static void test_keep_tmux_pidfds(void **state)
+{
+	check_keep_tmux(*state, "255.4-1", true);
+}
+
+static void test_two_trees(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	pid_t screen, window;
+	const struct fake_call *tmux_call, *screen_call;
+	char line[512], unit[128];
+
+	add_tmux(fx, &t);
+	screen = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	window = add_proc(fx, screen, USER_UID, "/usr/bin/bash");
+
+	assert_int_equal(keep(fx), 2);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(starts(fx), 2);
+	/* Trees go in the order of their root's pid. */
+	tmux_call = start_call(fx, t.server < screen ? 0 : 1);
+	screen_call = start_call(fx, t.server < screen ? 1 : 0);
+	assert_start(tmux_call, "tmux", t.server, "user-1000.slice");
+	assert_start_pid(tmux_call, false, t.server);
+	assert_start(screen_call, "screen", screen, "user-1000.slice");
+	assert_start_pid(screen_call, false, screen);
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.pane, t.child }, 2), 1);
+	scope_name(unit, sizeof(unit), "screen", screen);
+	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ window }, 1), 1);
+	assert_int_equal(attaches(fx), 2);
+
+	assert_int_equal(loud_lines(fx), 2);
+	assert_int_equal(lines_at(fx, LOG_INFO), 2);
+	kept_line(line, sizeof(line), "tmux", t.server, 3);
+	assert_int_equal(logcap_count(&fx->cap, line), 1);
+	kept_line(line, sizeof(line), "screen", screen, 2);
+	assert_int_equal(logcap_count(&fx->cap, line), 1);
+}
+
+/* when=kill: logind is asked first, and only its "no" stops the keeping. */
+static void test_when_kill_logind_spares(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.kill_user_processes = false;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_non_null(fake_call_find(fx->logind.rec, "Get", 0));
+	assert_string_equal(fake_call_find(fx->logind.rec, "Get", 0)->arg1, "KillUserProcesses");
+	assert_quiet(fx);
+	assert_int_equal(logcap_count(&fx->cap, "logind does not kill"), 1);
+}
+
+static void test_when_kill_logind_kills(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512];
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.kill_user_processes = true;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(starts(fx), 1);
+	assert_start_pid(start_call(fx, 0), false, t.server);
+	kept_line(line, sizeof(line), "tmux", t.server, 3);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* KillExcludeUsers wins over KillUserProcesses, as in logind. */
+static void test_when_kill_user_excluded(void **state)
+{
+	static const char *const exclude[] = { "root", USER, NULL };
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.kill_user_processes = true;
+	fx->logind_script.kill_exclude_users = exclude;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_quiet(fx);
+}
+
+/* An answer logind does not give counts as "it kills": kept anyway. */
+static void test_when_kill_logind_error(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.logind_mode = FAKE_LOGIND_ERROR;
+	fx->logind_script.logind_bad = "KillUserProcesses";
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(starts(fx), 1);
+	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
+	assert_int_equal(logcap_count(&fx->cap, "keeping anyway"), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+}
+
+static void test_when_kill_logind_unreachable(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_open_error = -ENOENT;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_one_line_with(fx, LOG_WARNING, strerror(ENOENT));
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+}
+
+static void test_job_failed(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512];
+
+	fx->manager_script.steps[0] = (struct fake_start_step){ .result = "failed" };
+	fx->manager_script.n_steps = 1;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(starts(fx), 1);
+	fp_path_join(line, sizeof(line),
+		     "could not keep tmux (pid %d) of user " USER " from session " SESSION_ID
+		     ": failed",
+		     (int)t.server);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_ERR, 0, line);
+	/* Nothing is attached to a scope that does not run. */
+	assert_int_equal(attaches(fx), 0);
+}
+
+/* The manager cannot be reached: an error, and nothing else happens. */
+static void test_manager_unreachable(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->manager_open_error = -ECONNREFUSED;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), -ECONNREFUSED);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_one_line_with(fx, LOG_ERR, "cannot reach the systemd manager");
+}
+
+/* Runs ks_keep() with a SHORT timeout against a manager that stops
+ * answering somewhere; returns ks_keep()'s result. */
+static int keep_bounded(struct fx *fx)
+{
+	uint64_t start;
+	int r;
+
+	fx->c.timeout_usec = SHORT;
+	start = ks_now_usec();
+	r = ks_keep(&fx->c, &fx->target, &fx->io, &fx->log);
+	if (ks_now_usec() - start >= BOUND)
+		fail_msg("ks_keep() took %llu ms with a %llu ms timeout",
+			 (unsigned long long)((ks_now_usec() - start) / MSEC),
+			 (unsigned long long)(SHORT / MSEC));
+	stop_fake(&fx->manager, "manager");
+	stop_fake(&fx->logind, "logind");
+	return r;
+}
+
+static void test_manager_hangs_on_start(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->manager_script.steps[0] = (struct fake_start_step){ .action = FAKE_START_HANG };
+	fx->manager_script.n_steps = 1;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded(fx), 0);
+	assert_int_equal(starts(fx), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_one_line_with(fx, LOG_ERR, "StartTransientUnit(keepsession-" USER "-tmux-");
+}
+
+static void test_job_never_ends(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512];
+
+	fx->manager_script.steps[0] = (struct fake_start_step){ .action = FAKE_START_NO_SIGNAL };
+	fx->manager_script.n_steps = 1;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded(fx), 0);
+	assert_int_equal(starts(fx), 1);
+	fp_path_join(line, sizeof(line),
+		     "could not keep tmux (pid %d) of user " USER " from session " SESSION_ID
+		     ": no answer from systemd in time",
+		     (int)t.server);
+	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_int_equal(lines_at(fx, LOG_ERR), 1);
+	assert_line(fx, LOG_ERR, 0, line);
+}
+
+static void test_manager_hangs_on_version(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->manager_script.version_mode = FAKE_VERSION_HANG;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded(fx), -ETIMEDOUT);
+	assert_int_equal(starts(fx), 0);
+	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_int_equal(logcap_count(&fx->cap, "cannot talk to the systemd manager"), 1);
+}
+
+/* A silent logind must not hold the logout either: the one deadline
+ * covers logind and the manager together, so here logind used it all and
+ * nothing is kept (said as an error, after logind's warning). */
+static void test_logind_hangs(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.logind_mode = FAKE_LOGIND_HANG;
+	fx->logind_script.logind_bad = "KillUserProcesses";
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded(fx), -ETIMEDOUT);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(starts(fx), 0);
+	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
+	assert_int_equal(logcap_count(&fx->cap, "nothing kept for " USER), 1);
+}
+
+/* Not in the session's scope (a module stacked in the wrong place, or
+ * run from a service): nothing is touched, whatever the session holds. */
+static void test_not_in_session_scope(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	write_proc_cgroup(&fx->fp, "self", "0::/system.slice/sshd.service\n");
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(fx->logind_opens, 0);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_one_line_with(fx, LOG_WARNING, "sshd.service");
+	assert_int_equal(logcap_count(&fx->cap, "not running in the scope of session 3"), 1);
+}
+
+/* Another session's scope is not this session's either. */
+static void test_other_session_scope(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	write_proc_cgroup(&fx->fp, "self", "0::/user.slice/user-1000.slice/session-33.scope\n");
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_one_line_with(fx, LOG_WARNING, "session-33.scope");
+}
+
+static void test_self_cgroup_unreadable(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX];
+	struct tmux_tree t;
+
+	fp_path_join(path, sizeof(path), "%s/self/cgroup", fx->fp.proc);
+	assert_int_equal(unlink(path), 0);
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), -ESRCH);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(fx->logind_opens, 0);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_one_line_with(fx, LOG_ERR, "cannot read the session's cgroup");
+}
+
+/* Without pidfds the keeper's only witness for the multiplexer is
+ * proc_root: one that exited is gone from it, between the scan and the pin. */
+static void drop_victim_without_pidfds(struct fx *fx)
+{
+	if (!real_pidfds)
+		remove_fake_proc(fx, fx->victim);
+}
+
+/*
+ * The tmux server exits after the scan: the fake /proc still lists it, but
+ * the real process is gone, so pidfd_open() fails. The tree is skipped
+ * without a word: nothing left to keep is not a problem.
+ */
+static void test_root_gone(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	add_tmux(fx, &t);
+	reap(fx, t.server);
+	fx->victim = t.server;
+	fx->between = drop_victim_without_pidfds;
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(starts(fx), 0);
+	assert_int_equal(attaches(fx), 0);
+	assert_quiet(fx);
+}
+
+/* The rest of a tree is found by a rescan after the start: what exited
+ * meanwhile (gone from /proc) is not asked for. */
+static void drop_victim(struct fx *fx)
+{
+	remove_fake_proc(fx, fx->victim);
+}
+
+static void test_member_gone(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512], unit[128];
+
+	add_tmux(fx, &t);
+	reap(fx, t.child);
+	fx->victim = t.child;
+	fx->between = drop_victim;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_start_pid(start_call(fx, 0), false, t.server);
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.pane }, 1), 1);
+	kept_line(line, sizeof(line), "tmux", t.server, 2);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* Between the scan and the pin, the victim's pid comes to name another
+ * process: another start time, another parent. */
+static void reuse_victim_pid(struct fx *fx)
+{
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = fx->victim,
+					      .ppid = 1,
+					      .uid = USER_UID,
+					      .starttime = real_starttime(fx->victim) + 100,
+					      .outside = true });
+}
+
+/* A reused pid below the multiplexer is not part of its tree any more. */
+static void test_pid_reused(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512], unit[128];
+
+	add_tmux(fx, &t);
+	fx->victim = t.child;
+	fx->between = reuse_victim_pid;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.pane }, 1), 1);
+	kept_line(line, sizeof(line), "tmux", t.server, 2);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* The multiplexer's own pid reused: the pin refuses it (pidfd or not), and
+ * its tree is not kept at all. */
+static void test_root_pid_reused(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	add_tmux(fx, &t);
+	fx->victim = t.server;
+	fx->between = reuse_victim_pid;
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(starts(fx), 0);
+	assert_int_equal(attaches(fx), 0);
+	assert_quiet(fx);
+}
+
+static void check_max_age(struct fx *fx, const char *version, bool sent)
+{
+	const struct fake_call *call;
+	const struct fake_property *p;
+	struct tmux_tree t;
+
+	fx->manager_script.version = version;
+	fx->c.max_age_usec = 2 * 3600 * SEC;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	call = start_call(fx, 0);
+	p = fake_call_property(call, "RuntimeMaxUSec");
+	if (sent) {
+		assert_non_null(p);
+		assert_string_equal(p->signature, "t");
+		assert_string_equal(p->value, "7200000000");
+		assert_int_equal(logcap_count(&fx->cap, "max_age"), 0);
+		assert_int_equal(loud_lines(fx), 1);
+	} else {
+		assert_null(p);
+		assert_int_equal(logcap_count(&fx->cap, "systemd >= 244"), 1);
+		assert_int_equal(loud_lines(fx), 2);
+	}
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+}
+
+static void test_max_age(void **state)
+{
+	check_max_age(*state, "252.1", true);
+}
+
+static void test_max_age_old_systemd(void **state)
+{
+	check_max_age(*state, "243", false);
+}
+
+static void test_slice_setting(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.slice = strdup("keep-%U.slice");
+	assert_non_null(fx->c.slice);
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_start(start_call(fx, 0), "tmux", t.server, "keep-1000.slice");
+}
+
+/* The pane forks between the scan and the move: the child is found by the
+ * rescan and attached with the rest. A root process forked there is not. */
+static void fork_in_pane(struct fx *fx)
+{
+	fx->straggler = add_proc(fx, fx->victim, USER_UID, "/usr/bin/make");
+	(void)add_proc(fx, fx->victim, 0, "/usr/bin/sudo");
+}
+
+static void test_forked_meanwhile(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512], unit[128];
+
+	add_tmux(fx, &t);
+	fx->victim = t.pane;
+	fx->between = fork_in_pane;
+
+	assert_int_equal(keep(fx), 1);
+	assert_start_pid(start_call(fx, 0), false, t.server);
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	assert_int_equal(
+		assert_attached(fx, unit, (const pid_t[]){ t.pane, t.child, fx->straggler }, 3), 1);
+	kept_line(line, sizeof(line), "tmux", t.server, 4);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* A pane's child exits between the rescan and the attach: systemd refuses
+ * the whole batch (it checks every pid first), the keeper retries process
+ * by process, and the rest is kept. Normal at a logout: nothing loud. */
+static void test_attach_member_gone(void **state)
+{
+	struct fx *fx = *state;
+	const struct fake_call *batch;
+	struct tmux_tree t;
+	char line[512], unit[128];
+	uint32_t singles[2];
+
+	add_tmux(fx, &t);
+	fx->manager_script.attach_gone_pid = (uint32_t)t.child;
+	reap(fx, t.child);
+
+	assert_int_equal(keep(fx), 1);
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	/* The batch, then each of its two processes alone. */
+	assert_int_equal(attaches(fx), 3);
+	batch = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 0);
+	assert_string_equal(batch->arg0, unit);
+	assert_same_pids(batch->pids, batch->n_pids, (const pid_t[]){ t.pane, t.child }, 2);
+	for (size_t i = 1; i < 3; i++) {
+		const struct fake_call *one =
+			fake_call_find(fx->manager.rec, "AttachProcessesToUnit", i);
+
+		assert_string_equal(one->arg0, unit);
+		assert_int_equal(one->n_pids, 1);
+		singles[i - 1] = one->pids[0];
+	}
+	assert_same_pids(singles, 2, (const pid_t[]){ t.pane, t.child }, 2);
+	kept_line(line, sizeof(line), "tmux", t.server, 2);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* Any other refusal would refuse each process alike: said once, not
+ * retried; the multiplexer alone is kept, and the line says so. */
+static void test_attach_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512];
+
+	fx->manager_script.attach_mode = FAKE_VERSION_ERROR;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(attaches(fx), 1);
+	kept_line(line, sizeof(line), "tmux", t.server, 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+	assert_one_line_with(fx, LOG_ERR, "AttachProcessesToUnit");
+	assert_int_equal(loud_lines(fx), 2);
+}
+
+/* A manager that stops answering attaches: bounded too, and the scope,
+ * which did start, is still reported. */
+static void test_attach_hangs(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->manager_script.attach_mode = FAKE_VERSION_HANG;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_true(attaches(fx) >= 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+	assert_true(logcap_count(&fx->cap, "AttachProcessesToUnit") >= 1);
+}
+
+static bool have_pidfds(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_nothing_to_keep),
+		T(test_keep_tmux),
+		T(test_keep_tmux_pidfds),
+		T(test_two_trees),
+		T(test_when_kill_logind_spares),
+		T(test_when_kill_logind_kills),
+		T(test_when_kill_user_excluded),
+		T(test_when_kill_logind_error),
+		T(test_when_kill_logind_unreachable),
+		T(test_job_failed),
+		T(test_manager_unreachable),
+		T(test_manager_hangs_on_start),
+		T(test_job_never_ends),
+		T(test_manager_hangs_on_version),
+		T(test_logind_hangs),
+		T(test_not_in_session_scope),
+		T(test_other_session_scope),
+		T(test_self_cgroup_unreadable),
+		T(test_root_gone),
+		T(test_member_gone),
+		T(test_pid_reused),
+		T(test_root_pid_reused),
+		T(test_max_age),
+		T(test_max_age_old_systemd),
+		T(test_slice_setting),
+		T(test_forked_meanwhile),
+		T(test_attach_member_gone),
+		T(test_attach_refused),
+		T(test_attach_hangs),
+	};
+
+	real_pidfds = have_pidfds();
+	if (!real_pidfds)
+		print_message("pidfd_open(2) missing (valgrind?): the keeper's identity-only "
+			      "path is tested\n");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
