@@ -72,13 +72,14 @@ static bool logind_kills(const struct ks_keep_target *t, const struct ks_keep_io
 }
 
 /* Pins the multiplexer by pidfd and checks it is still the process
- * scanned. Returns 0, or -ESRCH when it exited meanwhile. */
+ * scanned. Returns 0, -ESRCH when it exited meanwhile, or -errno when it
+ * cannot be checked. */
 static int pin_root(const struct ks_keep_io *io, uid_t uid, struct kept_tree *k)
 {
 	const struct ks_proc_id *root = &k->tree->procs[0];
 	unsigned long long starttime;
 	uid_t owner;
-	int fd;
+	int fd, r;
 
 	fd = ks_proc_pin(io->proc_root, root, uid);
 	if (fd >= 0) {
@@ -87,11 +88,12 @@ static int pin_root(const struct ks_keep_io *io, uid_t uid, struct kept_tree *k)
 	}
 	if (fd != -ENOSYS)
 		return fd;
-	/* No pidfd_open (kernel < 5.3): the identity check alone. */
-	if (ks_proc_identity(io->proc_root, root->pid, &starttime, &owner) < 0 ||
-	    starttime != root->starttime || owner != uid)
+	/* No pidfd_open (kernel < 5.3): the identity check alone, read as
+	 * ks_proc_pin() reads it. */
+	r = ks_proc_identity(io->proc_root, root->pid, &starttime, &owner);
+	if (r == -EINVAL || (r == 0 && (starttime != root->starttime || owner != uid)))
 		return -ESRCH;
-	return 0;
+	return r;
 }
 
 static void unpin_root(struct kept_tree *k)
@@ -262,8 +264,16 @@ static int move_trees(const struct ks_config *c, const struct ks_keep_target *t,
 	}
 
 	for (size_t i = 0; i < sel->n; i++) {
-		if (pin_root(io, t->uid, &kept[i]) < 0)
+		r = pin_root(io, t->uid, &kept[i]);
+		if (r == -ESRCH)
 			continue; /* exited meanwhile: nothing to keep, nothing to say */
+		if (r < 0) {
+			ks_log(log, LOG_ERR,
+			       "cannot pin %s (pid %d) of user %s from session %s: %s",
+			       base_name(sel->trees[i].program), (int)sel->trees[i].procs[0].pid,
+			       t->user, t->session_id, strerror(-r));
+			continue;
+		}
 		(void)start_tree(&mover, c, t, &kept[i], log);
 	}
 

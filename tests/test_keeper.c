@@ -950,6 +950,46 @@ static void test_root_pid_reused(void **state)
 	assert_quiet(fx);
 }
 
+/* Between the scan and the pin, proc_root goes away. */
+static void hide_proc_root(struct fx *fx)
+{
+	char hidden[PATH_MAX];
+
+	fp_path_join(hidden, sizeof(hidden), "%s.hidden", fx->fp.proc);
+	assert_int_equal(rename(fx->fp.proc, hidden), 0);
+}
+
+static void unhide_proc_root(struct fx *fx)
+{
+	char hidden[PATH_MAX];
+
+	fp_path_join(hidden, sizeof(hidden), "%s.hidden", fx->fp.proc);
+	assert_int_equal(rename(hidden, fx->fp.proc), 0);
+}
+
+/*
+ * The multiplexer cannot be pinned for another reason than its exit (here
+ * proc_root is gone; in life pidfd_open() out of fds, or refused by a
+ * seccomp filter): the tree is lost, and that is said, not taken for an
+ * exit.
+ */
+static void test_pin_error_said(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	add_tmux(fx, &t);
+	fx->between = hide_proc_root;
+
+	assert_int_equal(keep(fx), 0);
+	unhide_proc_root(fx);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(starts(fx), 0);
+	assert_one_line_with(fx, LOG_ERR, strerror(ENOENT));
+	assert_int_equal(logcap_count(&fx->cap, "cannot pin tmux"), 1);
+	assert_int_equal(loud_lines(fx), 1);
+}
+
 static void check_max_age(struct fx *fx, const char *version, bool sent)
 {
 	const struct fake_call *call;
@@ -1138,6 +1178,7 @@ int main(void)
 		T(test_member_gone),
 		T(test_pid_reused),
 		T(test_root_pid_reused),
+		T(test_pin_error_said),
 		T(test_max_age),
 		T(test_max_age_old_systemd),
 		T(test_slice_setting),
