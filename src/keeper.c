@@ -367,7 +367,10 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const str
 		       t->session_id);
 		goto out;
 	}
-	if (c->when == KS_WHEN_KILL && !logind_kills(t, io, deadline, log)) {
+	/* logind gets a third of the budget: a silent logind must leave
+	 * time to keep what "keeping anyway" promises. */
+	if (c->when == KS_WHEN_KILL &&
+	    !logind_kills(t, io, ks_now_usec() + c->timeout_usec / 3, log)) {
 		ks_log(log, LOG_DEBUG, "logind does not kill the processes of %s; nothing to do",
 		       t->user);
 		r = 0;

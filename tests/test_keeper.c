@@ -775,9 +775,9 @@ static void test_manager_hangs_on_version(void **state)
 	assert_int_equal(logcap_count(&fx->cap, "cannot talk to the systemd manager"), 1);
 }
 
-/* A silent logind must not hold the logout either: the one deadline
- * covers logind and the manager together, so here logind used it all and
- * nothing is kept (said as an error, after logind's warning). */
+/* A silent logind must not hold the logout either, nor eat the whole
+ * deadline: it gets a third of it, and the tree is kept anyway, as the
+ * warning says. */
 static void test_logind_hangs(void **state)
 {
 	struct fx *fx = *state;
@@ -788,12 +788,13 @@ static void test_logind_hangs(void **state)
 	fx->logind_script.logind_bad = "KillUserProcesses";
 	add_tmux(fx, &t);
 
-	assert_int_equal(keep_bounded(fx), -ETIMEDOUT);
+	/* logind has a third of the timeout; the rest keeps the tree. */
+	assert_int_equal(keep_bounded(fx), 1);
 	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(starts(fx), 0);
-	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_int_equal(starts(fx), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
 	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
-	assert_int_equal(logcap_count(&fx->cap, "nothing kept for " USER), 1);
+	assert_int_equal(logcap_count(&fx->cap, "nothing kept for " USER), 0);
 }
 
 /* Not in the session's scope (a module stacked in the wrong place, or
