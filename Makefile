@@ -226,7 +226,7 @@ fuzz: fuzz-build
 # lint: cppcheck, clang-tidy (.clang-tidy) and clang-format (.clang-format)
 # over every C file and header; each must be clean. A finding is fixed, or
 # silenced inline (cppcheck-suppress, NOLINT) with the reason next to it.
-LINT_C     := $(sort $(wildcard *.c src/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c))
+LINT_C     := $(sort $(wildcard *.c src/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c bench/*.c))
 LINT_H     := $(sort $(wildcard include/*.h tests/*.h))
 LINT_JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 TIDY_FLAGS := $(ALL_CFLAGS) -Itests
