@@ -67,9 +67,10 @@ static bool in_group(void *ctx, const char *user, const char *group)
 }
 
 /* Reads ~/.keepsession with the user's privileges: a root read would let
- * a symlink name any file on the host. */
-static enum ks_optin_status read_optin(pam_handle_t *pamh, const struct passwd *pw,
-				       struct ks_strlist *lines, const struct ks_log *log)
+ * a symlink name any file on the host. Returns -EPERM when the privileges
+ * could not be regained: nothing more may be done in this hook then. */
+static int read_optin(pam_handle_t *pamh, const struct passwd *pw, struct ks_strlist *lines,
+		      const struct ks_log *log)
 {
 	PAM_MODUTIL_DEF_PRIVS(privs);
 	enum ks_optin_status status;
@@ -88,9 +89,9 @@ static enum ks_optin_status read_optin(pam_handle_t *pamh, const struct passwd *
 	if (pam_modutil_regain_priv(pamh, &privs) != 0) {
 		ks_log(log, LOG_CRIT, "cannot regain privileges after reading ~/%s of %s",
 		       KS_OPTIN_FILE, pw->pw_name);
-		return KS_OPTIN_REFUSED;
+		return -EPERM;
 	}
-	return status;
+	return (int)status;
 }
 
 static int open_manager(void *ctx, sd_bus **bus)
@@ -177,8 +178,13 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	}
 
 	who = ks_policy_who(&c, user, in_group, pamh);
-	if (who == KS_WHO_LISTED || who == KS_WHO_MAY_OPT_IN)
-		optin = read_optin(pamh, pw, &user_lines, &log);
+	if (who == KS_WHO_LISTED || who == KS_WHO_MAY_OPT_IN) {
+		int r_optin = read_optin(pamh, pw, &user_lines, &log);
+
+		if (r_optin < 0)
+			goto out; /* running with the user's ids: touch nothing more */
+		optin = (enum ks_optin_status)r_optin;
+	}
 	if (!ks_policy_decide(&c, who, optin, &user_lines, &programs)) {
 		ks_log(&log, LOG_DEBUG, "%s is not kept", user);
 		goto out;
