@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# phases.awk -v key=CASE TRACE: the phases of one session close, from the
+# events ks-trace.so recorded ("USEC EVENT [DETAIL]" lines). Prints
+# "CASE<TAB>PHASE<TAB>USEC" lines, for the phases this close went through:
+#
+#   total      pam_close_session, the whole stack
+#   module     pam_keepsession's part (to its "kept" line), or pam_exec's
+#              script (fork to waitpid); up to pam_unix's line without either
+#   policy     module start to its first /proc read: config, user, opt-in
+#   scan       the first selection: cgroup.procs and /proc of the session
+#   logind     the KillUserProcesses query (system bus, dbus-daemon, logind)
+#   logind_connect  of which the bus connection: socket, auth, Hello
+#   connect    systemd's private socket: connect and authentication
+#   version    the manager's Version property
+#   start      StartTransientUnit, call to reply
+#   jobwait    reply to JobRemoved: systemd runs the start job
+#   rescans    after the job: straggler rescans (and the work between calls)
+#   attach     AttachProcessesToUnit calls, summed
+#   rest       after the module: pam_unix, pam_systemd (ReleaseSession)
+{
+	n++
+	t[n] = $1
+	ev[n] = $2
+	d[n] = $3
+}
+
+function first(what, detail, from,   i) {
+	for (i = from; i <= n; i++)
+		if (ev[i] == what && (detail == "" || index(d[i], detail) == 1))
+			return i
+	return 0
+}
+
+# The first method return or error from index from on.
+function reply_from(from,   i) {
+	for (i = from; i <= n; i++)
+		if (ev[i] == "recv" && (d[i] == "type=2" || d[i] == "type=3"))
+			return i
+	return 0
+}
+
+function out(phase, usec) { printf "%s\t%s\t%d\n", key, phase, usec }
+
+END {
+	b = first("begin", "", 1)
+	e = first("end", "", 1)
+	if (!b || !e)
+		exit 1
+	out("total", t[e] - t[b])
+
+	kept = first("log", "kept", b)
+	waited = first("waited", "", b)
+	unix_log = first("log", "session_closed", b)
+	module_end = kept ? kept : waited ? waited : unix_log
+	if (module_end) {
+		out("module", t[module_end] - t[b])
+		out("rest", t[e] - t[module_end])
+	}
+	private = first("connect", "/run/systemd/private", b)
+	if (!private)
+		exit 0
+
+	proc = first("open", "/proc", b)
+	sysbus = first("connect", "/run/dbus/system_bus_socket", b)
+	bus = sysbus && sysbus < private ? sysbus : private
+	if (proc && proc < bus) {
+		out("policy", t[proc] - t[b])
+		out("scan", t[bus] - t[proc])
+	}
+	if (bus == sysbus) {
+		out("logind", t[private] - t[sysbus])
+		get = first("send", "KillUserProcesses", sysbus)
+		if (get && get < private)
+			out("logind_connect", t[get] - t[sysbus])
+	}
+
+	version = first("send", "Version", private)
+	if (version) {
+		out("connect", t[version] - t[private])
+		r = reply_from(version)
+		if (r)
+			out("version", t[r] - t[version])
+	}
+	start = first("send", "StartTransientUnit", private)
+	if (!start)
+		exit 0
+	reply = reply_from(start)
+	job = first("recv", "JobRemoved", start)
+	if (reply)
+		out("start", t[reply] - t[start])
+	if (reply && job)
+		out("jobwait", t[job] - t[reply])
+	if (!job || !kept)
+		exit 0
+	calls = 0
+	for (i = job; i < kept; i++)
+		if (ev[i] == "send" && d[i] == "AttachProcessesToUnit" &&
+		    (r = reply_from(i + 1)) && r < kept)
+			calls += t[r] - t[i]
+	out("attach", calls)
+	out("rescans", t[kept] - t[job] - calls)
+}
