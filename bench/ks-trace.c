@@ -70,7 +70,7 @@ static void record(const char *what, const char *detail, size_t len)
 	if (len >= DETAIL_MAX)
 		len = DETAIL_MAX - 1;
 	for (size_t i = 0; i < len; i++)
-		e->detail[i] = detail[i] > ' ' && detail[i] < 0x7f ? detail[i] : '_';
+		e->detail[i] = (char)(detail[i] > ' ' && detail[i] < 0x7f ? detail[i] : '_');
 	e->detail[len] = '\0';
 }
 
