@@ -8,6 +8,7 @@
 
 /* The including file defines _GNU_SOURCE first (asprintf). */
 #include <fcntl.h>
+#include <signal.h>
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -59,6 +60,19 @@ static inline void logcap_dump(const struct logcap *cap)
 {
 	for (unsigned i = 0; i < cap->n && i < LOGCAP_LINES; i++)
 		fprintf(stderr, "  log[%u] <%d> %s\n", i, cap->prio[i], cap->line[i]);
+}
+
+static inline void hang_guard_fired(int sig)
+{
+	(void)sig;
+	_exit(98); /* a hang is a failure, never a stuck test run */
+}
+
+/* Turns a hang of the next steps into a failed test run: alarm(0) ends it. */
+static inline void hang_guard(unsigned seconds)
+{
+	signal(SIGALRM, hang_guard_fired);
+	alarm(seconds);
 }
 
 static inline char *scratch_dir(void)
