@@ -24,6 +24,7 @@
 #include <systemd/sd-login.h>
 
 #include "ks_config.h"
+#include "ks_eligibility.h"
 #include "ks_keeper.h"
 #include "ks_log.h"
 #include "ks_mover.h"
@@ -69,29 +70,29 @@ static bool in_group(void *ctx, const char *user, const char *group)
 /* Reads ~/.keepsession with the user's privileges: a root read would let
  * a symlink name any file on the host. Returns -EPERM when the privileges
  * could not be regained: nothing more may be done in this hook then. */
-static int read_optin(pam_handle_t *pamh, const struct passwd *pw, struct ks_strlist *lines,
+static int read_optin(void *ctx, const struct ks_user *u, const char *path,
+		      struct ks_strlist *lines, enum ks_optin_status *status,
 		      const struct ks_log *log)
 {
+	pam_handle_t *pamh = ctx;
 	PAM_MODUTIL_DEF_PRIVS(privs);
-	enum ks_optin_status status;
-	char path[4096];
+	const struct passwd *pw;
 
-	if (!pw->pw_dir || pw->pw_dir[0] != '/' ||
-	    snprintf(path, sizeof(path), "%s/%s", pw->pw_dir, KS_OPTIN_FILE) >= (int)sizeof(path))
-		return KS_OPTIN_ABSENT;
-
-	if (pam_modutil_drop_priv(pamh, &privs, pw) != 0) {
+	*status = KS_OPTIN_ABSENT;
+	pw = pam_modutil_getpwnam(pamh, u->name);
+	if (!pw || pam_modutil_drop_priv(pamh, &privs, pw) != 0) {
 		ks_log(log, LOG_ERR, "cannot drop privileges to read ~/%s of %s", KS_OPTIN_FILE,
-		       pw->pw_name);
-		return KS_OPTIN_REFUSED;
+		       u->name);
+		*status = KS_OPTIN_REFUSED;
+		return 0;
 	}
-	status = ks_optin_read(path, pw->pw_uid, lines, log);
+	*status = ks_optin_read(path, u->uid, lines, log);
 	if (pam_modutil_regain_priv(pamh, &privs) != 0) {
 		ks_log(log, LOG_CRIT, "cannot regain privileges after reading ~/%s of %s",
-		       KS_OPTIN_FILE, pw->pw_name);
+		       KS_OPTIN_FILE, u->name);
 		return -EPERM;
 	}
-	return (int)status;
+	return 0;
 }
 
 static int open_manager(void *ctx, sd_bus **bus)
@@ -142,17 +143,15 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 
 KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct ks_strlist user_lines = { 0 }, programs = { 0 };
-	enum ks_optin_status optin = KS_OPTIN_ABSENT;
+	struct ks_strlist programs = { 0 };
 	const struct passwd *pw;
 	const void *state = NULL;
 	const char *user = NULL;
-	char *session_id = NULL;
+	char *session_id = NULL, *cgroup = NULL;
 	enum ks_cgroup_mode cgroup_mode;
 	char cgroup_root[4096];
 	struct ks_config c;
 	struct ks_log log;
-	enum ks_who who;
 	int r;
 
 	(void)flags;
@@ -176,18 +175,22 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 		ks_log(&log, LOG_ERR, "cannot look up user %s", user);
 		goto out;
 	}
+	{
+		const struct ks_user u = {
+			.name = pw->pw_name,
+			.uid = pw->pw_uid,
+			.gid = pw->pw_gid,
+			.home = pw->pw_dir,
+		};
+		const struct ks_eligibility_io eio = {
+			.in_group = in_group,
+			.read_optin = read_optin,
+			.ctx = pamh,
+		};
 
-	who = ks_policy_who(&c, user, in_group, pamh);
-	if (who == KS_WHO_LISTED || who == KS_WHO_MAY_OPT_IN) {
-		int r_optin = read_optin(pamh, pw, &user_lines, &log);
-
-		if (r_optin < 0)
-			goto out; /* running with the user's ids: touch nothing more */
-		optin = (enum ks_optin_status)r_optin;
-	}
-	if (!ks_policy_decide(&c, who, optin, &user_lines, &programs)) {
-		ks_log(&log, LOG_DEBUG, "%s is not kept", user);
-		goto out;
+		/* < 0: running with the user's ids: touch nothing more. */
+		if (ks_eligible(&c, &u, &eio, &programs, &log) <= 0)
+			goto out;
 	}
 
 	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root, sizeof(cgroup_root));
@@ -195,17 +198,23 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 		ks_log(&log, LOG_ERR, "cannot tell how systemd tracks processes: %s", strerror(-r));
 		goto out;
 	}
+	/* sshd runs the close inside the session's own scope. */
+	r = ks_proc_cgroup("/proc", "self", cgroup_mode, &cgroup);
+	if (r < 0) {
+		ks_log(&log, LOG_ERR, "cannot read the session's cgroup: %s", strerror(-r));
+		goto out;
+	}
 	{
 		const struct ks_keep_io io = {
 			.proc_root = "/proc",
 			.cgroup_root = cgroup_root,
 			.cgroup_mode = cgroup_mode,
-			.self = "self",
+			.session_cgroup = cgroup,
 			.open_manager = open_manager,
 			.open_logind = open_logind,
 		};
 		const struct ks_keep_target target = {
-			.user = user,
+			.user = pw->pw_name,
 			.uid = pw->pw_uid,
 			.session_id = session_id,
 			.programs = &programs,
@@ -214,9 +223,9 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 		(void)ks_keep(&c, &target, &io, &log);
 	}
 out:
-	ks_strlist_clear(&user_lines);
 	ks_strlist_clear(&programs);
 	ks_config_free(&c);
+	free(cgroup);
 	free(session_id);
 	return PAM_SUCCESS;
 }

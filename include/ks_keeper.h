@@ -20,7 +20,9 @@ struct ks_keep_io {
 	const char *proc_root;   /* "/proc" */
 	const char *cgroup_root; /* from ks_cgroup_mode_detect() */
 	enum ks_cgroup_mode cgroup_mode;
-	const char *self; /* whose cgroup is the session's: "self" */
+	/* The session's cgroup path (".../session-N.scope"), read by the
+	 * caller: its own in sshd, the session's scope in the stop guard. */
+	const char *session_cgroup;
 	int (*open_manager)(void *ctx, sd_bus **bus);
 	int (*open_logind)(void *ctx, sd_bus **bus);
 	void *ctx;

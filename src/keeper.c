@@ -332,20 +332,14 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const str
 {
 	uint64_t deadline = ks_now_usec() + c->timeout_usec;
 	struct ks_selection sel = { 0 };
-	char *cgroup = NULL;
+	const char *cgroup = io->session_cgroup;
 	struct ks_scan scan;
 	int r;
 
-	r = ks_proc_cgroup(io->proc_root, io->self, io->cgroup_mode, &cgroup);
-	if (r < 0) {
-		ks_log(log, LOG_ERR, "cannot read the session's cgroup: %s", strerror(-r));
-		return r;
-	}
-	if (!is_session_scope(cgroup, t->session_id)) {
+	if (!cgroup || !is_session_scope(cgroup, t->session_id)) {
 		ks_log(log, LOG_WARNING,
 		       "not running in the scope of session %s (cgroup %s); nothing kept",
-		       t->session_id, cgroup);
-		free(cgroup);
+		       t->session_id, cgroup ? cgroup : "unknown");
 		return 0;
 	}
 
@@ -379,6 +373,5 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const str
 	r = move_trees(c, t, io, &scan, &sel, deadline, log);
 out:
 	ks_selection_free(&sel);
-	free(cgroup);
 	return r;
 }

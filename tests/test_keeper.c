@@ -224,7 +224,6 @@ static int setup(void **state)
 
 	assert_non_null(fx);
 	fakeproc_init(&fx->fp, SESSION_CG);
-	write_proc_cgroup(&fx->fp, "self", "0::" SESSION_CG "\n");
 	assert_int_equal(ks_config_init(&fx->c), 0);
 	fx->c.when = KS_WHEN_ALWAYS;
 	fx->c.timeout_usec = LONG;
@@ -239,7 +238,7 @@ static int setup(void **state)
 		.proc_root = fx->fp.proc,
 		.cgroup_root = fx->fp.cgroot,
 		.cgroup_mode = KS_CGROUP_UNIFIED,
-		.self = "self",
+		.session_cgroup = SESSION_CG,
 		.open_manager = open_manager,
 		.open_logind = open_logind,
 		.ctx = fx,
@@ -804,7 +803,7 @@ static void test_not_in_session_scope(void **state)
 	struct fx *fx = *state;
 	struct tmux_tree t;
 
-	write_proc_cgroup(&fx->fp, "self", "0::/system.slice/sshd.service\n");
+	fx->io.session_cgroup = "/system.slice/sshd.service";
 	add_tmux(fx, &t);
 
 	assert_int_equal(keep(fx), 0);
@@ -821,7 +820,7 @@ static void test_other_session_scope(void **state)
 	struct fx *fx = *state;
 	struct tmux_tree t;
 
-	write_proc_cgroup(&fx->fp, "self", "0::/user.slice/user-1000.slice/session-33.scope\n");
+	fx->io.session_cgroup = "/user.slice/user-1000.slice/session-33.scope";
 	add_tmux(fx, &t);
 
 	assert_int_equal(keep(fx), 0);
@@ -829,21 +828,20 @@ static void test_other_session_scope(void **state)
 	assert_one_line_with(fx, LOG_WARNING, "session-33.scope");
 }
 
-static void test_self_cgroup_unreadable(void **state)
+/* A caller that could not tell the session's cgroup: nothing is touched. */
+static void test_no_session_cgroup(void **state)
 {
 	struct fx *fx = *state;
-	char path[PATH_MAX];
 	struct tmux_tree t;
 
-	fp_path_join(path, sizeof(path), "%s/self/cgroup", fx->fp.proc);
-	assert_int_equal(unlink(path), 0);
+	fx->io.session_cgroup = NULL;
 	add_tmux(fx, &t);
 
-	assert_int_equal(keep(fx), -ESRCH);
+	assert_int_equal(keep(fx), 0);
 	assert_int_equal(fx->manager_opens, 0);
 	assert_int_equal(fx->logind_opens, 0);
 	assert_int_equal(loud_lines(fx), 1);
-	assert_one_line_with(fx, LOG_ERR, "cannot read the session's cgroup");
+	assert_one_line_with(fx, LOG_WARNING, "not running in the scope of session 3");
 }
 
 /* Without pidfds the keeper's only witness for the multiplexer is
@@ -1174,7 +1172,7 @@ int main(void)
 		T(test_logind_hangs),
 		T(test_not_in_session_scope),
 		T(test_other_session_scope),
-		T(test_self_cgroup_unreadable),
+		T(test_no_session_cgroup),
 		T(test_root_gone),
 		T(test_member_gone),
 		T(test_pid_reused),
