@@ -139,6 +139,10 @@ $(DRIVER): tests/pamdriver/ks-pam-driver.c
 # an admin's file is never overwritten. The pam-auth-update profile
 # (pam-configs/keepsession) is left to the Debian package, which registers it.
 CONF := $(DESTDIR)$(SYSCONFDIR)/security/keepsession.conf
+GUARD_DROPIN := session-.scope.d/keepsession-guard.conf
+# systemd learns of new or removed units only on the live root where it runs.
+RELOAD_SYSTEMD := if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	systemctl daemon-reload || true; fi
 install: $(MODULE) $(GUARD) $(GUARD_UNIT)
 	install -d $(DESTDIR)$(PAMDIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_keepsession.so
