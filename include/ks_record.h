@@ -72,11 +72,14 @@ int ks_record_remove(const char *dir, pid_t leader);
  * the guard's fast path for a session of a service without the module. */
 bool ks_record_any(const char *dir, uid_t owner);
 
-/* Is rec the record of the session created at session_usec (logind's
- * TimestampMonotonic) by leader, of uid? leader_starttime is the leader's
- * start time now, or 0 when it is gone. */
-bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec,
-		       unsigned long long leader_starttime);
+/* Is rec the record of the session of uid created at session_usec
+ * (logind's TimestampMonotonic) and led by leader? The stamp decides: the
+ * record is written shortly before logind creates the session. The
+ * leader's start time cannot: a dead leader's pid may run another process
+ * by now, and a record rewritten by a later leader with the same pid is
+ * stamped after this session was created. */
+bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid,
+		       uint64_t session_usec);
 
 /* Decides whether the record of a leader is stale; ctx is the caller's. */
 typedef bool (*ks_record_stale_fn)(void *ctx, const struct ks_record *rec);

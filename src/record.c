@@ -359,13 +359,9 @@ bool ks_record_any(const char *dir, uid_t owner)
 	return any;
 }
 
-bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec,
-		       unsigned long long leader_starttime)
+bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec)
 {
 	if (rec->leader != leader || rec->uid != uid)
-		return false;
-	/* A live leader must be the very process that wrote the record. */
-	if (leader_starttime != 0 && rec->starttime != leader_starttime)
 		return false;
 	/* The record is written before logind creates the session, shortly. */
 	return rec->created_usec <= session_usec &&
