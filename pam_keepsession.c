@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -31,6 +32,12 @@
 #include "ks_optin.h"
 #include "ks_policy.h"
 #include "ks_proctree.h"
+#include "ks_record.h"
+
+/* Where make install puts the stop guard (the Makefile passes its path). */
+#ifndef KS_GUARD_PROGRAM
+#define KS_GUARD_PROGRAM "/usr/libexec/pam_keepsession/keepsession-guard"
+#endif
 
 /* Everything is built with -fvisibility=hidden; only the PAM entry points
  * are exported (the version script pam_keepsession.map says the same). */
@@ -107,6 +114,53 @@ static int open_logind(void *ctx, sd_bus **bus)
 	return ks_bus_open_system(bus);
 }
 
+/* Is the stop guard installed? Without it only logouts are covered; said
+ * once per process, at debug level: a host may well not want it. */
+static bool guard_installed(const struct ks_log *log)
+{
+	static bool said;
+
+	if (access(KS_GUARD_PROGRAM, X_OK) == 0)
+		return true;
+	if (!said && log)
+		ks_log(log, LOG_DEBUG,
+		       "the stop guard %s is not installed: only logouts are covered",
+		       KS_GUARD_PROGRAM);
+	said = true;
+	return false;
+}
+
+/* Leaves the session's record for the stop guard (ks_record.h): this
+ * process is about to become the session's leader when pam_systemd, after
+ * us, creates it. */
+static void leave_record(pam_handle_t *pamh, int argc, const char **argv, const struct ks_log *log)
+{
+	struct ks_record rec = { .leader = getpid(), .created_usec = ks_now_usec() };
+	const struct passwd *pw;
+	const char *user = NULL;
+	uid_t owner;
+	int r;
+
+	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
+		return;
+	pw = pam_modutil_getpwnam(pamh, user);
+	if (!pw) {
+		ks_log(log, LOG_ERR, "cannot look up user %s", user);
+		return;
+	}
+	rec.uid = pw->pw_uid;
+	r = ks_proc_identity("/proc", rec.leader, &rec.starttime, &owner);
+	for (int i = 0; r >= 0 && i < argc; i++)
+		r = ks_strlist_add(&rec.args, argv[i], strlen(argv[i]));
+	if (r >= 0)
+		r = ks_record_write(KS_RECORD_DIR, &rec, 0);
+	if (r < 0)
+		ks_log(log, LOG_WARNING,
+		       "cannot leave the record for the stop guard, only a logout keeps: %s",
+		       strerror(-r));
+	ks_record_free(&rec);
+}
+
 KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	enum open_state state = STATE_FRESH;
@@ -132,6 +186,8 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 		state = STATE_NESTED;
 	}
 	free(outer);
+	if (state == STATE_FRESH && guard_installed(&log))
+		leave_record(pamh, argc, argv, &log);
 	ks_config_free(&c);
 
 	if (pam_set_data(pamh, KS_DATA_STATE, (void *)(uintptr_t)state, NULL) != PAM_SUCCESS) {
@@ -161,8 +217,15 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	if (pam_get_data(pamh, KS_DATA_STATE, &state) != PAM_SUCCESS ||
 	    (uintptr_t)state != STATE_FRESH)
 		return PAM_IGNORE;
-	if (sd_pid_get_session(0, &session_id) < 0)
+	/* With the guard installed and a session, the record is the guard's
+	 * to remove when the scope stops (it may outlive this logout:
+	 * KillUserProcesses=no leaves the session closing); else nobody would. */
+	if (sd_pid_get_session(0, &session_id) < 0) {
+		(void)ks_record_remove(KS_RECORD_DIR, getpid());
 		return PAM_IGNORE; /* no logind session: pam_systemd did not register one */
+	}
+	if (!guard_installed(NULL))
+		(void)ks_record_remove(KS_RECORD_DIR, getpid());
 
 	load_config(pamh, argc, argv, &c, &log);
 

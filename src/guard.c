@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The stop guard's decision (see ks_guard.h). Order matters for cost: a
+ * host where no session ran the module has no record at all and the guard
+ * ends before any bus traffic; a session without a record ends after one
+ * look-up at logind; the user's opt-in file, the manager and the keeper
+ * are reached only for the module's own sessions.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_guard.h"
+#include "ks_mover.h"
+#include "ks_proctree.h"
+#include "ks_record.h"
+
+void ks_session_info_free(struct ks_session_info *s)
+{
+	free(s->scope);
+	s->scope = NULL;
+}
+
+/* The leader's start time now, or 0 when it is gone. */
+static unsigned long long leader_starttime(const struct ks_guard_io *io, pid_t leader)
+{
+	unsigned long long starttime;
+	uid_t owner;
+
+	if (ks_proc_identity(io->proc_root, leader, &starttime, &owner) < 0)
+		return 0;
+	return starttime;
+}
+
+/* A record is stale once its writer is gone and no session is led by its
+ * pid: the session ended without a guard run (guard installed meanwhile,
+ * a crash). */
+static bool record_stale(void *ctx, const struct ks_record *rec)
+{
+	const struct ks_guard_io *io = ctx;
+	unsigned long long now = leader_starttime(io, rec->leader);
+
+	if (now != 0 && now == rec->starttime)
+		return false;
+	return !io->leader_has_session(io->ctx, rec->leader);
+}
+
+static void sweep(const struct ks_guard_io *io, const struct ks_log *log)
+{
+	int r = ks_record_sweep(io->record_dir, io->trusted_owner, record_stale, (void *)io);
+
+	if (r > 0)
+		ks_log(log, LOG_DEBUG, "removed %d stale session record(s)", r);
+}
+
+/* The module's decision and the keeper, for a session whose record
+ * matched. */
+static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
+					  const struct ks_session_info *s,
+					  const struct ks_record *rec, const struct ks_guard_io *io,
+					  const struct ks_log *log)
+{
+	enum ks_guard_outcome outcome = KS_GUARD_FAILED;
+	struct ks_strlist programs = { 0 };
+	struct ks_log l = *log;
+	char *cgroup = NULL;
+	struct passwd pw, *found = &pw;
+	char pwbuf[4096];
+	struct ks_config c;
+	uint64_t deadline, now;
+	int r;
+
+	if (ks_config_init(&c) < 0) {
+		ks_log(log, LOG_CRIT, "out of memory");
+		return KS_GUARD_FAILED;
+	}
+	/* The file and the module's arguments, exactly as the module loads
+	 * them; problems were already reported at login, once more is fine. */
+	if (ks_config_load(&c, (int)rec->args.n, (const char **)rec->args.v, io->trusted_owner,
+			   &l) < 0) {
+		ks_log(log, LOG_CRIT, "out of memory");
+		goto out;
+	}
+	l.debug = l.debug || c.debug;
+	c.when = KS_WHEN_ALWAYS;
+	deadline = start + c.timeout_usec;
+	now = ks_now_usec();
+	if (now >= deadline) {
+		ks_log(&l, LOG_ERR, "no time left to keep anything of session %s", id);
+		goto out;
+	}
+	c.timeout_usec = deadline - now;
+
+	r = io->lookup_user(io->ctx, s->uid, &pw, pwbuf, sizeof(pwbuf));
+	if (r < 0 || !found->pw_name || !found->pw_name[0]) {
+		ks_log(&l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
+		       strerror(r < 0 ? -r : EINVAL));
+		goto out;
+	}
+	{
+		const struct ks_user u = {
+			.name = pw.pw_name,
+			.uid = pw.pw_uid,
+			.gid = pw.pw_gid,
+			.home = pw.pw_dir,
+		};
+		const struct ks_eligibility_io eio = {
+			.in_group = io->in_group,
+			.read_optin = io->read_optin,
+			.ctx = io->ctx,
+		};
+
+		r = ks_eligible(&c, &u, &eio, &programs, &l);
+		if (r <= 0) {
+			outcome = r == 0 ? KS_GUARD_NOT_KEPT : KS_GUARD_FAILED;
+			goto out;
+		}
+	}
+	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
+	if (r < 0) {
+		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
+		       strerror(-r));
+		goto out;
+	}
+	{
+		const struct ks_keep_target t = {
+			.user = pw.pw_name,
+			.uid = pw.pw_uid,
+			.session_id = id,
+			.programs = &programs,
+		};
+
+		(void)io->keep(io->ctx, &c, &t, cgroup, &l);
+		outcome = KS_GUARD_KEPT;
+	}
+out:
+	free(cgroup);
+	ks_strlist_clear(&programs);
+	ks_config_free(&c);
+	return outcome;
+}
+
+enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct ks_guard_io *io,
+				   const struct ks_log *log)
+{
+	enum ks_guard_outcome outcome;
+	struct ks_session_info s = { 0 };
+	struct ks_record rec;
+	int r;
+
+	/* No record at all: no session of the module runs on this host. */
+	if (!ks_record_any(io->record_dir, io->trusted_owner))
+		return KS_GUARD_NO_RECORD;
+
+	r = io->lookup_session(io->ctx, id, start + KS_GUARD_LOOKUP_USEC, &s);
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot look up session %s, nothing kept: %s", id,
+		       strerror(-r));
+		return KS_GUARD_FAILED;
+	}
+	r = ks_record_read(io->record_dir, s.leader, io->trusted_owner, &rec);
+	if (r == -ENOENT) {
+		outcome = KS_GUARD_NO_RECORD;
+		goto out;
+	}
+	if (r < 0) {
+		ks_log(log, LOG_WARNING,
+		       "removing the unusable record of session %s (leader %d): %s", id,
+		       (int)s.leader, strerror(-r));
+		(void)ks_record_remove(io->record_dir, s.leader);
+		outcome = KS_GUARD_NOT_OURS;
+		goto out;
+	}
+	if (!ks_record_matches(&rec, s.leader, s.uid, s.timestamp_usec)) {
+		ks_log(log, LOG_DEBUG, "the record of pid %d is not session %s's", (int)s.leader,
+		       id);
+		outcome = KS_GUARD_NOT_OURS;
+	} else {
+		outcome = keep_session(id, start, &s, &rec, io, log);
+		/* Records never outlive their session: this one ends now. */
+		(void)ks_record_remove(io->record_dir, s.leader);
+	}
+	ks_record_free(&rec);
+out:
+	sweep(io, log);
+	ks_session_info_free(&s);
+	return outcome;
+}
