@@ -680,7 +680,9 @@ ks_journal_after() {
 
 # ks_journal_has CURSOR ERE: bounded wait for a matching journal line
 # (journald receives syslog lines asynchronously).
-ks_journal_grep() { ks_journal_after "$1" -o short-monotonic | grep -Eq -- "$2"; }
+# grep reads it all: with -q it would quit at the first match, and journalctl,
+# still writing, dies of SIGPIPE, which pipefail turns into a miss.
+ks_journal_grep() { ks_journal_after "$1" -o short-monotonic | grep -E -- "$2" >/dev/null; }
 ks_journal_has() { ks_wait_until 10 ks_journal_grep "$1" "$2"; }
 
 # Prints the module's journal lines since CURSOR as comments.
