@@ -46,7 +46,6 @@ struct world {
 	char user[64], cgroup[256], programs[256], session_id[16];
 };
 
-
 static int fake_lookup_session(void *ctx, const char *id, uint64_t deadline,
 			       struct ks_session_info *s)
 {
@@ -86,7 +85,9 @@ static int fake_lookup_user(void *ctx, uid_t uid, struct passwd *pw, char *buf, 
 	assert_true(size > 32);
 	strcpy(buf, "alice");
 	strcpy(buf + 8, "/home/alice");
-	*pw = (struct passwd){ .pw_name = buf, .pw_uid = ALICE, .pw_gid = ALICE, .pw_dir = buf + 8 };
+	*pw = (struct passwd){
+		.pw_name = buf, .pw_uid = ALICE, .pw_gid = ALICE, .pw_dir = buf + 8
+	};
 	return 0;
 }
 
@@ -213,8 +214,11 @@ static bool has_record(struct world *w, pid_t leader)
 /* The session's leader, sshd's [priv] process, still running. */
 static void leader_alive(struct world *w)
 {
-	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER, .ppid = 1, .uid = 0,
-					      .exe = "/usr/sbin/sshd", .outside = true });
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
+					     .ppid = 1,
+					     .uid = 0,
+					     .exe = "/usr/sbin/sshd",
+					     .outside = true });
 }
 
 static enum ks_guard_outcome run(struct world *w)
@@ -332,8 +336,10 @@ static void test_leader_pid_reused(void **state)
 	struct world *w = *state;
 
 	/* sshd died and its pid runs another process: the stamp decides. */
-	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER, .ppid = 1, .outside = true,
-					      .starttime = FAKE_STARTTIME(LEADER) + 1 });
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
+					     .ppid = 1,
+					     .outside = true,
+					     .starttime = FAKE_STARTTIME(LEADER) + 1 });
 	leave_record(w, LEADER, "users=alice");
 	assert_int_equal(run(w), KS_GUARD_KEPT);
 	assert_false(has_record(w, LEADER));
@@ -439,8 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_session_by_stamp_or_uid, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
 	};
 
