@@ -34,6 +34,8 @@
 #define LOGIND_SESSION_PATH "/org/freedesktop/login1/session"
 #define LOGIND_SESSION_IFACE "org.freedesktop.login1.Session"
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_UNIT_PATH "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_SCOPE_IFACE "org.freedesktop.systemd1.Scope"
 #define LOGIND_SESSIONS_DIR "/run/systemd/sessions"
@@ -190,6 +192,25 @@ static int scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **
 	if (bus)
 		sd_bus_close_unref(bus);
 	return r;
+}
+
+static bool system_stopping(void *ctx, uint64_t deadline)
+{
+	sd_bus_message *reply = NULL;
+	const char *state = NULL;
+	sd_bus *bus = NULL;
+	bool stopping = false;
+
+	(void)ctx;
+	if (ks_bus_open_manager(&bus) >= 0 &&
+	    get_property(bus, deadline, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER_IFACE,
+			 "SystemState", &reply) >= 0 &&
+	    sd_bus_message_read(reply, "v", "s", &state) > 0)
+		stopping = state && strcmp(state, "stopping") == 0;
+	sd_bus_message_unref(reply);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return stopping;
 }
 
 static int lookup_user(void *ctx, uid_t uid, struct passwd *pw, char *buf, size_t size)
@@ -357,6 +378,7 @@ int main(int argc, char **argv)
 		.trusted_owner = 0,
 		.lookup_session = lookup_session,
 		.scope_cgroup = scope_cgroup,
+		.system_stopping = system_stopping,
 		.lookup_user = lookup_user,
 		.leader_has_session = leader_has_session,
 		.in_group = in_group,

@@ -45,6 +45,10 @@ struct ks_guard_io {
 			      struct ks_session_info *s);
 	/* The scope's cgroup path (ControlGroup), within deadline. */
 	int (*scope_cgroup)(void *ctx, const char *scope, uint64_t deadline, char **cgroup);
+	/* Is the system shutting down (the manager's SystemState is
+	 * "stopping")? Then nothing is kept: every scope goes. false when it
+	 * cannot tell. */
+	bool (*system_stopping)(void *ctx, uint64_t deadline);
 	/* getpwuid_r(): 0, or -errno (-ENOENT: no such user). */
 	int (*lookup_user)(void *ctx, uid_t uid, struct passwd *pw, char *buf, size_t size);
 	/* Does a session led by pid still exist? For the sweep of stale

@@ -116,6 +116,12 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 			goto out;
 		}
 	}
+	if (io->system_stopping(io->ctx, deadline)) {
+		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
+		       id);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
 	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
 	if (r < 0) {
 		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,

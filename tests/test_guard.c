@@ -31,6 +31,7 @@ struct world {
 	unsigned lookups;
 	/* the manager */
 	int cgroup_result;
+	bool stopping;
 	/* the password database: alice only */
 	int user_result;
 	/* ~/.keepsession */
@@ -72,6 +73,14 @@ static int fake_scope_cgroup(void *ctx, const char *scope, uint64_t deadline, ch
 		return w->cgroup_result;
 	*cgroup = strdup(SESSION_CG);
 	return *cgroup ? 0 : -ENOMEM;
+}
+
+static bool fake_system_stopping(void *ctx, uint64_t deadline)
+{
+	struct world *w = ctx;
+
+	(void)deadline;
+	return w->stopping;
 }
 
 static int fake_lookup_user(void *ctx, uid_t uid, struct passwd *pw, char *buf, size_t size)
@@ -163,6 +172,7 @@ static int setup(void **state)
 		.trusted_owner = getuid(),
 		.lookup_session = fake_lookup_session,
 		.scope_cgroup = fake_scope_cgroup,
+		.system_stopping = fake_system_stopping,
 		.lookup_user = fake_lookup_user,
 		.leader_has_session = fake_leader_has_session,
 		.in_group = fake_in_group,
@@ -223,11 +233,7 @@ static void leader_alive(struct world *w)
 
 static enum ks_guard_outcome run(struct world *w)
 {
-	enum ks_guard_outcome o = ks_guard_run("7", ks_now_usec(), &w->io, &w->log);
-
-	if (o != KS_GUARD_KEPT)
-		logcap_dump(&w->cap);
-	return o;
+	return ks_guard_run("7", ks_now_usec(), &w->io, &w->log);
 }
 
 static void test_no_record_at_all_no_bus(void **state)
@@ -412,6 +418,18 @@ static void test_failures_logged_nothing_kept(void **state)
 	assert_false(has_record(w, LEADER));
 }
 
+static void test_nothing_kept_at_shutdown(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->stopping = true;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "the system is shutting down"), 1);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
 static void test_stale_records_swept(void **state)
 {
 	struct world *w = *state;
@@ -446,6 +464,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_kept_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
 	};
 
