@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -138,67 +139,124 @@ static ssize_t read_bounded(int fd, char *buf)
 	return (ssize_t)len;
 }
 
-static const char *stat_problem(const struct stat *st, uid_t owner)
+static enum ks_optin_check stat_check(const struct stat *st, uid_t owner)
 {
 	if (!S_ISREG(st->st_mode))
-		return "not a regular file";
+		return KS_OPTIN_CHECK_NOT_REGULAR;
 	if (st->st_uid != owner)
-		return "not owned by the user";
+		return KS_OPTIN_CHECK_NOT_OWNED;
 	if (st->st_size > KS_OPTIN_MAX_SIZE)
-		return "larger than 64 KiB";
-	return NULL;
+		return KS_OPTIN_CHECK_TOO_LARGE;
+	return KS_OPTIN_CHECK_OK;
 }
 
-enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strlist *programs,
-				   const struct ks_log *log)
+struct ks_optin_fetched ks_optin_fetch(const char *path, uid_t owner, char *buf)
 {
-	const char *why;
+	struct ks_optin_fetched f = { .check = KS_OPTIN_CHECK_OK };
 	struct stat st;
-	char *buf;
-	ssize_t len;
-	int fd, r;
+	int fd;
 
-	ks_strlist_clear(programs);
 	/* Symlinks are followed: dotfile managers use them. The caller runs
 	 * with the user's privileges, so only what the user can read opens. */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return KS_OPTIN_ABSENT;
-		ks_log(log, LOG_WARNING, "%s ignored: cannot open: %s", path, strerror(errno));
-		return KS_OPTIN_REFUSED;
+		f.err = errno;
+		f.check = f.err == ENOENT || f.err == ENOTDIR ? KS_OPTIN_CHECK_ABSENT :
+								KS_OPTIN_CHECK_CANNOT_OPEN;
+		return f;
 	}
 	if (fstat(fd, &st) < 0) {
-		ks_log(log, LOG_WARNING, "%s ignored: cannot stat: %s", path, strerror(errno));
-		(void)close(fd);
-		return KS_OPTIN_REFUSED;
+		f.err = errno;
+		f.check = KS_OPTIN_CHECK_CANNOT_STAT;
+	} else {
+		f.check = stat_check(&st, owner);
 	}
-	why = stat_problem(&st, owner);
+	if (f.check == KS_OPTIN_CHECK_OK) {
+		ssize_t len = read_bounded(fd, buf);
+
+		if (len == -EFBIG) {
+			f.check = KS_OPTIN_CHECK_GREW;
+		} else if (len < 0) {
+			f.check = KS_OPTIN_CHECK_CANNOT_READ;
+			f.err = (int)-len;
+		} else {
+			f.len = (uint32_t)len;
+		}
+	}
+	(void)close(fd);
+	return f;
+}
+
+/* Why a fetched file is not used, for the one log line; NULL when it is. */
+static const char *check_reason(const struct ks_optin_fetched *f, char *text, size_t size)
+{
+	switch ((enum ks_optin_check)f->check) {
+	case KS_OPTIN_CHECK_OK:
+	case KS_OPTIN_CHECK_ABSENT:
+		return NULL;
+	case KS_OPTIN_CHECK_CANNOT_OPEN:
+		(void)snprintf(text, size, "cannot open: %s", strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_CANNOT_STAT:
+		(void)snprintf(text, size, "cannot stat: %s", strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_CANNOT_READ:
+		(void)snprintf(text, size, "%s", strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_CANNOT_DROP:
+		(void)snprintf(text, size, "cannot drop privileges to the user: %s",
+			       strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_NOT_REGULAR:
+		return "not a regular file";
+	case KS_OPTIN_CHECK_NOT_OWNED:
+		return "not owned by the user";
+	case KS_OPTIN_CHECK_TOO_LARGE:
+		return "larger than 64 KiB";
+	case KS_OPTIN_CHECK_GREW:
+		return "grew past 64 KiB while read";
+	}
+	return "unknown check result";
+}
+
+enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetched *f,
+				    const char *buf, struct ks_strlist *programs,
+				    const struct ks_log *log)
+{
+	char text[128];
+	const char *why;
+
+	ks_strlist_clear(programs);
+	if (f->check == KS_OPTIN_CHECK_ABSENT)
+		return KS_OPTIN_ABSENT;
+	why = check_reason(f, text, sizeof(text));
 	if (why) {
 		ks_log(log, LOG_WARNING, "%s ignored: %s", path, why);
-		(void)close(fd);
 		return KS_OPTIN_REFUSED;
 	}
-	buf = malloc(KS_OPTIN_MAX_SIZE + 1);
-	if (!buf) {
-		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
-		(void)close(fd);
-		return KS_OPTIN_REFUSED;
-	}
-	len = read_bounded(fd, buf);
-	(void)close(fd);
-	if (len < 0) {
-		ks_log(log, LOG_WARNING, "%s ignored: %s", path,
-		       len == -EFBIG ? "grew past 64 KiB while read" : strerror((int)-len));
-		free(buf);
-		return KS_OPTIN_REFUSED;
-	}
-	r = ks_optin_parse(buf, (size_t)len, programs, path, log);
-	free(buf);
-	if (r < 0) {
+	if (ks_optin_parse(buf, f->len, programs, path, log) < 0) {
 		ks_strlist_clear(programs);
 		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
 	return KS_OPTIN_OK;
+}
+
+enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strlist *programs,
+				   const struct ks_log *log)
+{
+	struct ks_optin_fetched f;
+	enum ks_optin_status status;
+	char *buf;
+
+	ks_strlist_clear(programs);
+	buf = malloc(KS_OPTIN_MAX_SIZE + 1);
+	if (!buf) {
+		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
+		return KS_OPTIN_REFUSED;
+	}
+	f = ks_optin_fetch(path, owner, buf);
+	status = ks_optin_judge(path, &f, buf, programs, log);
+	free(buf);
+	return status;
 }
