@@ -4,7 +4,7 @@
  * where logind kills the processes of a closing session.
  *
  * This file is the PAM glue only: it loads the configuration, decides who
- * is kept (with the opt-in file read under the user's privileges), and
+ * is kept (the opt-in file read by a child with the user's privileges), and
  * hands the close_session work to the keeper. Neither hook ever fails a
  * login or a logout: PAM_SUCCESS when the work was done or there was none,
  * PAM_IGNORE where the module does not apply.
@@ -29,6 +29,7 @@
 #include "ks_log.h"
 #include "ks_mover.h"
 #include "ks_optin.h"
+#include "ks_optin_fork.h"
 #include "ks_policy.h"
 #include "ks_proctree.h"
 
@@ -65,34 +66,6 @@ static void load_config(pam_handle_t *pamh, int argc, const char **argv, struct 
 static bool in_group(void *ctx, const char *user, const char *group)
 {
 	return pam_modutil_user_in_group_nam_nam(ctx, user, group) == 1;
-}
-
-/* Reads ~/.keepsession with the user's privileges: a root read would let
- * a symlink name any file on the host. Returns -EPERM when the privileges
- * could not be regained: nothing more may be done in this hook then. */
-static int read_optin(void *ctx, const struct ks_user *u, const char *path,
-		      struct ks_strlist *lines, enum ks_optin_status *status,
-		      const struct ks_log *log)
-{
-	pam_handle_t *pamh = ctx;
-	PAM_MODUTIL_DEF_PRIVS(privs);
-	const struct passwd *pw;
-
-	*status = KS_OPTIN_ABSENT;
-	pw = pam_modutil_getpwnam(pamh, u->name);
-	if (!pw || pam_modutil_drop_priv(pamh, &privs, pw) != 0) {
-		ks_log(log, LOG_ERR, "cannot drop privileges to read ~/%s of %s", KS_OPTIN_FILE,
-		       u->name);
-		*status = KS_OPTIN_REFUSED;
-		return 0;
-	}
-	*status = ks_optin_read(path, u->uid, lines, log);
-	if (pam_modutil_regain_priv(pamh, &privs) != 0) {
-		ks_log(log, LOG_CRIT, "cannot regain privileges after reading ~/%s of %s",
-		       KS_OPTIN_FILE, u->name);
-		return -EPERM;
-	}
-	return 0;
 }
 
 static int open_manager(void *ctx, sd_bus **bus)
@@ -182,13 +155,14 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 			.gid = pw->pw_gid,
 			.home = pw->pw_dir,
 		};
+		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
 		const struct ks_eligibility_io eio = {
 			.in_group = in_group,
-			.read_optin = read_optin,
 			.ctx = pamh,
+			.read_optin = ks_optin_read_forked,
+			.optin_ctx = (void *)&reader,
 		};
 
-		/* < 0: running with the user's ids: touch nothing more. */
 		if (ks_eligible(&c, &u, &eio, &programs, &log) <= 0)
 			goto out;
 	}

@@ -25,17 +25,18 @@ struct ks_user {
 	const char *home;
 };
 
-/* Reads the user's opt-in file with the user's privileges into *lines and
- * *status. Returns 0, or -errno when nothing more may be done (privileges
- * not regained). */
-typedef int (*ks_optin_reader_fn)(void *ctx, const struct ks_user *u, const char *path,
-				  struct ks_strlist *lines, enum ks_optin_status *status,
-				  const struct ks_log *log);
+/* Reads the user's opt-in file with the user's privileges (never root's:
+ * a symlink would name any file) into *lines. ks_optin_read_forked() is
+ * the one both the module and the guard use; tests pass their own. */
+typedef enum ks_optin_status (*ks_optin_reader_fn)(void *ctx, const struct ks_user *u,
+						   const char *path, struct ks_strlist *lines,
+						   const struct ks_log *log);
 
 struct ks_eligibility_io {
 	ks_in_group_fn in_group;
+	void *ctx; /* for in_group */
 	ks_optin_reader_fn read_optin;
-	void *ctx;
+	void *optin_ctx; /* for read_optin */
 };
 
 /* Returns 1 and fills *programs to keep, 0 when nothing is kept (logged at

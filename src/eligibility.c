@@ -18,11 +18,7 @@ int ks_eligible(const struct ks_config *c, const struct ks_user *u,
 	who = ks_policy_who(c, u->name, io->in_group, io->ctx);
 	if ((who == KS_WHO_LISTED || who == KS_WHO_MAY_OPT_IN) && u->home && u->home[0] == '/' &&
 	    snprintf(path, sizeof(path), "%s/%s", u->home, KS_OPTIN_FILE) < (int)sizeof(path)) {
-		r = io->read_optin(io->ctx, u, path, &lines, &optin, log);
-		if (r < 0) {
-			ks_strlist_clear(&lines);
-			return r;
-		}
+		optin = io->read_optin(io->optin_ctx, u, path, &lines, log);
 	}
 	r = ks_policy_decide(c, who, optin, &lines, programs) ? 1 : 0;
 	ks_strlist_clear(&lines);
