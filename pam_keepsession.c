@@ -63,9 +63,24 @@ static void load_config(pam_handle_t *pamh, int argc, const char **argv, struct 
 	log->debug = c->debug;
 }
 
-static bool in_group(void *ctx, const char *user, const char *group)
+static int lookup_user(void *ctx, const char *name, struct ks_user *u)
 {
-	return pam_modutil_user_in_group_nam_nam(ctx, user, group) == 1;
+	const struct passwd *pw = pam_modutil_getpwnam(ctx, name);
+
+	if (!pw)
+		return -ENOENT;
+	*u = (struct ks_user){
+		.name = pw->pw_name,
+		.uid = pw->pw_uid,
+		.gid = pw->pw_gid,
+		.home = pw->pw_dir,
+	};
+	return 0;
+}
+
+static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
+{
+	return ks_policy_membership(pam_modutil_getgrnam(ctx, group), u);
 }
 
 static int open_manager(void *ctx, sd_bus **bus)
@@ -117,7 +132,7 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct ks_strlist programs = { 0 };
-	const struct passwd *pw;
+	struct ks_user u;
 	const void *state = NULL;
 	const char *user = NULL;
 	char *session_id = NULL, *cgroup = NULL;
@@ -143,27 +158,18 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
 		goto out;
 	}
-	pw = pam_modutil_getpwnam(pamh, user);
-	if (!pw) {
-		ks_log(&log, LOG_ERR, "cannot look up user %s", user);
-		goto out;
-	}
 	{
-		const struct ks_user u = {
-			.name = pw->pw_name,
-			.uid = pw->pw_uid,
-			.gid = pw->pw_gid,
-			.home = pw->pw_dir,
-		};
 		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
 		const struct ks_eligibility_io eio = {
+			.lookup_user = lookup_user,
 			.in_group = in_group,
 			.ctx = pamh,
 			.read_optin = ks_optin_read_forked,
 			.optin_ctx = (void *)&reader,
 		};
 
-		if (ks_eligible(&c, &u, &eio, &programs, &log) <= 0)
+		/* From here on, u.name: the canonical name, not PAM_USER. */
+		if (!ks_eligible(&c, user, &eio, &u, &programs, &log))
 			goto out;
 	}
 
@@ -188,8 +194,8 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 			.open_logind = open_logind,
 		};
 		const struct ks_keep_target target = {
-			.user = pw->pw_name,
-			.uid = pw->pw_uid,
+			.user = u.name,
+			.uid = u.uid,
 			.session_id = session_id,
 			.programs = &programs,
 		};
