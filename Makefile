@@ -82,9 +82,12 @@ $(BUILDDIR)/%.o: %.c $(wildcard include/*.h)
 $(MODULE): $(MODULE_OBJ) $(UNIT_OBJS) pam_keepsession.map
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_OBJ) $(UNIT_OBJS) $(LIBS)
 
+# test_nomem makes allocations fail: the units' calls go through its
+# wrappers (link-time --wrap, no change to the units).
+TEST_LDFLAGS_test_nomem := -Wl,--wrap=malloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 $(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
 
 # Each test binary prints cmocka's summary; the wrapper adds one closing
 # "N passed, N failed" line over all of them.

@@ -51,16 +51,19 @@ static void pam_sink(void *ctx, int priority, const char *message)
 	pam_syslog(ctx, priority, "%s", message);
 }
 
-static void load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
-			struct ks_log *log)
+/* Returns 0, or -ENOMEM (logged): then nothing may be acted on, not even
+ * a half-loaded configuration. */
+static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
+		       struct ks_log *log)
 {
 	*log = (struct ks_log){ .sink = pam_sink, .ctx = pamh };
-	if (ks_config_init(c) < 0) {
-		pam_syslog(pamh, LOG_CRIT, "out of memory");
-		return;
+	if (ks_config_init(c) < 0 || ks_config_load(c, argc, argv, 0, log) < 0) {
+		ks_config_free(c);
+		pam_syslog(pamh, LOG_CRIT, "out of memory loading the configuration: nothing kept");
+		return -ENOMEM;
 	}
-	(void)ks_config_load(c, argc, argv, 0, log);
 	log->debug = c->debug;
+	return 0;
 }
 
 static int lookup_user(void *ctx, const char *name, struct ks_user *u)
@@ -108,7 +111,8 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 
 	/* Loading here is what validates the configuration at login, so an
 	 * admin sees a broken line before the first logout that needs it. */
-	load_config(pamh, argc, argv, &c, &log);
+	if (load_config(pamh, argc, argv, &c, &log) < 0)
+		return PAM_IGNORE;
 
 	if (pam_getenv(pamh, "XDG_SESSION_ID")) {
 		pam_syslog(pamh, LOG_WARNING,
@@ -152,7 +156,10 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	if (sd_pid_get_session(0, &session_id) < 0)
 		return PAM_IGNORE; /* no logind session: pam_systemd did not register one */
 
-	load_config(pamh, argc, argv, &c, &log);
+	if (load_config(pamh, argc, argv, &c, &log) < 0) {
+		free(session_id);
+		return PAM_SUCCESS;
+	}
 
 	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user) {
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
