@@ -18,14 +18,17 @@ enum ks_optin_status {
 	KS_OPTIN_ABSENT,  /* no such file: not opted in, nothing logged */
 	KS_OPTIN_OK,      /* opted in; programs holds its lines (maybe none) */
 	KS_OPTIN_REFUSED, /* exists but unusable: not opted in, one line logged */
+	/* names programs, none of them valid: nothing kept, one line logged */
+	KS_OPTIN_NONE_VALID,
 };
 
 /*
  * Opens and validates the user's opt-in file. The caller must already run
  * with the user's privileges (ks_optin_read_forked() does it in a child):
  * the file is opened with O_NONBLOCK|O_NOCTTY|O_CLOEXEC (a FIFO never
- * blocks), then fstat()ed: it must be a regular file owned by owner, at
- * most KS_OPTIN_MAX_SIZE bytes. A symlink the user can follow is fine. Its
+ * blocks), then fstat()ed: it must be a regular file owned by owner, not
+ * writable by group or others (like sshd's StrictModes), at most
+ * KS_OPTIN_MAX_SIZE bytes. A symlink the user can follow is fine. Its
  * content never reaches a log. ks_optin_fetch() then ks_optin_judge().
  */
 enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strlist *programs,
@@ -42,6 +45,7 @@ enum ks_optin_check {
 	KS_OPTIN_CHECK_CANNOT_DROP, /* err: the privilege drop failed */
 	KS_OPTIN_CHECK_NOT_REGULAR,
 	KS_OPTIN_CHECK_NOT_OWNED,
+	KS_OPTIN_CHECK_WRITABLE, /* by group or others */
 	KS_OPTIN_CHECK_TOO_LARGE,
 	KS_OPTIN_CHECK_GREW, /* read past KS_OPTIN_MAX_SIZE */
 };
@@ -65,7 +69,8 @@ enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetc
 
 /* Parses the content: one program per line, '#' comments, blanks. Lines
  * that cannot be a program (too long, control characters) are skipped and
- * logged by line number only. Returns 0 or -ENOMEM. */
+ * logged by line number only; when no line is valid, one line says that
+ * instead. Returns the number of skipped lines, or -ENOMEM. */
 int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs, const char *origin,
 		   const struct ks_log *log);
 

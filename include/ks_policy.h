@@ -61,7 +61,9 @@ enum ks_who ks_policy_who(const struct ks_config *c, const struct ks_user *u,
  * user who is not allowed anyway). On keep, *programs is filled with the
  * effective program list: the admin's commands; narrowed to the user's
  * lines when the opt-in file has any; with user_commands = yes, the user's
- * lines as they are. Returns 1 to keep, 0 not to, -ENOMEM (nothing kept).
+ * lines as they are; nothing when it has lines but no valid one
+ * (KS_OPTIN_NONE_VALID). Returns 1 to keep, 0 not to, -ENOMEM (nothing
+ * kept).
  */
 int ks_policy_decide(const struct ks_config *c, enum ks_who who, enum ks_optin_status optin,
 		     const struct ks_strlist *user_lines, struct ks_strlist *programs);

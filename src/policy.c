@@ -103,6 +103,10 @@ int ks_policy_decide(const struct ks_config *c, enum ks_who who, enum ks_optin_s
 	int r;
 
 	ks_strlist_clear(programs);
+	/* A file whose every program line is invalid narrows to nothing,
+	 * for a listed user too: never to the admin's whole list. */
+	if (optin == KS_OPTIN_NONE_VALID)
+		return 0;
 	switch (who) {
 	case KS_WHO_LISTED:
 		break;

@@ -223,6 +223,21 @@ static void test_unknown_group(void **state)
 	f->log = logcap_log(&f->cap);
 }
 
+/* A file whose lines are all invalid keeps nothing, even for a user the
+ * admin lists (who would be kept with no file at all). */
+static void test_none_valid_keeps_nothing(void **state)
+{
+	struct fixture *f = *state;
+
+	set(&f->c.users, "alice");
+	f->w.optin = KS_OPTIN_ABSENT;
+	assert_true(eligible(f, "alice"));
+	f->w.optin = KS_OPTIN_NONE_VALID;
+	assert_false(eligible(f, "alice"));
+	assert_int_equal(f->w.reads, 1);
+	assert_int_equal(f->programs.n, 0);
+}
+
 static void test_no_usable_home(void **state)
 {
 	struct fixture *f = *state;
@@ -238,8 +253,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_canonical_name_denied), T(test_canonical_name_listed), T(test_lookup_fails),
-		T(test_unknown_group),         T(test_no_usable_home),
+		T(test_canonical_name_denied),
+		T(test_canonical_name_listed),
+		T(test_lookup_fails),
+		T(test_unknown_group),
+		T(test_none_valid_keeps_nothing),
+		T(test_no_usable_home),
 #undef T
 	};
 

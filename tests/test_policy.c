@@ -286,6 +286,11 @@ static void test_decide_matrix(void **state)
 		{ KS_WHO_LISTED, KS_OPTIN_OK, "dtach", false, true, "dtach" },
 		{ KS_WHO_LISTED, KS_OPTIN_OK, "zellij", false, false, "" },
 		{ KS_WHO_LISTED, KS_OPTIN_OK, "zellij", true, true, "zellij" },
+		/* a file with lines, none valid: nothing, whoever, however */
+		{ KS_WHO_LISTED, KS_OPTIN_NONE_VALID, "", false, false, "" },
+		{ KS_WHO_LISTED, KS_OPTIN_NONE_VALID, "", true, false, "" },
+		{ KS_WHO_MAY_OPT_IN, KS_OPTIN_NONE_VALID, "", false, false, "" },
+		{ KS_WHO_MAY_OPT_IN, KS_OPTIN_NONE_VALID, NULL, true, false, "" },
 	};
 	struct ks_config c;
 	struct ks_strlist lines = { 0 }, programs = { 0 };
