@@ -175,9 +175,15 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 			.optin_ctx = (void *)&reader,
 		};
 
+		uint64_t start = ks_now_usec(), spent;
+
 		/* From here on, u.name: the canonical name, not PAM_USER. */
 		if (!ks_eligible(&c, user, &eio, &u, &programs, &log))
 			goto out;
+		/* timeout bounds the whole close: the keeper gets what the
+		 * opt-in read (at most a third of it) left. */
+		spent = ks_now_usec() - start;
+		c.timeout_usec = spent < c.timeout_usec ? c.timeout_usec - spent : 1;
 	}
 
 	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root, sizeof(cgroup_root));
