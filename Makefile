@@ -105,9 +105,12 @@ $(GUARD_UNIT): units/keepsession-guard@.service.in Makefile
 	@mkdir -p $(dir $@)
 	sed 's|@GUARD_PROGRAM@|$(GUARD_PROGRAM)|g' $< >$@
 
+# test_nomem makes allocations fail: the units' calls go through its
+# wrappers (link-time --wrap, no change to the units).
+TEST_LDFLAGS_test_nomem := -Wl,--wrap=malloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 $(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
 
 # Each test binary prints cmocka's summary; the wrapper adds one closing
 # "N passed, N failed" line over all of them.

@@ -27,6 +27,8 @@
 #include "ks_guard.h"
 #include "ks_mover.h"
 #include "ks_optin.h"
+#include "ks_optin_fork.h"
+#include "ks_policy.h"
 #include "ks_proctree.h"
 #include "ks_record.h"
 
@@ -34,6 +36,8 @@
 #define LOGIND_SESSION_PATH "/org/freedesktop/login1/session"
 #define LOGIND_SESSION_IFACE "org.freedesktop.login1.Session"
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_UNIT_PATH "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_SCOPE_IFACE "org.freedesktop.systemd1.Scope"
 #define LOGIND_SESSIONS_DIR "/run/systemd/sessions"
@@ -192,67 +196,96 @@ static int scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **
 	return r;
 }
 
-static int lookup_user(void *ctx, uid_t uid, struct passwd *pw, char *buf, size_t size)
+static bool system_stopping(void *ctx, uint64_t deadline)
 {
-	struct passwd *found = NULL;
+	sd_bus_message *reply = NULL;
+	const char *state = NULL;
+	sd_bus *bus = NULL;
+	bool stopping = false;
+
+	(void)ctx;
+	if (ks_bus_open_manager(&bus) >= 0 &&
+	    get_property(bus, deadline, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER_IFACE,
+			 "SystemState", &reply) >= 0 &&
+	    sd_bus_message_read(reply, "v", "s", &state) > 0)
+		stopping = state && strcmp(state, "stopping") == 0;
+	sd_bus_message_unref(reply);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return stopping;
+}
+
+static int user_name(void *ctx, uid_t uid, char *buf, size_t size)
+{
+	struct passwd pw, *found = NULL;
+	char pwbuf[16384];
 	int r;
 
 	(void)ctx;
-	r = getpwuid_r(uid, pw, buf, size, &found);
+	r = getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found);
 	if (r != 0)
 		return -r;
-	return found ? 0 : -ENOENT;
+	if (!found || !pw.pw_name || !pw.pw_name[0])
+		return -ENOENT;
+	if (snprintf(buf, size, "%s", pw.pw_name) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
 }
 
-/* Like pam_modutil_user_in_group_nam_nam(): the user's primary group, or
- * a member listed in the group's entry. */
-static bool in_group(void *ctx, const char *user, const char *group)
+/* The password entry the decision works with: its strings stay valid
+ * for the whole run. */
+struct guard_ctx {
+	struct passwd pw;
+	char pwbuf[16384];
+};
+
+static int lookup_user(void *ctx, const char *name, struct ks_user *u)
 {
-	struct passwd pw, *pwp = NULL;
-	struct group gr, *grp = NULL;
+	struct guard_ctx *g = ctx;
+	struct passwd *found = NULL;
+	int r;
+
+	r = getpwnam_r(name, &g->pw, g->pwbuf, sizeof(g->pwbuf), &found);
+	if (r != 0)
+		return -r;
+	if (!found)
+		return -ENOENT;
+	*u = (struct ks_user){
+		.name = g->pw.pw_name,
+		.uid = g->pw.pw_uid,
+		.gid = g->pw.pw_gid,
+		.home = g->pw.pw_dir,
+	};
+	return 0;
+}
+
+/* The group's entry, its buffer grown for large groups; membership as the
+ * module decides it. */
+static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
+{
+	struct group gr, *found = NULL;
+	enum ks_membership member;
 	size_t size = 4096;
-	bool member = false;
-	char pwbuf[4096];
 	char *buf = NULL;
 	int r;
 
 	(void)ctx;
-	if (getpwnam_r(user, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || !pwp)
-		return false;
 	for (;;) {
 		char *grown = realloc(buf, size);
 
-		if (!grown)
-			goto out;
+		if (!grown) {
+			free(buf);
+			return KS_MEMBER_UNKNOWN;
+		}
 		buf = grown;
-		r = getgrnam_r(group, &gr, buf, size, &grp);
+		r = getgrnam_r(group, &gr, buf, size, &found);
 		if (r != ERANGE || size >= MAX_DB_BUFFER)
 			break;
 		size *= 2;
 	}
-	if (r != 0 || !grp)
-		goto out;
-	member = gr.gr_gid == pw.pw_gid;
-	for (char **m = gr.gr_mem; !member && m && *m; m++)
-		member = strcmp(*m, user) == 0;
-out:
+	member = ks_policy_membership(r == 0 ? found : NULL, u);
 	free(buf);
 	return member;
-}
-
-static int read_optin(void *ctx, const struct ks_user *u, const char *path,
-		      struct ks_strlist *lines, enum ks_optin_status *status,
-		      const struct ks_log *log)
-{
-	/* Placeholder until ks_optin_read_forked() lands: the guard must not
-	 * read a user's file as root, so nobody is taken as opted in. */
-	(void)ctx;
-	(void)path;
-	(void)lines;
-	ks_log(log, LOG_ERR, "cannot read ~/%s of %s yet: not taken as opted in", KS_OPTIN_FILE,
-	       u->name);
-	*status = KS_OPTIN_REFUSED;
-	return 0;
 }
 
 /* Does logind's state file of any session name pid as its LEADER=? true
@@ -351,17 +384,21 @@ static bool session_id_valid(const char *id)
 int main(int argc, char **argv)
 {
 	const struct ks_log log = { .sink = journal_sink };
+	static struct guard_ctx ctx;
 	const struct ks_guard_io io = {
 		.record_dir = KS_RECORD_DIR,
 		.proc_root = "/proc",
 		.trusted_owner = 0,
 		.lookup_session = lookup_session,
 		.scope_cgroup = scope_cgroup,
-		.lookup_user = lookup_user,
+		.system_stopping = system_stopping,
+		.user_name = user_name,
 		.leader_has_session = leader_has_session,
+		.lookup_user = lookup_user,
 		.in_group = in_group,
-		.read_optin = read_optin,
+		.read_optin = ks_optin_read_forked,
 		.keep = keep,
+		.ctx = &ctx,
 	};
 	uint64_t start = ks_now_usec();
 

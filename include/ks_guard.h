@@ -45,11 +45,20 @@ struct ks_guard_io {
 			      struct ks_session_info *s);
 	/* The scope's cgroup path (ControlGroup), within deadline. */
 	int (*scope_cgroup)(void *ctx, const char *scope, uint64_t deadline, char **cgroup);
-	/* getpwuid_r(): 0, or -errno (-ENOENT: no such user). */
-	int (*lookup_user)(void *ctx, uid_t uid, struct passwd *pw, char *buf, size_t size);
+	/* Is the system shutting down (the manager's SystemState is
+	 * "stopping")? Then nothing is kept: every scope goes. false when it
+	 * cannot tell. */
+	bool (*system_stopping)(void *ctx, uint64_t deadline);
+	/* The name of uid (getpwuid_r) into buf: 0, or -errno (-ENOENT: no
+	 * such user). */
+	int (*user_name)(void *ctx, uid_t uid, char *buf, size_t size);
 	/* Does a session led by pid still exist? For the sweep of stale
 	 * records; true when it cannot tell. */
 	bool (*leader_has_session)(void *ctx, pid_t leader);
+	/* The decision's seams (ks_eligibility.h), with ctx. read_optin gets
+	 * a const struct ks_optin_fork * bound by the configured timeout as
+	 * its ctx: ks_optin_read_forked() in production. */
+	ks_user_lookup_fn lookup_user;
 	ks_in_group_fn in_group;
 	ks_optin_reader_fn read_optin;
 	/* ks_keep() over the scope's cgroup. */

@@ -78,8 +78,7 @@ bool ks_record_any(const char *dir, uid_t owner);
  * leader's start time cannot: a dead leader's pid may run another process
  * by now, and a record rewritten by a later leader with the same pid is
  * stamped after this session was created. */
-bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid,
-		       uint64_t session_usec);
+bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec);
 
 /* Decides whether the record of a leader is stale; ctx is the caller's. */
 typedef bool (*ks_record_stale_fn)(void *ctx, const struct ks_record *rec);

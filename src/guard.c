@@ -12,6 +12,7 @@
 
 #include "ks_guard.h"
 #include "ks_mover.h"
+#include "ks_optin_fork.h"
 #include "ks_proctree.h"
 #include "ks_record.h"
 
@@ -64,8 +65,8 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	struct ks_strlist programs = { 0 };
 	struct ks_log l = *log;
 	char *cgroup = NULL;
-	struct passwd pw, *found = &pw;
-	char pwbuf[4096];
+	struct ks_user u;
+	char name[256];
 	struct ks_config c;
 	uint64_t deadline, now;
 	int r;
@@ -91,30 +92,38 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	}
 	c.timeout_usec = deadline - now;
 
-	r = io->lookup_user(io->ctx, s->uid, &pw, pwbuf, sizeof(pwbuf));
-	if (r < 0 || !found->pw_name || !found->pw_name[0]) {
+	r = io->user_name(io->ctx, s->uid, name, sizeof(name));
+	if (r < 0) {
 		ks_log(&l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
-		       strerror(r < 0 ? -r : EINVAL));
+		       strerror(-r));
 		goto out;
 	}
 	{
-		const struct ks_user u = {
-			.name = pw.pw_name,
-			.uid = pw.pw_uid,
-			.gid = pw.pw_gid,
-			.home = pw.pw_dir,
-		};
+		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
 		const struct ks_eligibility_io eio = {
+			.lookup_user = io->lookup_user,
 			.in_group = io->in_group,
-			.read_optin = io->read_optin,
 			.ctx = io->ctx,
+			.read_optin = io->read_optin,
+			.optin_ctx = (void *)&reader,
 		};
 
-		r = ks_eligible(&c, &u, &eio, &programs, &l);
-		if (r <= 0) {
-			outcome = r == 0 ? KS_GUARD_NOT_KEPT : KS_GUARD_FAILED;
+		if (!ks_eligible(&c, name, &eio, &u, &programs, &l)) {
+			outcome = KS_GUARD_NOT_KEPT;
 			goto out;
 		}
+	}
+	/* The canonical entry of the name must still be the session's user. */
+	if (u.uid != s->uid) {
+		ks_log(&l, LOG_ERR, "user %s of session %s is uid %u now, not %u: nothing kept",
+		       u.name, id, (unsigned)u.uid, (unsigned)s->uid);
+		goto out;
+	}
+	if (io->system_stopping(io->ctx, deadline)) {
+		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
+		       id);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
 	}
 	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
 	if (r < 0) {
@@ -124,8 +133,8 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	}
 	{
 		const struct ks_keep_target t = {
-			.user = pw.pw_name,
-			.uid = pw.pw_uid,
+			.user = u.name,
+			.uid = u.uid,
 			.session_id = id,
 			.programs = &programs,
 		};

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -12,6 +13,7 @@
 #include "logcap.h"
 #include "ks_guard.h"
 #include "ks_mover.h"
+#include "ks_optin_fork.h"
 #include "ks_record.h"
 
 #define LEADER 4242
@@ -19,6 +21,11 @@
 #define SESSION_CG "/user.slice/user-1000.slice/session-7.scope"
 
 /* The outside world of one guard run. */
+struct world;
+/* The opt-in reader's ctx is the decision's, so the fakes reach the world
+ * through this. */
+static struct world *W;
+
 struct world {
 	struct fakeproc fp;
 	char *scratch, *run;
@@ -31,12 +38,15 @@ struct world {
 	unsigned lookups;
 	/* the manager */
 	int cgroup_result;
+	bool stopping;
 	/* the password database: alice only */
 	int user_result;
+	char name_of_uid[32];
 	/* ~/.keepsession */
 	enum ks_optin_status optin;
 	unsigned optin_reads;
 	char optin_path[256];
+	uint64_t optin_timeout_usec;
 	/* leaders of live sessions, for the sweep */
 	pid_t live_leader;
 	/* what the keeper was asked */
@@ -45,7 +55,6 @@ struct world {
 	uint64_t timeout_usec;
 	char user[64], cgroup[256], programs[256], session_id[16];
 };
-
 
 static int fake_lookup_session(void *ctx, const char *id, uint64_t deadline,
 			       struct ks_session_info *s)
@@ -75,7 +84,15 @@ static int fake_scope_cgroup(void *ctx, const char *scope, uint64_t deadline, ch
 	return *cgroup ? 0 : -ENOMEM;
 }
 
-static int fake_lookup_user(void *ctx, uid_t uid, struct passwd *pw, char *buf, size_t size)
+static bool fake_system_stopping(void *ctx, uint64_t deadline)
+{
+	struct world *w = ctx;
+
+	(void)deadline;
+	return w->stopping;
+}
+
+static int fake_user_name(void *ctx, uid_t uid, char *buf, size_t size)
 {
 	struct world *w = ctx;
 
@@ -83,10 +100,18 @@ static int fake_lookup_user(void *ctx, uid_t uid, struct passwd *pw, char *buf, 
 		return w->user_result;
 	if (uid != ALICE)
 		return -ENOENT;
-	assert_true(size > 32);
-	strcpy(buf, "alice");
-	strcpy(buf + 8, "/home/alice");
-	*pw = (struct passwd){ .pw_name = buf, .pw_uid = ALICE, .pw_gid = ALICE, .pw_dir = buf + 8 };
+	(void)snprintf(buf, size, "%s", w->name_of_uid);
+	return 0;
+}
+
+/* The password database: alice, also found as ALICE (case-insensitive
+ * NSS). */
+static int fake_lookup_user(void *ctx, const char *name, struct ks_user *u)
+{
+	(void)ctx;
+	if (strcasecmp(name, "alice") != 0)
+		return -ENOENT;
+	*u = (struct ks_user){ .name = "alice", .uid = ALICE, .gid = ALICE, .home = "/home/alice" };
 	return 0;
 }
 
@@ -97,25 +122,26 @@ static bool fake_leader_has_session(void *ctx, pid_t leader)
 	return leader == w->live_leader;
 }
 
-static bool fake_in_group(void *ctx, const char *user, const char *group)
+static enum ks_membership fake_in_group(void *ctx, const struct ks_user *u, const char *group)
 {
 	(void)ctx;
-	return strcmp(user, "alice") == 0 && strcmp(group, "keepers") == 0;
+	return strcmp(u->name, "alice") == 0 && strcmp(group, "keepers") == 0 ? KS_MEMBER_YES :
+										KS_MEMBER_NO;
 }
 
-static int fake_read_optin(void *ctx, const struct ks_user *u, const char *path,
-			   struct ks_strlist *lines, enum ks_optin_status *status,
-			   const struct ks_log *log)
+/* Whoever reads the file gets the decision's bound: a ks_optin_fork. */
+static enum ks_optin_status fake_read_optin(void *ctx, const struct ks_user *u, const char *path,
+					    struct ks_strlist *lines, const struct ks_log *log)
 {
-	struct world *w = ctx;
+	const struct ks_optin_fork *reader = ctx;
 
 	(void)u;
 	(void)lines;
 	(void)log;
-	w->optin_reads++;
-	(void)snprintf(w->optin_path, sizeof(w->optin_path), "%s", path);
-	*status = w->optin;
-	return 0;
+	W->optin_reads++;
+	W->optin_timeout_usec = reader->timeout_usec;
+	(void)snprintf(W->optin_path, sizeof(W->optin_path), "%s", path);
+	return W->optin;
 }
 
 static int fake_keep(void *ctx, const struct ks_config *c, const struct ks_keep_target *t,
@@ -156,19 +182,23 @@ static int setup(void **state)
 		.timestamp_usec = 5000000 + 20000,
 	};
 	w->optin = KS_OPTIN_ABSENT;
+	strcpy(w->name_of_uid, "alice");
 	w->io = (struct ks_guard_io){
 		.record_dir = w->run,
 		.proc_root = w->fp.proc,
 		.trusted_owner = getuid(),
 		.lookup_session = fake_lookup_session,
 		.scope_cgroup = fake_scope_cgroup,
-		.lookup_user = fake_lookup_user,
+		.system_stopping = fake_system_stopping,
+		.user_name = fake_user_name,
 		.leader_has_session = fake_leader_has_session,
+		.lookup_user = fake_lookup_user,
 		.in_group = fake_in_group,
 		.read_optin = fake_read_optin,
 		.keep = fake_keep,
 		.ctx = w,
 	};
+	W = w;
 	*state = w;
 	return 0;
 }
@@ -213,17 +243,16 @@ static bool has_record(struct world *w, pid_t leader)
 /* The session's leader, sshd's [priv] process, still running. */
 static void leader_alive(struct world *w)
 {
-	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER, .ppid = 1, .uid = 0,
-					      .exe = "/usr/sbin/sshd", .outside = true });
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
+					     .ppid = 1,
+					     .uid = 0,
+					     .exe = "/usr/sbin/sshd",
+					     .outside = true });
 }
 
 static enum ks_guard_outcome run(struct world *w)
 {
-	enum ks_guard_outcome o = ks_guard_run("7", ks_now_usec(), &w->io, &w->log);
-
-	if (o != KS_GUARD_KEPT)
-		logcap_dump(&w->cap);
-	return o;
+	return ks_guard_run("7", ks_now_usec(), &w->io, &w->log);
 }
 
 static void test_no_record_at_all_no_bus(void **state)
@@ -280,8 +309,24 @@ static void test_opted_in_user_kept_leader_dead(void **state)
 	assert_int_equal(run(w), KS_GUARD_KEPT);
 	assert_int_equal(w->optin_reads, 1);
 	assert_string_equal(w->optin_path, "/home/alice/.keepsession");
+	assert_true(w->optin_timeout_usec > 0 && w->optin_timeout_usec <= KS_DEFAULT_TIMEOUT_USEC);
 	assert_int_equal(w->keeps, 1);
 	assert_false(has_record(w, LEADER));
+}
+
+static void test_canonical_user_name(void **state)
+{
+	struct world *w = *state;
+
+	/* NSS answers the uid with "ALICE"; the lists and the scope use the
+	 * entry's own name. */
+	strcpy(w->name_of_uid, "ALICE");
+	leave_record(w, LEADER, "deny=alice");
+	w->optin = KS_OPTIN_OK;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_string_equal(w->user, "alice");
 }
 
 static void test_not_opted_in_not_kept(void **state)
@@ -332,8 +377,10 @@ static void test_leader_pid_reused(void **state)
 	struct world *w = *state;
 
 	/* sshd died and its pid runs another process: the stamp decides. */
-	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER, .ppid = 1, .outside = true,
-					      .starttime = FAKE_STARTTIME(LEADER) + 1 });
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
+					     .ppid = 1,
+					     .outside = true,
+					     .starttime = FAKE_STARTTIME(LEADER) + 1 });
 	leave_record(w, LEADER, "users=alice");
 	assert_int_equal(run(w), KS_GUARD_KEPT);
 	assert_false(has_record(w, LEADER));
@@ -406,6 +453,18 @@ static void test_failures_logged_nothing_kept(void **state)
 	assert_false(has_record(w, LEADER));
 }
 
+static void test_nothing_kept_at_shutdown(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->stopping = true;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "the system is shutting down"), 1);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
 static void test_stale_records_swept(void **state)
 {
 	struct world *w = *state;
@@ -432,6 +491,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_opted_in_user_kept_leader_dead, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_canonical_user_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_opted_in_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_arguments_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_file_from_record, setup, teardown),
@@ -439,8 +499,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_session_by_stamp_or_uid, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_kept_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
 	};
 
