@@ -181,8 +181,12 @@ static int scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **
 	if (r >= 0)
 		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE,
 				 "ControlGroup", &reply);
-	if (r >= 0 &&
-	    (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value || value[0] != '/'))
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value))
+		r = -EBADMSG;
+	/* "": the scope emptied and systemd released its cgroup. */
+	if (r >= 0 && value[0] == '\0')
+		r = -ENOENT;
+	if (r >= 0 && value[0] != '/')
 		r = -EBADMSG;
 	if (r >= 0) {
 		*cgroup = strdup(value);

@@ -43,7 +43,8 @@ struct ks_guard_io {
 	/* logind's view of the session, within deadline. */
 	int (*lookup_session)(void *ctx, const char *id, uint64_t deadline,
 			      struct ks_session_info *s);
-	/* The scope's cgroup path (ControlGroup), within deadline. */
+	/* The scope's cgroup path (ControlGroup), within deadline; -ENOENT
+	 * when it has none (emptied: systemd released it). */
 	int (*scope_cgroup)(void *ctx, const char *scope, uint64_t deadline, char **cgroup);
 	/* Is the system shutting down (the manager's SystemState is
 	 * "stopping")? Then nothing is kept: every scope goes. false when it

@@ -92,6 +92,25 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	}
 	c.timeout_usec = deadline - now;
 
+	if (io->system_stopping(io->ctx, deadline)) {
+		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
+		       id);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	/* After a logout the module kept what there was and the scope
+	 * emptied: systemd has released its cgroup. Nothing to read then. */
+	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
+	if (r == -ENOENT) {
+		ks_log(&l, LOG_DEBUG, "no process left in %s: nothing to keep", s->scope);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	if (r < 0) {
+		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
+		       strerror(-r));
+		goto out;
+	}
 	r = io->user_name(io->ctx, s->uid, name, sizeof(name));
 	if (r < 0) {
 		ks_log(&l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
@@ -117,18 +136,6 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	if (u.uid != s->uid) {
 		ks_log(&l, LOG_ERR, "user %s of session %s is uid %u now, not %u: nothing kept",
 		       u.name, id, (unsigned)u.uid, (unsigned)s->uid);
-		goto out;
-	}
-	if (io->system_stopping(io->ctx, deadline)) {
-		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
-		       id);
-		outcome = KS_GUARD_NOT_KEPT;
-		goto out;
-	}
-	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
-	if (r < 0) {
-		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
-		       strerror(-r));
 		goto out;
 	}
 	{

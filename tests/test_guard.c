@@ -453,6 +453,24 @@ static void test_failures_logged_nothing_kept(void **state)
 	assert_false(has_record(w, LEADER));
 }
 
+static void test_emptied_scope(void **state)
+{
+	struct world *w = *state;
+
+	/* A logout: the module kept the tmux, the scope emptied, systemd
+	 * released its cgroup before stopping the guard. */
+	leave_record(w, LEADER, NULL);
+	w->optin = KS_OPTIN_OK;
+	w->cgroup_result = -ENOENT;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "no process left in session-7.scope"), 1);
+	assert_int_equal(w->cap.n, 1);
+	assert_int_equal(w->cap.prio[0], LOG_DEBUG);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
 static void test_nothing_kept_at_shutdown(void **state)
 {
 	struct world *w = *state;
@@ -500,6 +518,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_emptied_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_kept_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
 	};
