@@ -121,6 +121,7 @@ static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct k
 	sd_bus *bus = NULL;
 	uint32_t leader = 0;
 	uint64_t timestamp = 0;
+	uid_t uid;
 	int r;
 
 	(void)ctx;
@@ -163,6 +164,9 @@ static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct k
 	free(path);
 	if (bus)
 		sd_bus_close_unref(bus);
+	/* Whatever the bus said, a session gone meanwhile is gone. */
+	if (r < 0 && sd_session_get_uid(id, &uid) == -ENXIO)
+		r = -ENXIO;
 	return r;
 }
 
