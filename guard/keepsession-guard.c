@@ -121,6 +121,7 @@ static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct k
 	sd_bus *bus = NULL;
 	uint32_t leader = 0;
 	uint64_t timestamp = 0;
+	uid_t uid;
 	int r;
 
 	(void)ctx;
@@ -163,6 +164,9 @@ static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct k
 	free(path);
 	if (bus)
 		sd_bus_close_unref(bus);
+	/* Whatever the bus said, a session gone meanwhile is gone. */
+	if (r < 0 && sd_session_get_uid(id, &uid) == -ENXIO)
+		r = -ENXIO;
 	return r;
 }
 
@@ -181,8 +185,12 @@ static int scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **
 	if (r >= 0)
 		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE,
 				 "ControlGroup", &reply);
-	if (r >= 0 &&
-	    (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value || value[0] != '/'))
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value))
+		r = -EBADMSG;
+	/* "": the scope emptied and systemd released its cgroup. */
+	if (r >= 0 && value[0] == '\0')
+		r = -ENOENT;
+	if (r >= 0 && value[0] != '/')
 		r = -EBADMSG;
 	if (r >= 0) {
 		*cgroup = strdup(value);

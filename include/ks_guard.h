@@ -40,10 +40,12 @@ struct ks_guard_io {
 	const char *record_dir; /* KS_RECORD_DIR */
 	const char *proc_root;  /* "/proc" */
 	uid_t trusted_owner;    /* of the records and the config file: root */
-	/* logind's view of the session, within deadline. */
+	/* logind's view of the session, within deadline; -ENXIO when logind
+	 * knows no such session (any more). */
 	int (*lookup_session)(void *ctx, const char *id, uint64_t deadline,
 			      struct ks_session_info *s);
-	/* The scope's cgroup path (ControlGroup), within deadline. */
+	/* The scope's cgroup path (ControlGroup), within deadline; -ENOENT
+	 * when it has none (emptied: systemd released it). */
 	int (*scope_cgroup)(void *ctx, const char *scope, uint64_t deadline, char **cgroup);
 	/* Is the system shutting down (the manager's SystemState is
 	 * "stopping")? Then nothing is kept: every scope goes. false when it

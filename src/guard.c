@@ -33,17 +33,21 @@ static unsigned long long leader_starttime(const struct ks_guard_io *io, pid_t l
 	return starttime;
 }
 
-/* A record is stale once its writer is gone and no session is led by its
- * pid: the session ended without a guard run (guard installed meanwhile,
- * a crash). */
+/* A record is stale when no session is led by its pid and none ever will
+ * be: its writer is gone (the session ended without a guard run: the
+ * guard was installed meanwhile, the session was gone before its guard
+ * looked, a crash), or it is older than any session it could match. */
 static bool record_stale(void *ctx, const struct ks_record *rec)
 {
 	const struct ks_guard_io *io = ctx;
-	unsigned long long now = leader_starttime(io, rec->leader);
+	unsigned long long starttime = leader_starttime(io, rec->leader);
+	uint64_t now = ks_now_usec();
 
-	if (now != 0 && now == rec->starttime)
+	if (io->leader_has_session(io->ctx, rec->leader))
 		return false;
-	return !io->leader_has_session(io->ctx, rec->leader);
+	if (starttime == 0 || starttime != rec->starttime)
+		return true;
+	return rec->created_usec <= now && now - rec->created_usec > KS_RECORD_MAX_LAG_USEC;
 }
 
 static void sweep(const struct ks_guard_io *io, const struct ks_log *log)
@@ -92,6 +96,25 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	}
 	c.timeout_usec = deadline - now;
 
+	if (io->system_stopping(io->ctx, deadline)) {
+		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
+		       id);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	/* After a logout the module kept what there was and the scope
+	 * emptied: systemd has released its cgroup. Nothing to read then. */
+	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
+	if (r == -ENOENT) {
+		ks_log(&l, LOG_DEBUG, "no process left in %s: nothing to keep", s->scope);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	if (r < 0) {
+		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
+		       strerror(-r));
+		goto out;
+	}
 	r = io->user_name(io->ctx, s->uid, name, sizeof(name));
 	if (r < 0) {
 		ks_log(&l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
@@ -117,18 +140,6 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	if (u.uid != s->uid) {
 		ks_log(&l, LOG_ERR, "user %s of session %s is uid %u now, not %u: nothing kept",
 		       u.name, id, (unsigned)u.uid, (unsigned)s->uid);
-		goto out;
-	}
-	if (io->system_stopping(io->ctx, deadline)) {
-		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
-		       id);
-		outcome = KS_GUARD_NOT_KEPT;
-		goto out;
-	}
-	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
-	if (r < 0) {
-		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
-		       strerror(-r));
 		goto out;
 	}
 	{
@@ -162,6 +173,14 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 		return KS_GUARD_NO_RECORD;
 
 	r = io->lookup_session(io->ctx, id, start + KS_GUARD_LOOKUP_USEC, &s);
+	if (r == -ENXIO) {
+		/* logind finalized it first: its scope emptied (a logout the
+		 * module handled), so nothing is left to keep. Its record,
+		 * if any, goes with the sweep. */
+		ks_log(log, LOG_DEBUG, "session %s is gone: nothing to keep", id);
+		sweep(io, log);
+		return KS_GUARD_NO_RECORD;
+	}
 	if (r < 0) {
 		ks_log(log, LOG_ERR, "cannot look up session %s, nothing kept: %s", id,
 		       strerror(-r));

@@ -215,12 +215,12 @@ static int teardown(void **state)
 }
 
 /* The record open_session would leave for the leader, with args. */
-static void leave_record(struct world *w, pid_t leader, const char *args)
+static void leave_record_at(struct world *w, pid_t leader, const char *args, uint64_t created)
 {
 	struct ks_record r = {
 		.leader = leader,
 		.starttime = FAKE_STARTTIME(leader),
-		.created_usec = 5000000,
+		.created_usec = created,
 		.uid = ALICE,
 	};
 
@@ -228,6 +228,11 @@ static void leave_record(struct world *w, pid_t leader, const char *args)
 		assert_int_equal(ks_strlist_add_split(&r.args, args), 0);
 	assert_int_equal(ks_record_write(w->run, &r, getuid()), 0);
 	ks_record_free(&r);
+}
+
+static void leave_record(struct world *w, pid_t leader, const char *args)
+{
+	leave_record_at(w, leader, args, 5000000);
 }
 
 static bool has_record(struct world *w, pid_t leader)
@@ -275,6 +280,7 @@ static void test_session_without_record(void **state)
 	/* Another session's record, whose leader runs. */
 	leave_record(w, 99, "users=alice");
 	fake_proc_ex(&w->fp, &(struct fake){ .pid = 99, .ppid = 1, .outside = true });
+	w->live_leader = 99;
 	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
 	assert_int_equal(w->lookups, 1);
 	assert_int_equal(w->keeps, 0);
@@ -453,6 +459,24 @@ static void test_failures_logged_nothing_kept(void **state)
 	assert_false(has_record(w, LEADER));
 }
 
+static void test_emptied_scope(void **state)
+{
+	struct world *w = *state;
+
+	/* A logout: the module kept the tmux, the scope emptied, systemd
+	 * released its cgroup before stopping the guard. */
+	leave_record(w, LEADER, NULL);
+	w->optin = KS_OPTIN_OK;
+	w->cgroup_result = -ENOENT;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "no process left in session-7.scope"), 1);
+	assert_int_equal(w->cap.n, 1);
+	assert_int_equal(w->cap.prio[0], LOG_DEBUG);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
 static void test_nothing_kept_at_shutdown(void **state)
 {
 	struct world *w = *state;
@@ -472,14 +496,34 @@ static void test_stale_records_swept(void **state)
 	leave_record(w, LEADER, "users=alice");
 	leave_record(w, 101, NULL); /* leader gone, no session: stale */
 	leave_record(w, 102, NULL); /* leader gone, session closing: kept */
-	leave_record(w, 103, NULL); /* leader runs: kept */
+	/* Leader runs, its session about to be created: kept. */
+	leave_record_at(w, 103, NULL, ks_now_usec());
+	/* Leader runs, no session after longer than any could match: stale. */
+	leave_record_at(w, 104, NULL, ks_now_usec() - KS_RECORD_MAX_LAG_USEC - 1000000);
 	fake_proc_ex(&w->fp, &(struct fake){ .pid = 103, .ppid = 1, .outside = true });
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = 104, .ppid = 1, .outside = true });
 	w->live_leader = 102;
 	assert_int_equal(run(w), KS_GUARD_KEPT);
 	assert_false(has_record(w, LEADER));
 	assert_false(has_record(w, 101));
 	assert_true(has_record(w, 102));
 	assert_true(has_record(w, 103));
+	assert_false(has_record(w, 104));
+}
+
+static void test_session_gone_sweeps(void **state)
+{
+	struct world *w = *state;
+
+	/* An ordinary logout: the module kept the tmux, the scope emptied
+	 * and logind dropped the session before the guard looked. */
+	leave_record(w, LEADER, "users=alice");
+	w->lookup_result = -ENXIO;
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(logcap_count(&w->cap, "session 7 is gone"), 1);
+	assert_int_equal(w->cap.prio[0], LOG_DEBUG);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
 }
 
 int main(void)
@@ -500,8 +544,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_emptied_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_kept_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_gone_sweeps, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
