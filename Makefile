@@ -38,6 +38,16 @@ UNIT_SRCS  := $(sort $(wildcard src/*.c))
 UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
 MODULE_OBJ := $(BUILDDIR)/pam_keepsession.o
 MODULE     := $(BUILDDIR)/pam_keepsession.so
+# Units only the keepsession command uses: kept out of the module.
+CMD_UNIT_SRCS := src/busget.c src/explain.c src/json.c src/kept.c src/pamstack.c
+CMD_UNIT_OBJS := $(CMD_UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
+MODULE_UNIT_OBJS := $(filter-out $(CMD_UNIT_OBJS),$(UNIT_OBJS))
+COMMAND_OBJ := $(BUILDDIR)/cmd/keepsession.o
+COMMAND    := $(BUILDDIR)/keepsession
+BINDIR     ?= $(PREFIX)/bin
+# bash-completion's own directory where its .pc says, else the usual one.
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$\
+               $(DATADIR)/bash-completion/completions)
 
 TEST_SRCS     := $(sort $(wildcard tests/test_*.c))
 TEST_BINS     := $(TEST_SRCS:tests/%.c=$(BUILDDIR)/tests/%)
@@ -47,7 +57,7 @@ TEST_HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILDDIR)/%.o)
 TEST_LIBS      = $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 .PHONY: all check check-asan check-valgrind e2e install uninstall clean setup test demo
-all: $(MODULE)
+all: $(MODULE) $(COMMAND)
 
 # README's two set-up commands, on a fresh Debian 12 machine as root.
 # setup: build dependencies, build, install, and show the module working.
@@ -79,10 +89,18 @@ $(BUILDDIR)/%.o: %.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c -o $@ $<
 
-$(MODULE): $(MODULE_OBJ) $(UNIT_OBJS) pam_keepsession.map
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_OBJ) $(UNIT_OBJS) $(LIBS)
+$(MODULE): $(MODULE_OBJ) $(MODULE_UNIT_OBJS) pam_keepsession.map
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_OBJ) $(MODULE_UNIT_OBJS) $(LIBS)
 
-$(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE)
+$(COMMAND_OBJ): cmd/keepsession.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DKS_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(COMMAND): $(COMMAND_OBJ) $(UNIT_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
+		$(COMMAND_OBJ) $(UNIT_OBJS) $(LIBS)
+
+$(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE) $(COMMAND)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
 
@@ -116,10 +134,15 @@ $(DRIVER): tests/pamdriver/ks-pam-driver.c
 # an admin's file is never overwritten. The pam-auth-update profile
 # (pam-configs/keepsession) is left to the Debian package, which registers it.
 CONF := $(DESTDIR)$(SYSCONFDIR)/security/keepsession.conf
-install: $(MODULE)
+install: $(MODULE) $(COMMAND)
 	install -d $(DESTDIR)$(PAMDIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_keepsession.so
-	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(COMMAND) $(DESTDIR)$(BINDIR)/keepsession
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/keepsession.bash $(DESTDIR)$(BASHCOMPDIR)/keepsession
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	install -m 0644 man/keepsession.1 $(DESTDIR)$(MANDIR)/man1/keepsession.1
 	install -m 0644 man/pam_keepsession.8 $(DESTDIR)$(MANDIR)/man8/pam_keepsession.8
 	install -m 0644 man/keepsession.conf.5 $(DESTDIR)$(MANDIR)/man5/keepsession.conf.5
 	install -m 0644 keepsession.conf $(DESTDIR)$(DOCDIR)/keepsession.conf.example
@@ -130,7 +153,8 @@ install: $(MODULE)
 # Removes what install added. The config only if it is still the shipped
 # one: an edited config is the admin's, and stays.
 uninstall:
-	rm -f $(DESTDIR)$(PAMDIR)/pam_keepsession.so
+	rm -f $(DESTDIR)$(PAMDIR)/pam_keepsession.so $(DESTDIR)$(BINDIR)/keepsession
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/keepsession $(DESTDIR)$(MANDIR)/man1/keepsession.1
 	rm -f $(DESTDIR)$(MANDIR)/man8/pam_keepsession.8 $(DESTDIR)$(MANDIR)/man5/keepsession.conf.5
 	rm -f $(DESTDIR)$(DOCDIR)/keepsession.conf.example $(DESTDIR)$(DOCDIR)/pam.d-example
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
@@ -139,7 +163,7 @@ uninstall:
 
 # The man pages must format without a single warning, from groff or man-db
 # (packages groff-base, man-db).
-MANPAGES := man/pam_keepsession.8 man/keepsession.conf.5
+MANPAGES := man/pam_keepsession.8 man/keepsession.conf.5 man/keepsession.1
 .PHONY: check-man
 check-man:
 	@for m in $(MANPAGES); do \
@@ -227,7 +251,7 @@ fuzz: fuzz-build
 # lint: cppcheck, clang-tidy (.clang-tidy) and clang-format (.clang-format)
 # over every C file and header; each must be clean. A finding is fixed, or
 # silenced inline (cppcheck-suppress, NOLINT) with the reason next to it.
-LINT_C     := $(sort $(wildcard *.c src/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c bench/*.c))
+LINT_C     := $(sort $(wildcard *.c src/*.c cmd/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c bench/*.c))
 LINT_H     := $(sort $(wildcard include/*.h tests/*.h))
 LINT_JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 TIDY_FLAGS := $(ALL_CFLAGS) -Itests

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ks_explain.h"
+#include "ks_policy.h"
+
+/* What the wrapped reader saw: its status and its log lines. */
+struct recorder {
+	const struct ks_eligibility_io *io;
+	enum ks_optin_status status;
+	bool called;
+	struct ks_strlist *problems;
+};
+
+static void record_line(void *ctx, int priority, const char *message)
+{
+	struct recorder *rec = ctx;
+
+	if (priority <= LOG_WARNING)
+		(void)ks_strlist_add(rec->problems, message, strlen(message));
+}
+
+static int recording_reader(void *ctx, const struct ks_user *u, const char *path,
+			    struct ks_strlist *lines, enum ks_optin_status *status,
+			    const struct ks_log *log)
+{
+	struct recorder *rec = ctx;
+	const struct ks_log capture = { .sink = record_line, .ctx = rec };
+	int r;
+
+	(void)log;
+	r = rec->io->read_optin(rec->io->ctx, u, path, lines, status, &capture);
+	rec->called = true;
+	rec->status = *status;
+	return r;
+}
+
+/* The first entry of list that matches the user alone. */
+static void matching_entry(const struct ks_strlist *list, const char *user,
+			   const struct ks_eligibility_io *io, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < list->n; i++) {
+		const struct ks_strlist one = { .v = &list->v[i], .n = 1 };
+
+		if (ks_policy_list_matches(&one, user, io->in_group, io->ctx)) {
+			(void)snprintf(buf, size, "%s", list->v[i]);
+			return;
+		}
+	}
+}
+
+static enum ks_reason reason_for(enum ks_who who, const struct recorder *rec, bool kept,
+				 const char *entry)
+{
+	switch (who) {
+	case KS_WHO_DENIED:
+		return KS_REASON_DENIED;
+	case KS_WHO_LISTED:
+		if (!kept)
+			return KS_REASON_NO_PROGRAMS;
+		return strcmp(entry, "*") == 0 ? KS_REASON_ALL :
+		       entry[0] == '@'         ? KS_REASON_GROUP :
+						 KS_REASON_LISTED;
+	case KS_WHO_MAY_OPT_IN:
+		if (!rec->called || rec->status == KS_OPTIN_ABSENT)
+			return KS_REASON_NOT_OPTED_IN;
+		if (rec->status == KS_OPTIN_REFUSED)
+			return KS_REASON_OPTIN_REFUSED;
+		return kept ? KS_REASON_OPTED_IN : KS_REASON_NO_PROGRAMS;
+	case KS_WHO_NOT_ALLOWED:
+	default:
+		return KS_REASON_OPTIN_OFF;
+	}
+}
+
+int ks_explain(const struct ks_config *c, const struct ks_user *u,
+	       const struct ks_eligibility_io *io, struct ks_explanation *e)
+{
+	struct recorder rec = { .io = io, .problems = &e->optin_problems };
+	const struct ks_eligibility_io wrapped = {
+		.in_group = io->in_group,
+		.read_optin = recording_reader,
+		.ctx = &rec,
+	};
+	enum ks_who who;
+	int r;
+
+	*e = (struct ks_explanation){ 0 };
+	/* The in_group seam keeps io->ctx: the wrapper only wraps the reader. */
+	who = ks_policy_who(c, u->name, io->in_group, io->ctx);
+	if (who == KS_WHO_DENIED)
+		matching_entry(&c->deny, u->name, io, e->entry, sizeof(e->entry));
+	else if (who == KS_WHO_LISTED)
+		matching_entry(&c->users, u->name, io, e->entry, sizeof(e->entry));
+	r = ks_eligible(c, u, &wrapped, &e->programs, NULL);
+	if (r < 0) {
+		ks_explanation_free(e);
+		return r;
+	}
+	e->kept = r > 0;
+	e->reason = reason_for(who, &rec, e->kept, e->entry);
+	return 0;
+}
+
+void ks_explanation_free(struct ks_explanation *e)
+{
+	ks_strlist_clear(&e->programs);
+	ks_strlist_clear(&e->optin_problems);
+}
+
+const char *ks_reason_name(enum ks_reason r)
+{
+	static const char *const names[] = {
+		[KS_REASON_DENIED] = "denied",
+		[KS_REASON_LISTED] = "listed",
+		[KS_REASON_GROUP] = "group",
+		[KS_REASON_ALL] = "all",
+		[KS_REASON_OPTED_IN] = "opted-in",
+		[KS_REASON_NOT_OPTED_IN] = "not-opted-in",
+		[KS_REASON_OPTIN_REFUSED] = "optin-refused",
+		[KS_REASON_NO_PROGRAMS] = "no-programs",
+		[KS_REASON_OPTIN_OFF] = "optin-off",
+	};
+
+	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
+}

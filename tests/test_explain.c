@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ks_explain.h"
+#include "logcap.h"
+
+/* The fake opt-in file: what the reader answers, and how often it ran. */
+struct world {
+	enum ks_optin_status status;
+	const char *lines[4];
+	const char *problem; /* logged by the reader, like ks_optin_read */
+	int ret;
+	unsigned reads;
+	uid_t read_as;
+};
+
+static bool in_group(void *ctx, const char *user, const char *group)
+{
+	(void)ctx;
+	return strcmp(group, "keepers") == 0 && strcmp(user, "carol") == 0;
+}
+
+static int reader(void *ctx, const struct ks_user *u, const char *path, struct ks_strlist *lines,
+		  enum ks_optin_status *status, const struct ks_log *log)
+{
+	struct world *w = ctx;
+
+	w->reads++;
+	w->read_as = u->uid;
+	assert_string_equal(path, "/home/u/.keepsession");
+	*status = w->status;
+	for (size_t i = 0; i < 4 && w->lines[i]; i++)
+		assert_int_equal(ks_strlist_add(lines, w->lines[i], strlen(w->lines[i])), 0);
+	if (w->problem)
+		ks_log(log, LOG_WARNING, "%s", w->problem);
+	return w->ret;
+}
+
+struct fixture {
+	struct ks_config c;
+	struct world w;
+	struct ks_explanation e;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f || ks_config_init(&f->c) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	ks_explanation_free(&f->e);
+	ks_config_free(&f->c);
+	free(f);
+	return 0;
+}
+
+static int explain(struct fixture *f, const char *name)
+{
+	const struct ks_user u = { .name = name, .uid = 1234, .gid = 1234, .home = "/home/u" };
+	const struct ks_eligibility_io io = { .in_group = in_group,
+					      .read_optin = reader,
+					      .ctx = &f->w };
+
+	ks_explanation_free(&f->e);
+	return ks_explain(&f->c, &u, &io, &f->e);
+}
+
+static void set(struct fixture *f, const char *key, const char *value)
+{
+	assert_int_equal(ks_config_set(&f->c, key, value, "test", 1, NULL), 0);
+}
+
+static void test_opted_in(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.status = KS_OPTIN_OK;
+	assert_int_equal(explain(f, "alice"), 0);
+	assert_true(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_OPTED_IN);
+	assert_string_equal(ks_reason_name(f->e.reason), "opted-in");
+	assert_true(ks_strlist_contains(&f->e.programs, "tmux"));
+	assert_int_equal(f->w.reads, 1);
+	assert_int_equal(f->w.read_as, 1234);
+
+	/* Narrowed to the admin's commands it names. */
+	f->w.lines[0] = "screen";
+	f->w.lines[1] = "vim";
+	assert_int_equal(explain(f, "alice"), 0);
+	assert_true(f->e.kept);
+	assert_int_equal(f->e.programs.n, 1);
+	assert_string_equal(f->e.programs.v[0], "screen");
+
+	f->w.lines[0] = "vim";
+	f->w.lines[1] = NULL;
+	assert_int_equal(explain(f, "alice"), 0);
+	assert_false(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_NO_PROGRAMS);
+}
+
+static void test_not_opted_in_and_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.status = KS_OPTIN_ABSENT;
+	assert_int_equal(explain(f, "bob"), 0);
+	assert_false(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_NOT_OPTED_IN);
+	assert_int_equal(f->e.programs.n, 0);
+
+	f->w.status = KS_OPTIN_REFUSED;
+	f->w.problem = "/home/u/.keepsession ignored: not owned by the user";
+	assert_int_equal(explain(f, "bob"), 0);
+	assert_false(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_OPTIN_REFUSED);
+	assert_int_equal(f->e.optin_problems.n, 1);
+	assert_string_equal(f->e.optin_problems.v[0], f->w.problem);
+
+	/* The reader's hard failure goes through. */
+	f->w.ret = -EPERM;
+	assert_int_equal(explain(f, "bob"), -EPERM);
+}
+
+static void test_lists(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.status = KS_OPTIN_OK;
+	set(f, "deny", "dave");
+	assert_int_equal(explain(f, "dave"), 0);
+	assert_false(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_DENIED);
+	assert_string_equal(f->e.entry, "dave");
+	assert_int_equal(f->w.reads, 0); /* denied: the file is never read */
+
+	set(f, "users", "erin, @keepers");
+	f->w.status = KS_OPTIN_ABSENT;
+	assert_int_equal(explain(f, "carol"), 0);
+	assert_true(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_GROUP);
+	assert_string_equal(f->e.entry, "@keepers");
+	assert_int_equal(explain(f, "erin"), 0);
+	assert_int_equal(f->e.reason, KS_REASON_LISTED);
+	assert_string_equal(f->e.entry, "erin");
+
+	set(f, "users", "*");
+	assert_int_equal(explain(f, "frank"), 0);
+	assert_true(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_ALL);
+
+	set(f, "users", "erin");
+	set(f, "optin", "no");
+	f->w.status = KS_OPTIN_OK;
+	assert_int_equal(explain(f, "alice"), 0);
+	assert_false(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_OPTIN_OFF);
+	assert_string_equal(ks_reason_name(f->e.reason), "optin-off");
+	assert_string_equal(ks_reason_name((enum ks_reason)99), "unknown");
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_opted_in),
+		T(test_not_opted_in_and_refused),
+		T(test_lists),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
