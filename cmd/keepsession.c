@@ -36,6 +36,11 @@
 #include "ks_proctree.h"
 #include "ks_unitname.h"
 
+/* The Makefile passes the package's version. */
+#ifndef KS_VERSION
+#define KS_VERSION "unknown"
+#endif
+
 #define EXIT_PROBLEM 1
 #define EXIT_USAGE 2
 #define EXIT_NOT_KEPT 3 /* like systemctl is-active */
@@ -438,12 +443,31 @@ static void check_json(const struct opts *o, const struct service_verdict *v, si
 	ks_json_close(&j, '}');
 }
 
+static void logind_human(const struct opts *o, const struct logind_settings *ls)
+{
+	char idle[64], delay[64], users[256];
+
+	if (!ls->known) {
+		printf("logind: %s (%s)\n", BAD(o, "unknown"), ls->error);
+		return;
+	}
+	join(&ls->kill_exclude_users, users, sizeof(users));
+	printf("logind: KillUserProcesses=%s KillExcludeUsers=%s\n",
+	       ls->kill_user_processes ? "yes" : "no", users);
+	join(&ls->kill_only_users, users, sizeof(users));
+	span_or(ls->stop_idle_known, ls->stop_idle_session_usec, idle, sizeof(idle));
+	printf("        KillOnlyUsers=%s StopIdleSessionSec=%s\n", users, idle);
+	span_or(ls->user_stop_delay_known, ls->user_stop_delay_usec, delay, sizeof(delay));
+	printf("        UserStopDelaySec=%s RemoveIPC=%s\n", delay,
+	       ls->remove_ipc < 0 ? "n/a" :
+	       ls->remove_ipc     ? "yes" :
+				    "no");
+}
+
 static void check_human(const struct opts *o, const struct service_verdict *v, size_t n,
 			const struct ks_strlist *conf_problems, const struct logind_settings *ls,
 			const struct guard_state *g, const struct ks_strlist *problems)
 {
-	char a[128], b[128], c[128], users[256];
-
 	printf("PAM services that load pam_keepsession.so (%s):\n", o->pam_d);
 	if (n == 0)
 		printf("  none\n");
@@ -464,22 +488,7 @@ static void check_human(const struct opts *o, const struct service_verdict *v, s
 	}
 	printf("configuration %s: %s\n", o->conf,
 	       conf_problems->n ? BAD(o, "problems") : GOOD(o, "ok"));
-	if (ls->known) {
-		join(&ls->kill_exclude_users, users, sizeof(users));
-		printf("logind: KillUserProcesses=%s KillExcludeUsers=%s\n",
-		       ls->kill_user_processes ? "yes" : "no", users);
-		join(&ls->kill_only_users, users, sizeof(users));
-		span_or(ls->stop_idle_known, ls->stop_idle_session_usec, a, sizeof(a));
-		span_or(ls->user_stop_delay_known, ls->user_stop_delay_usec, b, sizeof(b));
-		(void)snprintf(c, sizeof(c), "%s",
-			       ls->remove_ipc < 0 ? "n/a" :
-			       ls->remove_ipc     ? "yes" :
-						    "no");
-		printf("        KillOnlyUsers=%s StopIdleSessionSec=%s\n", users, a);
-		printf("        UserStopDelaySec=%s RemoveIPC=%s\n", b, c);
-	} else {
-		printf("logind: %s (%s)\n", BAD(o, "unknown"), ls->error);
-	}
+	logind_human(o, ls);
 	if (g->unit[0] && g->dropin[0])
 		printf("stop guard: installed (%s)\n", g->unit);
 	else if (g->unit[0] || g->dropin[0])
@@ -500,9 +509,18 @@ static int cmd_check(const struct opts *o)
 	size_t n = 0;
 	int r;
 
-	r = resolve_services(o, &v, &n, &problems);
-	if (r < 0)
+	/* The configuration first: its problems come after PAM's, but an
+	 * out-of-memory here is the only way this command gives up. */
+	if (load_config(o, &c, &conf_problems) < 0) {
+		ks_strlist_clear(&conf_problems);
 		return error(EXIT_PROBLEM, "out of memory");
+	}
+	ks_config_free(&c);
+	r = resolve_services(o, &v, &n, &problems);
+	if (r < 0) {
+		ks_strlist_clear(&conf_problems);
+		return error(EXIT_PROBLEM, "out of memory");
+	}
 	if (n == 0 && problems.n == 0)
 		add_problem(&problems, "no PAM service in %s loads pam_keepsession.so", o->pam_d);
 	for (size_t i = 0; i < n; i++) {
@@ -518,9 +536,6 @@ static int cmd_check(const struct opts *o)
 			add_problem(&problems, "%s", s->problems.v[k]);
 	}
 
-	if (load_config(o, &c, &conf_problems) < 0)
-		return error(EXIT_PROBLEM, "out of memory");
-	ks_config_free(&c);
 	for (size_t i = 0; i < conf_problems.n; i++)
 		add_problem(&problems, "%s", conf_problems.v[i]);
 
@@ -703,6 +718,111 @@ static const char *base_name(const char *s)
 	return slash ? slash + 1 : s;
 }
 
+struct status_report {
+	const char *name;
+	uid_t uid;
+	const struct ks_explanation *e;
+	const char *reason;
+	const struct logind_settings *ls;
+	bool kills, survives;
+	const struct ks_strlist *conf_problems;
+	const struct session_view *sessions;
+	size_t n_sessions;
+};
+
+static void status_json(const struct status_report *r)
+{
+	struct ks_json j;
+
+	ks_json_init(&j, stdout);
+	ks_json_open(&j, NULL, '{');
+	ks_json_str(&j, "user", r->name);
+	ks_json_uint(&j, "uid", r->uid);
+	ks_json_bool(&j, "kept", r->e->kept);
+	ks_json_bool(&j, "survives_logout", r->survives);
+	ks_json_str(&j, "reason", ks_reason_name(r->e->reason));
+	ks_json_str(&j, "why", r->reason);
+	json_list(&j, "programs", &r->e->programs);
+	json_list(&j, "optin_problems", &r->e->optin_problems);
+	json_list(&j, "config_problems", r->conf_problems);
+	if (r->ls->known)
+		ks_json_bool(&j, "logind_kills", r->kills);
+	else
+		ks_json_null(&j, "logind_kills");
+	ks_json_open(&j, "sessions", '[');
+	for (size_t i = 0; i < r->n_sessions; i++) {
+		const struct session_view *s = &r->sessions[i];
+
+		ks_json_open(&j, NULL, '{');
+		ks_json_str(&j, "id", s->id);
+		ks_json_str(&j, "service", s->service);
+		ks_json_str(&j, "cgroup", s->cgroup);
+		if (s->error)
+			ks_json_str(&j, "error", strerror(-s->error));
+		ks_json_open(&j, "would_keep", '[');
+		for (size_t t = 0; t < s->sel.n; t++) {
+			ks_json_open(&j, NULL, '{');
+			ks_json_str(&j, "program", base_name(s->sel.trees[t].program));
+			ks_json_int(&j, "pid", s->sel.trees[t].procs[0].pid);
+			ks_json_uint(&j, "processes", s->sel.trees[t].n);
+			ks_json_close(&j, '}');
+		}
+		ks_json_close(&j, ']');
+		ks_json_close(&j, '}');
+	}
+	ks_json_close(&j, ']');
+	ks_json_close(&j, '}');
+}
+
+static void status_session_human(const struct session_view *s, bool kept)
+{
+	printf("  session %s (%s):", s->id, s->service ? s->service : "?");
+	if (s->error) {
+		printf(" cannot read its processes: %s\n", strerror(-s->error));
+		return;
+	}
+	if (!kept || s->sel.n == 0) {
+		printf(" nothing would be kept\n");
+		return;
+	}
+	printf(" would keep\n");
+	for (size_t t = 0; t < s->sel.n; t++)
+		printf("    %s, pid %d, %zu process%s\n", base_name(s->sel.trees[t].program),
+		       (int)s->sel.trees[t].procs[0].pid, s->sel.trees[t].n,
+		       s->sel.trees[t].n == 1 ? "" : "es");
+}
+
+static void status_human(const struct opts *o, const struct status_report *r)
+{
+	const struct ks_explanation *e = r->e;
+	char list[512];
+
+	if (e->kept)
+		printf("%s: %s at logout: %s\n", r->name, GOOD(o, "kept"), r->reason);
+	else if (!r->kills)
+		printf("%s: not kept by pam_keepsession (%s),\n  but logind does not "
+		       "kill %s's processes at logout\n",
+		       r->name, r->reason, r->name);
+	else
+		printf("%s: %s at logout: %s\n", r->name, BAD(o, "not kept"), r->reason);
+	for (size_t i = 0; i < e->optin_problems.n; i++)
+		printf("  %s\n", e->optin_problems.v[i]);
+	join(&e->programs, list, sizeof(list));
+	if (e->kept)
+		printf("  programs kept: %s\n", list);
+	if (!r->ls->known)
+		printf("  logind: %s (%s)\n", BAD(o, "unknown"), r->ls->error);
+	else
+		printf("  logind: %s at logout\n",
+		       r->kills ? "kills the session's processes" : "kills nothing");
+	for (size_t i = 0; i < r->conf_problems->n; i++)
+		printf("  configuration: %s\n", r->conf_problems->v[i]);
+	for (size_t i = 0; i < r->n_sessions; i++)
+		status_session_human(&r->sessions[i], e->kept);
+	if (r->n_sessions == 0)
+		printf("  no open session\n");
+}
+
 static int cmd_status(const struct opts *o, const char *who)
 {
 	struct ks_strlist conf_problems = { 0 }, programs = { 0 };
@@ -714,9 +834,8 @@ static int cmd_status(const struct opts *o, const char *who)
 	struct ks_config c;
 	size_t n_sessions = 0;
 	bool kills, survives;
-	char reason[600], text[64];
+	char reason[600];
 	char *name, *home;
-	int r;
 
 	pw = who ? getpwnam(who) : getpwuid(getuid());
 	if (!pw)
@@ -736,6 +855,7 @@ static int cmd_status(const struct opts *o, const char *who)
 		const struct ks_user u = {
 			.name = name, .uid = pw->pw_uid, .gid = pw->pw_gid, .home = home
 		};
+		int r;
 
 		if (load_config(o, &c, &conf_problems) < 0) {
 			free(name);
@@ -762,93 +882,24 @@ static int cmd_status(const struct opts *o, const char *who)
 	survives = e.kept || !kills;
 	reason_text(&e, &c, reason, sizeof(reason));
 
-	if (o->json) {
-		struct ks_json j;
+	{
+		const struct status_report rep = {
+			.name = name,
+			.uid = pw->pw_uid,
+			.e = &e,
+			.reason = reason,
+			.ls = &ls,
+			.kills = kills,
+			.survives = survives,
+			.conf_problems = &conf_problems,
+			.sessions = sessions,
+			.n_sessions = n_sessions,
+		};
 
-		ks_json_init(&j, stdout);
-		ks_json_open(&j, NULL, '{');
-		ks_json_str(&j, "user", name);
-		ks_json_uint(&j, "uid", pw->pw_uid);
-		ks_json_bool(&j, "kept", e.kept);
-		ks_json_bool(&j, "survives_logout", survives);
-		ks_json_str(&j, "reason", ks_reason_name(e.reason));
-		ks_json_str(&j, "why", reason);
-		json_list(&j, "programs", &e.programs);
-		json_list(&j, "optin_problems", &e.optin_problems);
-		json_list(&j, "config_problems", &conf_problems);
-		if (ls.known)
-			ks_json_bool(&j, "logind_kills", kills);
+		if (o->json)
+			status_json(&rep);
 		else
-			ks_json_null(&j, "logind_kills");
-		ks_json_open(&j, "sessions", '[');
-		for (size_t i = 0; i < n_sessions; i++) {
-			const struct session_view *s = &sessions[i];
-
-			ks_json_open(&j, NULL, '{');
-			ks_json_str(&j, "id", s->id);
-			ks_json_str(&j, "service", s->service);
-			ks_json_str(&j, "cgroup", s->cgroup);
-			if (s->error)
-				ks_json_str(&j, "error", strerror(-s->error));
-			ks_json_open(&j, "would_keep", '[');
-			for (size_t t = 0; t < s->sel.n; t++) {
-				ks_json_open(&j, NULL, '{');
-				ks_json_str(&j, "program", base_name(s->sel.trees[t].program));
-				ks_json_int(&j, "pid", s->sel.trees[t].procs[0].pid);
-				ks_json_uint(&j, "processes", s->sel.trees[t].n);
-				ks_json_close(&j, '}');
-			}
-			ks_json_close(&j, ']');
-			ks_json_close(&j, '}');
-		}
-		ks_json_close(&j, ']');
-		ks_json_close(&j, '}');
-	} else {
-		char list[512];
-
-		if (e.kept)
-			printf("%s: %s at logout: %s\n", name, GOOD(o, "kept"), reason);
-		else if (!kills)
-			printf("%s: not kept by pam_keepsession (%s),\n  but logind does not "
-			       "kill %s's processes at logout\n",
-			       name, reason, name);
-		else
-			printf("%s: %s at logout: %s\n", name, BAD(o, "not kept"), reason);
-		for (size_t i = 0; i < e.optin_problems.n; i++)
-			printf("  %s\n", e.optin_problems.v[i]);
-		join(&e.programs, list, sizeof(list));
-		if (e.kept)
-			printf("  programs kept: %s\n", list);
-		if (!ls.known)
-			printf("  logind: %s (%s)\n", BAD(o, "unknown"), ls.error);
-		else
-			printf("  logind: %s at logout\n",
-			       kills ? "kills the session's processes" : "kills nothing");
-		for (size_t i = 0; i < conf_problems.n; i++)
-			printf("  configuration: %s\n", conf_problems.v[i]);
-		for (size_t i = 0; i < n_sessions; i++) {
-			const struct session_view *s = &sessions[i];
-
-			printf("  session %s (%s):", s->id, s->service ? s->service : "?");
-			if (s->error) {
-				printf(" cannot read its processes: %s\n", strerror(-s->error));
-				continue;
-			}
-			if (!e.kept || s->sel.n == 0) {
-				printf(" nothing would be kept\n");
-				continue;
-			}
-			printf(" would keep\n");
-			for (size_t t = 0; t < s->sel.n; t++) {
-				(void)snprintf(text, sizeof(text), "%zu process%s",
-					       s->sel.trees[t].n,
-					       s->sel.trees[t].n == 1 ? "" : "es");
-				printf("    %s, pid %d, %s\n", base_name(s->sel.trees[t].program),
-				       (int)s->sel.trees[t].procs[0].pid, text);
-			}
-		}
-		if (n_sessions == 0)
-			printf("  no open session\n");
+			status_human(o, &rep);
 	}
 
 	sessions_free(sessions, n_sessions);

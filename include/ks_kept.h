@@ -19,6 +19,7 @@
 
 struct ks_kept_scope {
 	char *unit;
+	char *object_path;         /* systemd's D-Bus object of the unit */
 	char *user;                /* from the Description the module wrote; NULL if foreign */
 	char *program;             /* idem */
 	char *session;             /* idem */

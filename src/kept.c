@@ -89,6 +89,7 @@ void ks_kept_list_free(struct ks_kept_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].unit);
+		free(l->v[i].object_path);
 		free(l->v[i].user);
 		free(l->v[i].program);
 		free(l->v[i].session);
@@ -132,7 +133,7 @@ static int fill_scope(sd_bus *bus, uint64_t deadline, const char *path, struct k
 	return 0;
 }
 
-static int add_scope(struct ks_kept_list *out, const char *unit)
+static int add_scope(struct ks_kept_list *out, const char *unit, const char *path)
 {
 	struct ks_kept_scope *grown;
 
@@ -142,12 +143,13 @@ static int add_scope(struct ks_kept_list *out, const char *unit)
 	out->v = grown;
 	out->v[out->n] = (struct ks_kept_scope){
 		.unit = strdup(unit),
+		.object_path = strdup(path),
 		.pid = ks_kept_unit_pid(unit),
 		.runtime_max_usec = UINT64_MAX,
 	};
-	if (!out->v[out->n].unit)
-		return -ENOMEM;
 	out->n++;
+	if (!out->v[out->n - 1].unit || !out->v[out->n - 1].object_path)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -156,7 +158,6 @@ int ks_kept_list(sd_bus *bus, uint64_t deadline, struct ks_kept_list *out)
 	static const char *const states[] = { "active", "activating", "deactivating", NULL };
 	static const char *const patterns[] = { KS_KEPT_PATTERN, NULL };
 	sd_bus_message *msg = NULL, *reply = NULL;
-	struct ks_strlist paths = { 0 };
 	int r;
 
 	*out = (struct ks_kept_list){ 0 };
@@ -183,15 +184,12 @@ int ks_kept_list(sd_bus *bus, uint64_t deadline, struct ks_kept_list *out)
 			r = -E2BIG;
 			break;
 		}
-		r = add_scope(out, name);
-		if (r >= 0)
-			r = ks_strlist_add(&paths, path, strlen(path));
+		r = add_scope(out, name, path);
 	}
 	sd_bus_message_unref(msg);
 	sd_bus_message_unref(reply);
 	for (size_t i = 0; r >= 0 && i < out->n; i++)
-		r = fill_scope(bus, deadline, paths.v[i], &out->v[i]);
-	ks_strlist_clear(&paths);
+		r = fill_scope(bus, deadline, out->v[i].object_path, &out->v[i]);
 	if (r < 0) {
 		ks_kept_list_free(out);
 		return r;

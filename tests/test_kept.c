@@ -27,9 +27,7 @@ static void test_unit_names(void **state)
 	assert_false(ks_kept_unit_name_valid("keepsession-a/b.scope"));
 	assert_false(ks_kept_unit_name_valid("xkeepsession-a.scope"));
 	assert_false(ks_kept_unit_name_valid(""));
-	memset(longname, 'a', sizeof(longname));
-	memcpy(longname, "keepsession-", 12);
-	strcpy(longname + sizeof(longname) - 7, ".scope");
+	(void)snprintf(longname, sizeof(longname), "keepsession-%0300d.scope", 1);
 	assert_false(ks_kept_unit_name_valid(longname));
 
 	/* What the module names is ours, and carries its pid. */
