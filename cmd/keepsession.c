@@ -673,25 +673,14 @@ static void sessions_read(uid_t uid, const struct ks_strlist *programs, struct s
 		goto out;
 	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, cgroup_root, sizeof(cgroup_root));
 	for (int i = 0; i < n; i++) {
-		const struct ks_scan scan = {
-			.proc_root = "/proc",
-			.cgroup_root = cgroup_root,
-			.cgroup = v[i].cgroup,
-			.uid = uid,
-			.programs = programs,
-		};
-
 		v[i].id = ids[i];
 		ids[i] = NULL;
 		(void)sd_session_get_service(v[i].id, &v[i].service);
-		/* logind puts every session's scope there. */
-		(void)snprintf(v[i].cgroup, sizeof(v[i].cgroup),
-			       "/user.slice/user-%u.slice/session-%s.scope", (unsigned)uid,
-			       v[i].id);
 		if (r < 0)
 			v[i].error = r;
-		else if (programs->n > 0)
-			v[i].error = ks_select_trees(&scan, &v[i].sel, NULL);
+		else
+			v[i].error = ks_dry_run("/proc", cgroup_root, uid, v[i].id, programs,
+						&v[i].sel, v[i].cgroup, sizeof(v[i].cgroup));
 	}
 	*out = v;
 	*n_out = (size_t)n;

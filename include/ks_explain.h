@@ -6,6 +6,7 @@
 
 #include "ks_config.h"
 #include "ks_eligibility.h"
+#include "ks_proctree.h"
 #include "ks_strlist.h"
 
 /*
@@ -43,5 +44,16 @@ void ks_explanation_free(struct ks_explanation *e);
 /* "denied", "listed", "group", "all", "opted-in", "not-opted-in",
  * "optin-refused", "no-programs", "optin-off". */
 const char *ks_reason_name(enum ks_reason r);
+
+/*
+ * What the module would keep if the session ended now: the very selection
+ * it runs (ks_select_trees) over the session's scope, which logind names
+ * <cgroup_root>/user.slice/user-UID.slice/session-ID.scope. Reads only;
+ * nothing is moved. Returns 0, -EINVAL for a session id that cannot name a
+ * scope, or what ks_select_trees() returns.
+ */
+int ks_dry_run(const char *proc_root, const char *cgroup_root, uid_t uid, const char *session_id,
+	       const struct ks_strlist *programs, struct ks_selection *out, char *cgroup,
+	       size_t cgroup_size);
 
 #endif

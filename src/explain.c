@@ -127,3 +127,29 @@ const char *ks_reason_name(enum ks_reason r)
 
 	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "unknown";
 }
+
+int ks_dry_run(const char *proc_root, const char *cgroup_root, uid_t uid, const char *session_id,
+	       const struct ks_strlist *programs, struct ks_selection *out, char *cgroup,
+	       size_t cgroup_size)
+{
+	const struct ks_scan scan = {
+		.proc_root = proc_root,
+		.cgroup_root = cgroup_root,
+		.cgroup = cgroup,
+		.uid = uid,
+		.programs = programs,
+	};
+	int r;
+
+	*out = (struct ks_selection){ 0 };
+	/* logind's ids are short names; anything else names no scope of its. */
+	if (!session_id[0] ||
+	    strspn(session_id, "abcdefghijklmnopqrstuvwxyz"
+			       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(session_id))
+		return -EINVAL;
+	r = snprintf(cgroup, cgroup_size, "/user.slice/user-%u.slice/session-%s.scope",
+		     (unsigned)uid, session_id);
+	if (r < 0 || (size_t)r >= cgroup_size)
+		return -EINVAL;
+	return ks_select_trees(&scan, out, NULL);
+}

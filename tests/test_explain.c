@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "fakeproc.h"
 #include "ks_explain.h"
 #include "logcap.h"
 
@@ -174,6 +175,62 @@ static void test_lists(void **state)
 	assert_string_equal(ks_reason_name((enum ks_reason)99), "unknown");
 }
 
+/* The dry run reads the session's scope where logind puts it, selects as
+ * the module does, and changes nothing it read. */
+static void test_dry_run(void **state)
+{
+	static const char session_cg[] = "/user.slice/user-1000.slice/session-7.scope";
+	struct ks_strlist programs = { 0 };
+	struct ks_selection sel;
+	struct fakeproc fp;
+	char cgroup[256], procs[PATH_MAX], before[256] = "", after[256] = "";
+	FILE *f;
+
+	(void)state;
+	fakeproc_init(&fp, session_cg);
+	fake_proc(&fp, 100, 1, 1000, "/usr/bin/bash");    /* the login shell */
+	fake_proc(&fp, 200, 1, 1000, "/usr/bin/tmux");    /* the server */
+	fake_proc(&fp, 201, 200, 1000, "/usr/bin/bash");  /* its pane */
+	fake_proc(&fp, 202, 201, 1000, "/usr/bin/sleep"); /* and a job */
+	fake_proc(&fp, 300, 1, 0, "/usr/bin/tmux");       /* root's: never */
+	assert_int_equal(ks_strlist_add_split(&programs, "tmux,screen"), 0);
+	fp_path_join(procs, sizeof(procs), "%s%s/cgroup.procs", fp.cgroot, session_cg);
+	f = fopen(procs, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(before, 1, sizeof(before) - 1, f) > 0, 1);
+	fclose(f);
+
+	assert_int_equal(
+		ks_dry_run(fp.proc, fp.cgroot, 1000, "7", &programs, &sel, cgroup, sizeof(cgroup)),
+		0);
+	assert_string_equal(cgroup, session_cg);
+	assert_int_equal(sel.n, 1);
+	assert_string_equal(sel.trees[0].program, "tmux");
+	assert_int_equal(sel.trees[0].procs[0].pid, 200);
+	assert_int_equal(sel.trees[0].n, 3);
+	ks_selection_free(&sel);
+
+	f = fopen(procs, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(after, 1, sizeof(after) - 1, f) > 0, 1);
+	fclose(f);
+	assert_string_equal(before, after);
+
+	/* Another session of the user: no such scope. */
+	assert_true(ks_dry_run(fp.proc, fp.cgroot, 1000, "8", &programs, &sel, cgroup,
+			       sizeof(cgroup)) < 0);
+	assert_int_equal(sel.n, 0);
+	/* Ids that would name another cgroup are refused before any read. */
+	assert_int_equal(ks_dry_run(fp.proc, fp.cgroot, 1000, "../../x", &programs, &sel, cgroup,
+				    sizeof(cgroup)),
+			 -EINVAL);
+	assert_int_equal(
+		ks_dry_run(fp.proc, fp.cgroot, 1000, "", &programs, &sel, cgroup, sizeof(cgroup)),
+		-EINVAL);
+	ks_strlist_clear(&programs);
+	fakeproc_remove(&fp);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -181,6 +238,7 @@ int main(void)
 		T(test_opted_in),
 		T(test_not_opted_in_and_refused),
 		T(test_lists),
+		cmocka_unit_test(test_dry_run),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,10 @@
 
 #include <cmocka.h>
 
+#include "fake_manager.h"
+#include "ks_config.h"
 #include "ks_kept.h"
+#include "ks_mover.h"
 #include "ks_unitname.h"
 #include "logcap.h"
 
@@ -108,12 +111,131 @@ static void test_count_procs(void **state)
 	scratch_remove(dir);
 }
 
+#define BOUND (10 * KS_USEC_PER_SEC)
+
+static const struct fake_unit kept_units[] = {
+	{
+		.name = "keepsession-alice-tmux-1234.scope",
+		.description = "tmux of user alice kept from session 7 by pam_keepsession",
+		.cgroup = "/user.slice/user-1000.slice/keepsession-alice-tmux-1234.scope",
+		.since_usec = 1700000000000000ULL,
+		.runtime_max_usec = 3600 * KS_USEC_PER_SEC,
+	},
+	/* systemd's glob matched it, but the name is not one the module makes. */
+	{ .name = "keepsession-bad name.scope", .description = "x" },
+	/* Ours by name, with a description someone else wrote, no limit. */
+	{
+		.name = "keepsession-bob-screen-99.scope",
+		.description = "something else",
+		.cgroup = "",
+		.runtime_max_usec = UINT64_MAX,
+	},
+};
+
+static void test_list_from_manager(void **state)
+{
+	const struct fake_script script = { .units = kept_units, .n_units = 3 };
+	struct fake_manager fm;
+	struct ks_kept_list l;
+	const struct fake_call *call;
+	sd_bus *bus = NULL;
+
+	(void)state;
+	hang_guard(30);
+	assert_int_equal(fake_manager_start(&fm, &script, &bus), 0);
+	assert_int_equal(ks_kept_list(bus, ks_now_usec() + BOUND, &l), 2);
+	bus = sd_bus_close_unref(bus);
+	assert_int_equal(fake_manager_stop(&fm), 0);
+	alarm(0);
+
+	call = fake_call_find(fm.rec, "ListUnitsByPatterns", 0);
+	assert_non_null(call);
+	assert_string_equal(call->arg0, "keepsession-*.scope");
+	assert_string_equal(call->arg1, "active,activating,deactivating");
+
+	assert_string_equal(l.v[0].unit, "keepsession-alice-tmux-1234.scope");
+	assert_string_equal(l.v[0].user, "alice");
+	assert_string_equal(l.v[0].program, "tmux");
+	assert_string_equal(l.v[0].session, "7");
+	assert_int_equal(l.v[0].pid, 1234);
+	assert_string_equal(l.v[0].cgroup, kept_units[0].cgroup);
+	assert_int_equal(l.v[0].since_usec, kept_units[0].since_usec);
+	assert_int_equal(l.v[0].runtime_max_usec, 3600 * KS_USEC_PER_SEC);
+
+	assert_string_equal(l.v[1].unit, "keepsession-bob-screen-99.scope");
+	assert_null(l.v[1].user);
+	assert_null(l.v[1].program);
+	assert_null(l.v[1].cgroup);
+	assert_int_equal(l.v[1].pid, 99);
+	assert_int_equal(l.v[1].since_usec, 0);
+	assert_int_equal(l.v[1].runtime_max_usec, UINT64_MAX);
+	ks_kept_list_free(&l);
+	fake_manager_free(&fm);
+}
+
+static void test_list_manager_hangs(void **state)
+{
+	/* No authentication at all: the list gives up at its deadline. */
+	const struct fake_script script = { .no_auth = true };
+	struct fake_manager fm;
+	struct ks_kept_list l;
+	sd_bus *bus = NULL;
+
+	(void)state;
+	hang_guard(30);
+	assert_int_equal(fake_manager_start(&fm, &script, &bus), 0);
+	assert_int_equal(ks_kept_list(bus, ks_now_usec() + KS_USEC_PER_SEC / 5, &l), -ETIMEDOUT);
+	assert_int_equal(l.n, 0);
+	bus = sd_bus_close_unref(bus);
+	(void)fake_manager_stop(&fm);
+	alarm(0);
+	fake_manager_free(&fm);
+}
+
+static void test_stop(void **state)
+{
+	const struct fake_script ok = { 0 };
+	const struct fake_script refuse = { .stop_error =
+						    "org.freedesktop.DBus.Error.AccessDenied" };
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	struct fake_manager fm;
+	const struct fake_call *call;
+	sd_bus *bus = NULL;
+
+	(void)state;
+	hang_guard(30);
+	assert_int_equal(fake_manager_start(&fm, &ok, &bus), 0);
+	/* Never a unit that is not ours: refused before any call. */
+	assert_int_equal(ks_kept_stop(bus, ks_now_usec() + BOUND, "session-3.scope", &err),
+			 -EINVAL);
+	assert_int_equal(ks_kept_stop(bus, ks_now_usec() + BOUND, "sshd.service", &err), -EINVAL);
+	assert_int_equal(
+		ks_kept_stop(bus, ks_now_usec() + BOUND, "keepsession-alice-tmux-1234.scope", &err),
+		0);
+	bus = sd_bus_close_unref(bus);
+	assert_int_equal(fake_manager_stop(&fm), 0);
+	assert_int_equal(fake_call_count(fm.rec, "StopUnit"), 1);
+	call = fake_call_find(fm.rec, "StopUnit", 0);
+	assert_string_equal(call->arg0, "keepsession-alice-tmux-1234.scope");
+	assert_string_equal(call->arg1, "replace");
+	fake_manager_free(&fm);
+
+	assert_int_equal(fake_manager_start(&fm, &refuse, &bus), 0);
+	assert_true(ks_kept_stop(bus, ks_now_usec() + BOUND, "keepsession-a-b-1.scope", &err) < 0);
+	assert_true(sd_bus_error_has_name(&err, "org.freedesktop.DBus.Error.AccessDenied"));
+	sd_bus_error_free(&err);
+	bus = sd_bus_close_unref(bus);
+	assert_int_equal(fake_manager_stop(&fm), 0);
+	alarm(0);
+	fake_manager_free(&fm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unit_names),
-		cmocka_unit_test(test_description),
-		cmocka_unit_test(test_count_procs),
+		cmocka_unit_test(test_unit_names),         cmocka_unit_test(test_description),
+		cmocka_unit_test(test_count_procs),        cmocka_unit_test(test_list_from_manager),
+		cmocka_unit_test(test_list_manager_hangs), cmocka_unit_test(test_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
