@@ -207,8 +207,9 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                 $(WARNINGS) -Iinclude
 FUZZ_COMMON  := src/log.c src/strlist.c $(wildcard include/*.h)
 # target:max_len, the largest input each unit takes (256 KiB config,
-# 64 KiB ~/.keepsession, 64 KiB /proc/PID/cgroup).
-FUZZ_RUNS    := fuzz_config:270000 fuzz_optin:70000 fuzz_unitname:4096 fuzz_proc:70000
+# 64 KiB ~/.keepsession, 64 KiB /proc/PID/cgroup, 256 KiB pam.d file).
+FUZZ_RUNS    := fuzz_config:270000 fuzz_optin:70000 fuzz_unitname:4096 fuzz_proc:70000 \
+                fuzz_pamstack:270000
 FUZZ_BINS    := $(foreach r,$(FUZZ_RUNS),$(FUZZ_DIR)/$(firstword $(subst :, ,$(r))))
 FUZZ_LINK     = mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
@@ -220,6 +221,8 @@ $(FUZZ_DIR)/fuzz_optin: fuzz/fuzz_optin.c src/optin.c $(FUZZ_COMMON)
 $(FUZZ_DIR)/fuzz_unitname: fuzz/fuzz_unitname.c src/unitname.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 $(FUZZ_DIR)/fuzz_proc: fuzz/fuzz_proc.c src/proctree.c $(FUZZ_COMMON)
+	$(FUZZ_LINK)
+$(FUZZ_DIR)/fuzz_pamstack: fuzz/fuzz_pamstack.c src/pamstack.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 
 .PHONY: fuzz fuzz-build

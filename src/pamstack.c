@@ -125,9 +125,10 @@ static int read_bounded(const char *path, char **text, size_t *len)
 	return 0;
 }
 
-/* Splits off the next token of *p: blank-separated, or "[...]" whole.
- * Returns NULL at the end of the line. An unclosed '[' takes the rest. */
-static char *next_token(char **p)
+/* Splits off the next token of *p: blank-separated, or, for the control
+ * field (bracket), "[...]" whole. Returns NULL at the end of the line. An
+ * unclosed '[' takes the rest. */
+static char *next_token(char **p, bool bracket)
 {
 	char *s = *p, *end;
 
@@ -137,7 +138,7 @@ static char *next_token(char **p)
 		*p = s;
 		return NULL;
 	}
-	if (*s == '[') {
+	if (bracket && *s == '[') {
 		end = strchr(s, ']');
 		end = end ? end + 1 : s + strlen(s);
 	} else {
@@ -203,11 +204,11 @@ static int parse_line(struct resolver *rs, char *s, const char *file, unsigned l
 	const char *type, *control, *module;
 	char *p = s;
 
-	type = next_token(&p);
+	type = next_token(&p, false);
 	if (!type)
 		return 0;
 	if (strcmp(type, "@include") == 0) {
-		const char *target = next_token(&p);
+		const char *target = next_token(&p, false);
 
 		if (!target) {
 			problem(rs, file, line, "@include without a file");
@@ -217,8 +218,8 @@ static int parse_line(struct resolver *rs, char *s, const char *file, unsigned l
 	}
 	if (strcasecmp(type[0] == '-' ? type + 1 : type, "session") != 0)
 		return 0; /* another stack's line: libpam checks those in their own stack */
-	control = next_token(&p);
-	module = next_token(&p);
+	control = next_token(&p, true);
+	module = next_token(&p, false);
 	if (control && control[0] == '[' && control[strlen(control) - 1] != ']') {
 		problem(rs, file, line, "unclosed '[' in the control field");
 		return 0;

@@ -167,16 +167,19 @@ static void test_comments_and_continuations(void **state)
 	    "    pam_systemd.so arg\n"
 	    "session optional pam_x.so \\# continued? no: the comment ends it\n"
 	    "session optional pam_y.so\n"
-	    "SESSION optional pam_z.so");
+	    "SESSION optional pam_z.so\n"
+	    "session optional [not-a-control] x\n");
 	assert_int_equal(resolve(f, "svc"), 0);
 	assert_int_equal(f->stack.problems, 0);
-	assert_int_equal(f->stack.n, 5);
+	assert_int_equal(f->stack.n, 6);
 	assert_line(f, 0, "svc", 3, "pam_keepsession.so");
 	assert_line(f, 1, "svc", 4, "pam_systemd.so");
 	assert_string_equal(f->stack.lines[1].control, "[success=ok  default=ignore]");
 	assert_line(f, 2, "svc", 7, "pam_x.so");
 	assert_line(f, 3, "svc", 8, "pam_y.so");
 	assert_line(f, 4, "svc", 9, "pam_z.so");
+	/* Brackets group only in the control field. */
+	assert_line(f, 5, "svc", 10, "[not-a-control]");
 }
 
 static void test_missing_files(void **state)
