@@ -62,7 +62,8 @@ struct opts {
 	bool json;
 	bool color;
 	const char *pam_d;
-	const char *conf;
+	const char *conf;    /* --conf, or NULL: the module's own choice */
+	const char *service; /* whose module arguments status applies */
 };
 
 static const char *program_name = "keepsession";
@@ -165,19 +166,60 @@ static bool in_group(void *ctx, const char *user, const char *group)
 
 /* ---------------------------------------------------------------- config */
 
-static int load_config(const struct opts *o, struct ks_config *c, struct ks_strlist *problems)
+/* Splits module arguments at blanks, as libpam does (no brackets: none
+ * of the module's options holds a blank). */
+static int split_blanks(const char *args, struct ks_strlist *out)
+{
+	while (args && *args) {
+		size_t n;
+
+		args += strspn(args, " \t");
+		n = strcspn(args, " \t");
+		if (n > 0 && ks_strlist_add(out, args, n) < 0)
+			return -ENOMEM;
+		args += n;
+	}
+	return 0;
+}
+
+/*
+ * The configuration as the module loads it: the file, then the module
+ * arguments of its PAM line (module_args, may be NULL), through
+ * ks_config_load() itself; --conf, when given, names the file. Problems
+ * are collected one line each.
+ */
+static int load_config(const struct opts *o, const char *module_args, struct ks_config *c,
+		       struct ks_strlist *problems)
 {
 	const struct ks_log log = { .sink = collect_sink, .ctx = problems };
-	char arg[PATH_MAX + 8];
-	const char *argv[1] = { arg };
+	struct ks_strlist args = { 0 };
 	int r;
 
 	r = ks_config_init(c);
-	if (r < 0)
-		return r;
-	(void)snprintf(arg, sizeof(arg), "conf=%s", o->conf);
-	r = ks_config_load(c, 1, argv, 0, &log);
+	if (r >= 0)
+		r = split_blanks(module_args, &args);
+	if (r >= 0 && o->conf) {
+		char conf_arg[PATH_MAX + 8];
+
+		(void)snprintf(conf_arg, sizeof(conf_arg), "conf=%s", o->conf);
+		r = ks_strlist_add(&args, conf_arg, strlen(conf_arg));
+	}
+	if (r >= 0)
+		r = ks_config_load(c, (int)args.n, (const char **)args.v, 0, &log);
+	ks_strlist_clear(&args);
 	return r < 0 ? r : 0;
+}
+
+/* The pam_keepsession.so line of a service's session stack, to load the
+ * configuration with its arguments as the module does there. */
+static int service_line(const struct opts *o, const char *service, struct ks_pamstack *stack,
+			const struct ks_pam_line **line)
+{
+	*line = NULL;
+	if (ks_pamstack_resolve(o->pam_d, service, stack, NULL) < 0)
+		return -ENOENT;
+	*line = ks_pamstack_find(stack, "pam_keepsession.so");
+	return *line ? 0 : -ENOENT;
 }
 
 /* ----------------------------------------------------------------- check */
@@ -410,7 +452,7 @@ static void check_json(const struct opts *o, const struct service_verdict *v, si
 	}
 	ks_json_close(&j, ']');
 	ks_json_open(&j, "config", '{');
-	ks_json_str(&j, "file", o->conf);
+	ks_json_str(&j, "file", o->conf ? o->conf : KS_DEFAULT_CONF);
 	json_list(&j, "problems", conf_problems);
 	ks_json_close(&j, '}');
 	if (ls->known) {
@@ -486,7 +528,7 @@ static void check_human(const struct opts *o, const struct service_verdict *v, s
 			printf("  %s: no pam_systemd.so in the stack, %s:%u has nothing to keep\n",
 			       s->name, s->keep.file, s->keep.line);
 	}
-	printf("configuration %s: %s\n", o->conf,
+	printf("configuration %s: %s\n", o->conf ? o->conf : KS_DEFAULT_CONF,
 	       conf_problems->n ? BAD(o, "problems") : GOOD(o, "ok"));
 	logind_human(o, ls);
 	if (g->unit[0] && g->dropin[0])
@@ -497,6 +539,26 @@ static void check_human(const struct opts *o, const struct service_verdict *v, s
 		printf("stop guard: not installed\n");
 	for (size_t i = 0; i < problems->n; i++)
 		printf("problem: %s\n", problems->v[i]);
+}
+
+/* The service's module arguments, loaded as the module does on top of
+ * the file: what goes wrong there and not with the file alone is the
+ * line's problem, named by its file:line. */
+static void args_problems(const struct opts *o, struct service_verdict *sv,
+			  const struct ks_strlist *file_problems)
+{
+	struct ks_strlist problems = { 0 };
+	struct ks_config c;
+
+	if (!sv->keep.args || !sv->keep.args[0])
+		return;
+	if (load_config(o, sv->keep.args, &c, &problems) >= 0)
+		for (size_t i = 0; i < problems.n; i++)
+			if (!ks_strlist_contains(file_problems, problems.v[i]))
+				add_problem(&sv->problems, "%s:%u: %s", sv->keep.file,
+					    sv->keep.line, problems.v[i]);
+	ks_config_free(&c);
+	ks_strlist_clear(&problems);
 }
 
 static int cmd_check(const struct opts *o)
@@ -511,7 +573,7 @@ static int cmd_check(const struct opts *o)
 
 	/* The configuration first: its problems come after PAM's, but an
 	 * out-of-memory here is the only way this command gives up. */
-	if (load_config(o, &c, &conf_problems) < 0) {
+	if (load_config(o, NULL, &c, &conf_problems) < 0) {
 		ks_strlist_clear(&conf_problems);
 		return error(EXIT_PROBLEM, "out of memory");
 	}
@@ -532,6 +594,7 @@ static int cmd_check(const struct opts *o)
 				    "pam_systemd.so (%s:%u): move it above that line",
 				    s->keep.file, s->keep.line, s->systemd.top_file,
 				    s->systemd.top_line, s->systemd.file, s->systemd.line);
+		args_problems(o, &v[i], &conf_problems);
 		for (size_t k = 0; k < s->problems.n; k++)
 			add_problem(&problems, "%s", s->problems.v[k]);
 	}
@@ -717,6 +780,7 @@ struct status_report {
 	const struct ks_strlist *conf_problems;
 	const struct session_view *sessions;
 	size_t n_sessions;
+	const struct ks_pam_line *line; /* the module's line in --service, or NULL */
 };
 
 static void status_json(const struct status_report *r)
@@ -734,6 +798,15 @@ static void status_json(const struct status_report *r)
 	json_list(&j, "programs", &r->e->programs);
 	json_list(&j, "optin_problems", &r->e->optin_problems);
 	json_list(&j, "config_problems", r->conf_problems);
+	if (r->line) {
+		ks_json_open(&j, "pam_line", '{');
+		ks_json_str(&j, "file", r->line->file);
+		ks_json_uint(&j, "line", r->line->line);
+		ks_json_str(&j, "args", r->line->args);
+		ks_json_close(&j, '}');
+	} else {
+		ks_json_null(&j, "pam_line");
+	}
 	if (r->ls->known)
 		ks_json_bool(&j, "logind_kills", r->kills);
 	else
@@ -804,6 +877,9 @@ static void status_human(const struct opts *o, const struct status_report *r)
 	else
 		printf("  logind: %s at logout\n",
 		       r->kills ? "kills the session's processes" : "kills nothing");
+	if (r->line && r->line->args[0])
+		printf("  module arguments (%s:%u): %s\n", r->line->file, r->line->line,
+		       r->line->args);
 	for (size_t i = 0; i < r->conf_problems->n; i++)
 		printf("  configuration: %s\n", r->conf_problems->v[i]);
 	for (size_t i = 0; i < r->n_sessions; i++)
@@ -825,6 +901,8 @@ static int cmd_status(const struct opts *o, const char *who)
 	bool kills, survives;
 	char reason[600];
 	char *name, *home;
+	struct ks_pamstack stack = { 0 };
+	const struct ks_pam_line *line = NULL;
 
 	pw = who ? getpwnam(who) : getpwuid(getuid());
 	if (!pw)
@@ -833,11 +911,13 @@ static int cmd_status(const struct opts *o, const char *who)
 	if (getuid() != 0 && pw->pw_uid != getuid())
 		return error(EXIT_PROBLEM, "only root may ask about another user (%s)",
 			     pw->pw_name);
+	(void)service_line(o, o->service, &stack, &line);
 	name = strdup(pw->pw_name);
 	home = strdup(pw->pw_dir);
 	if (!name || !home) {
 		free(name);
 		free(home);
+		ks_pamstack_free(&stack);
 		return error(EXIT_PROBLEM, "out of memory");
 	}
 	{
@@ -846,9 +926,11 @@ static int cmd_status(const struct opts *o, const char *who)
 		};
 		int r;
 
-		if (load_config(o, &c, &conf_problems) < 0) {
+		if (load_config(o, line ? line->args : NULL, &c, &conf_problems) < 0) {
 			free(name);
 			free(home);
+			ks_pamstack_free(&stack);
+			ks_strlist_clear(&conf_problems);
 			return error(EXIT_PROBLEM, "out of memory");
 		}
 		r = ks_explain(&c, &u, &io, &e);
@@ -858,6 +940,7 @@ static int cmd_status(const struct opts *o, const char *who)
 			free(name);
 			free(home);
 			ks_config_free(&c);
+			ks_pamstack_free(&stack);
 			ks_strlist_clear(&conf_problems);
 			return r;
 		}
@@ -883,6 +966,7 @@ static int cmd_status(const struct opts *o, const char *who)
 			.conf_problems = &conf_problems,
 			.sessions = sessions,
 			.n_sessions = n_sessions,
+			.line = line,
 		};
 
 		if (o->json)
@@ -897,6 +981,7 @@ static int cmd_status(const struct opts *o, const char *who)
 	ks_strlist_clear(&programs);
 	ks_strlist_clear(&conf_problems);
 	ks_config_free(&c);
+	ks_pamstack_free(&stack);
 	free(name);
 	free(home);
 	return survives ? 0 : EXIT_NOT_KEPT;
@@ -1103,6 +1188,8 @@ static void usage(FILE *f)
 		"  --json                   machine-readable output (status, list, check)\n"
 		"  --pam-dir DIR            PAM configuration directory (default /etc/pam.d)\n"
 		"  --conf FILE              configuration file (default %s)\n"
+		"  --service NAME           status: apply the module arguments of this PAM\n"
+		"                           service's line (default sshd)\n"
 		"  -h, --help               this help\n"
 		"  --version                the version\n",
 		program_name, KS_DEFAULT_CONF);
@@ -1110,17 +1197,18 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_PAM_DIR, OPT_CONF, OPT_USER, OPT_VERSION };
+	enum { OPT_JSON = 256, OPT_PAM_DIR, OPT_CONF, OPT_USER, OPT_SERVICE, OPT_VERSION };
 	static const struct option options[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "pam-dir", required_argument, NULL, OPT_PAM_DIR },
 		{ "conf", required_argument, NULL, OPT_CONF },
 		{ "user", required_argument, NULL, OPT_USER },
+		{ "service", required_argument, NULL, OPT_SERVICE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .pam_d = "/etc/pam.d", .conf = KS_DEFAULT_CONF };
+	struct opts o = { .pam_d = "/etc/pam.d", .service = "sshd" };
 	const char *user = NULL, *command;
 	const char *no_color = getenv("NO_COLOR");
 	int c;
@@ -1141,6 +1229,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_USER:
 			user = optarg;
+			break;
+		case OPT_SERVICE:
+			if (!optarg[0] || strchr(optarg, '/'))
+				return error(EXIT_USAGE, "--service: not a PAM service name: %s",
+					     optarg);
+			o.service = optarg;
 			break;
 		case 'h':
 			usage(stdout);

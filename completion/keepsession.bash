@@ -13,12 +13,12 @@ _keepsession()
 	_init_completion || return
 
 	local commands='status list check release'
-	local options='--json --pam-dir --conf --help --version'
+	local options='--json --pam-dir --conf --service --help --version'
 	local command= i
 
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		--pam-dir | --conf | --user)
+		--pam-dir | --conf | --user | --service)
 			((i++))
 			;;
 		-*) ;;
@@ -40,6 +40,10 @@ _keepsession()
 		;;
 	--user)
 		COMPREPLY=($(compgen -u -- "$cur"))
+		return
+		;;
+	--service)
+		COMPREPLY=($(compgen -W "$(command ls /etc/pam.d 2>/dev/null)" -- "$cur"))
 		return
 		;;
 	esac

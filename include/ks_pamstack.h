@@ -25,6 +25,7 @@ struct ks_pam_line {
 	unsigned line;     /* its first physical line (1-based) */
 	char *module;      /* as written: "pam_systemd.so" or an absolute path */
 	char *control;     /* "optional", "[success=ok default=bad]" */
+	char *args;        /* the module arguments as written ("" if none) */
 	char *top_file;    /* the service file, and the line in it that brought */
 	unsigned top_line; /*   this one in (the line itself when direct) */
 	bool dash;         /* "-session": a missing module is not an error */

@@ -39,6 +39,7 @@ void ks_pamstack_free(struct ks_pamstack *s)
 		free(s->lines[i].file);
 		free(s->lines[i].module);
 		free(s->lines[i].control);
+		free(s->lines[i].args);
 		free(s->lines[i].top_file);
 	}
 	free(s->lines);
@@ -153,7 +154,7 @@ static char *next_token(char **p, bool bracket)
 }
 
 static int add_line(struct resolver *rs, const char *file, unsigned line, const struct origin *top,
-		    const char *type, const char *control, const char *module)
+		    const char *type, const char *control, const char *module, const char *args)
 {
 	struct ks_pamstack *out = rs->out;
 	struct ks_pam_line *grown, *l;
@@ -176,12 +177,13 @@ static int add_line(struct resolver *rs, const char *file, unsigned line, const 
 		.line = line,
 		.module = strdup(module),
 		.control = strdup(control),
+		.args = strdup(args),
 		.top_file = strdup(top->file),
 		.top_line = top->line,
 		.dash = type[0] == '-',
 	};
 	out->n++;
-	if (!l->file || !l->module || !l->control || !l->top_file)
+	if (!l->file || !l->module || !l->control || !l->args || !l->top_file)
 		return -ENOMEM;
 	return 0;
 }
@@ -230,7 +232,9 @@ static int parse_line(struct resolver *rs, char *s, const char *file, unsigned l
 	}
 	if (strcasecmp(control, "include") == 0 || strcasecmp(control, "substack") == 0)
 		return resolve_file(rs, module, file, line, &top);
-	return add_line(rs, file, line, &top, type, control, module);
+	while (is_blank(*p))
+		p++;
+	return add_line(rs, file, line, &top, type, control, module, p);
 }
 
 /*

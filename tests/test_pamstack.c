@@ -91,13 +91,14 @@ static void test_readme_placement(void **state)
 	put(f, "sshd",
 	    "# sshd\n"
 	    "auth required pam_env.so\n"
-	    "session optional pam_keepsession.so\n"
+	    "session optional pam_keepsession.so users=alice,@k  max_age=7d \n"
 	    "@include common-session\n"
 	    "session optional pam_motd.so\n");
 	assert_int_equal(resolve(f, "sshd"), 0);
 	assert_int_equal(f->stack.problems, 0);
 	assert_int_equal(f->stack.n, 7);
 	assert_line(f, 0, "sshd", 3, "pam_keepsession.so");
+	assert_string_equal(f->stack.lines[0].args, "users=alice,@k  max_age=7d");
 	assert_line(f, 1, "common-session", 2, "pam_permit.so");
 	assert_string_equal(f->stack.lines[1].control, "[default=1]");
 	assert_line(f, 5, "common-session", 6, "pam_systemd.so");
@@ -175,6 +176,8 @@ static void test_comments_and_continuations(void **state)
 	assert_line(f, 0, "svc", 3, "pam_keepsession.so");
 	assert_line(f, 1, "svc", 4, "pam_systemd.so");
 	assert_string_equal(f->stack.lines[1].control, "[success=ok  default=ignore]");
+	assert_string_equal(f->stack.lines[1].args, "arg");
+	assert_string_equal(f->stack.lines[0].args, "");
 	assert_line(f, 2, "svc", 7, "pam_x.so");
 	assert_line(f, 3, "svc", 8, "pam_y.so");
 	assert_line(f, 4, "svc", 9, "pam_z.so");
