@@ -232,7 +232,7 @@ ks_install_module() {
 			ks_chroot_umount_all
 			return 1
 		fi
-		ks_msg "installed ${deb##*/}"
+		ks_msg "installed $(for d in $deb; do printf '%s ' "${d##*/}"; done)"
 		;;
 	*) ks_die "KS_E2E_INSTALL must be make or deb, not '$KS_E2E_INSTALL'" ;;
 	esac
