@@ -100,9 +100,12 @@ $(COMMAND): $(COMMAND_OBJ) $(UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
 		$(COMMAND_OBJ) $(UNIT_OBJS) $(LIBS)
 
+# test_nomem makes allocations fail: the units' calls go through its
+# wrappers (link-time --wrap, no change to the units).
+TEST_LDFLAGS_test_nomem := -Wl,--wrap=malloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 $(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE) $(COMMAND)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
 
 # Each test binary prints cmocka's summary; the wrapper adds one closing
 # "N passed, N failed" line over all of them.

@@ -31,6 +31,7 @@
 #include "ks_kept.h"
 #include "ks_mover.h"
 #include "ks_optin.h"
+#include "ks_optin_fork.h"
 #include "ks_pamstack.h"
 #include "ks_policy.h"
 #include "ks_proctree.h"
@@ -142,26 +143,26 @@ static void collect_sink(void *ctx, int priority, const char *message)
 		(void)ks_strlist_add(ctx, message, strlen(message));
 }
 
-static bool in_group(void *ctx, const char *user, const char *group)
+static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
 {
-	const struct passwd *pw = getpwnam(user);
-	const struct group *gr = getgrnam(group);
-	gid_t groups[MAX_GROUPS];
-	int n = MAX_GROUPS;
-	gid_t gid;
+	(void)ctx;
+	return ks_policy_membership(getgrnam(group), u);
+}
+
+/* The entry's strings live in getpwnam()'s buffer, until its next call. */
+static int lookup_user(void *ctx, const char *name, struct ks_user *u)
+{
+	const struct passwd *pw;
 
 	(void)ctx;
-	if (!pw || !gr)
-		return false;
-	gid = gr->gr_gid;
-	if (pw->pw_gid == gid)
-		return true;
-	if (getgrouplist(user, pw->pw_gid, groups, &n) < 0)
-		return false;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw)
+		return errno ? -errno : -ENOENT;
+	*u = (struct ks_user){
+		.name = pw->pw_name, .uid = pw->pw_uid, .gid = pw->pw_gid, .home = pw->pw_dir
+	};
+	return 0;
 }
 
 /* ---------------------------------------------------------------- config */
@@ -633,44 +634,6 @@ static int cmd_check(const struct opts *o)
 
 /* ---------------------------------------------------------------- status */
 
-/*
- * ~/.keepsession, read with the user's privileges, never root's: as the
- * user already when they ask about themselves; root asking about someone
- * else drops its effective ids to theirs for the read (as
- * pam_modutil_drop_priv does) and takes them back after.
- */
-static int read_optin(void *ctx, const struct ks_user *u, const char *path,
-		      struct ks_strlist *lines, enum ks_optin_status *status,
-		      const struct ks_log *log)
-{
-	gid_t groups[MAX_GROUPS], saved[MAX_GROUPS];
-	int n = MAX_GROUPS, n_saved;
-
-	(void)ctx;
-	if (geteuid() == u->uid) {
-		*status = ks_optin_read(path, u->uid, lines, log);
-		return 0;
-	}
-	n_saved = getgroups(MAX_GROUPS, saved);
-	if (n_saved < 0) {
-		ks_log(log, LOG_ERR, "cannot read my own groups: %s", strerror(errno));
-		*status = KS_OPTIN_REFUSED;
-		return 0;
-	}
-	if (getgrouplist(u->name, u->gid, groups, &n) < 0 || setgroups((size_t)n, groups) < 0 ||
-	    setegid(u->gid) < 0 || seteuid(u->uid) < 0) {
-		ks_log(log, LOG_ERR, "cannot take the privileges of %s to read %s: %s", u->name,
-		       path, strerror(errno));
-		*status = KS_OPTIN_REFUSED;
-		/* Whatever was changed is changed back below. */
-	} else {
-		*status = ks_optin_read(path, u->uid, lines, log);
-	}
-	if (seteuid(0) < 0 || setegid(0) < 0 || setgroups((size_t)n_saved, saved) < 0)
-		return -EPERM;
-	return 0;
-}
-
 struct session_view {
 	char *id;
 	char *service;
@@ -890,8 +853,7 @@ static void status_human(const struct opts *o, const struct status_report *r)
 
 static int cmd_status(const struct opts *o, const char *who)
 {
-	struct ks_strlist conf_problems = { 0 }, programs = { 0 };
-	const struct ks_eligibility_io io = { .in_group = in_group, .read_optin = read_optin };
+	struct ks_strlist conf_problems = { 0 };
 	struct ks_explanation e;
 	struct session_view *sessions = NULL;
 	struct logind_settings ls;
@@ -900,64 +862,64 @@ static int cmd_status(const struct opts *o, const char *who)
 	size_t n_sessions = 0;
 	bool kills, survives;
 	char reason[600];
-	char *name, *home;
+	char *name;
+	uid_t uid;
 	struct ks_pamstack stack = { 0 };
 	const struct ks_pam_line *line = NULL;
+	int r;
 
 	pw = who ? getpwnam(who) : getpwuid(getuid());
 	if (!pw)
 		return who ? error(EXIT_PROBLEM, "no such user: %s", who) :
 			     error(EXIT_PROBLEM, "cannot look up uid %u", (unsigned)getuid());
-	if (getuid() != 0 && pw->pw_uid != getuid())
+	uid = pw->pw_uid;
+	if (getuid() != 0 && uid != getuid())
 		return error(EXIT_PROBLEM, "only root may ask about another user (%s)",
 			     pw->pw_name);
-	(void)service_line(o, o->service, &stack, &line);
 	name = strdup(pw->pw_name);
-	home = strdup(pw->pw_dir);
-	if (!name || !home) {
+	if (!name)
+		return error(EXIT_PROBLEM, "out of memory");
+	(void)service_line(o, o->service, &stack, &line);
+	if (load_config(o, line ? line->args : NULL, &c, &conf_problems) < 0) {
 		free(name);
-		free(home);
 		ks_pamstack_free(&stack);
+		ks_strlist_clear(&conf_problems);
 		return error(EXIT_PROBLEM, "out of memory");
 	}
+	/* The module's reader: a child with the user's ids (root asking
+	 * about someone), or as the caller (a user about themselves),
+	 * bounded by a share of timeout as in the module. */
 	{
-		const struct ks_user u = {
-			.name = name, .uid = pw->pw_uid, .gid = pw->pw_gid, .home = home
+		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
+		const struct ks_eligibility_io io = {
+			.lookup_user = lookup_user,
+			.in_group = in_group,
+			.read_optin = ks_optin_read_forked,
+			.optin_ctx = (void *)&reader,
 		};
-		int r;
 
-		if (load_config(o, line ? line->args : NULL, &c, &conf_problems) < 0) {
-			free(name);
-			free(home);
-			ks_pamstack_free(&stack);
-			ks_strlist_clear(&conf_problems);
-			return error(EXIT_PROBLEM, "out of memory");
-		}
-		r = ks_explain(&c, &u, &io, &e);
-		if (r < 0) {
-			r = error(EXIT_PROBLEM, "cannot read ~/%s of %s: %s", KS_OPTIN_FILE, name,
-				  strerror(-r));
-			free(name);
-			free(home);
-			ks_config_free(&c);
-			ks_pamstack_free(&stack);
-			ks_strlist_clear(&conf_problems);
-			return r;
-		}
-		(void)ks_strlist_copy(&programs, &e.programs);
-		logind_read(&ls);
-		kills = !ls.known ||
-			ks_policy_logind_kills(name, ls.kill_user_processes, &ls.kill_only_users,
-					       &ls.kill_exclude_users);
-		sessions_read(u.uid, &programs, &sessions, &n_sessions);
+		r = ks_explain(&c, name, &io, &e);
 	}
+	if (r < 0) {
+		r = error(EXIT_PROBLEM, "%s", e.problems.n ? e.problems.v[0] : strerror(-r));
+		ks_explanation_free(&e);
+		free(name);
+		ks_config_free(&c);
+		ks_pamstack_free(&stack);
+		ks_strlist_clear(&conf_problems);
+		return r;
+	}
+	logind_read(&ls);
+	kills = !ls.known || ks_policy_logind_kills(e.name, ls.kill_user_processes,
+						    &ls.kill_only_users, &ls.kill_exclude_users);
+	sessions_read(uid, &e.programs, &sessions, &n_sessions);
 	survives = e.kept || !kills;
 	reason_text(&e, &c, reason, sizeof(reason));
 
 	{
 		const struct status_report rep = {
-			.name = name,
-			.uid = pw->pw_uid,
+			.name = e.name,
+			.uid = uid,
 			.e = &e,
 			.reason = reason,
 			.ls = &ls,
@@ -978,12 +940,10 @@ static int cmd_status(const struct opts *o, const char *who)
 	sessions_free(sessions, n_sessions);
 	logind_free(&ls);
 	ks_explanation_free(&e);
-	ks_strlist_clear(&programs);
 	ks_strlist_clear(&conf_problems);
 	ks_config_free(&c);
 	ks_pamstack_free(&stack);
 	free(name);
-	free(home);
 	return survives ? 0 : EXIT_NOT_KEPT;
 }
 

@@ -30,14 +30,18 @@ enum ks_reason {
 struct ks_explanation {
 	bool kept;
 	enum ks_reason reason;
+	char *name;                       /* the canonical name (the lookup's), or NULL */
 	char entry[256];                  /* the users/deny entry that matched, if any */
 	struct ks_strlist programs;       /* what would be kept */
 	struct ks_strlist optin_problems; /* the reader's lines about ~/.keepsession */
+	struct ks_strlist problems;       /* every other line of the decision (lookups, groups) */
 };
 
-/* Returns 0, or -errno when ks_eligible() said nothing more may be done. */
-int ks_explain(const struct ks_config *c, const struct ks_user *u,
-	       const struct ks_eligibility_io *io, struct ks_explanation *e);
+/* Looks name up and decides as ks_eligible() does, through io (its
+ * reader wrapped to see what the opt-in file gave). Returns 0, -ENOENT
+ * when the user cannot be looked up (e->problems says why), or -ENOMEM. */
+int ks_explain(const struct ks_config *c, const char *name, const struct ks_eligibility_io *io,
+	       struct ks_explanation *e);
 
 void ks_explanation_free(struct ks_explanation *e);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ks_explain.h"
@@ -11,41 +12,38 @@ struct recorder {
 	const struct ks_eligibility_io *io;
 	enum ks_optin_status status;
 	bool called;
-	struct ks_strlist *problems;
+	struct ks_strlist *optin_problems;
 };
 
 static void record_line(void *ctx, int priority, const char *message)
 {
-	struct recorder *rec = ctx;
-
 	if (priority <= LOG_WARNING)
-		(void)ks_strlist_add(rec->problems, message, strlen(message));
+		(void)ks_strlist_add(ctx, message, strlen(message));
 }
 
-static int recording_reader(void *ctx, const struct ks_user *u, const char *path,
-			    struct ks_strlist *lines, enum ks_optin_status *status,
-			    const struct ks_log *log)
+static enum ks_optin_status recording_reader(void *ctx, const struct ks_user *u, const char *path,
+					     struct ks_strlist *lines, const struct ks_log *log)
 {
 	struct recorder *rec = ctx;
-	const struct ks_log capture = { .sink = record_line, .ctx = rec };
-	int r;
+	const struct ks_log capture = { .sink = record_line, .ctx = rec->optin_problems };
 
 	(void)log;
-	r = rec->io->read_optin(rec->io->ctx, u, path, lines, status, &capture);
+	rec->status = rec->io->read_optin(rec->io->optin_ctx, u, path, lines, &capture);
 	rec->called = true;
-	rec->status = *status;
-	return r;
+	return rec->status;
 }
 
 /* The first entry of list that matches the user alone. */
-static void matching_entry(const struct ks_strlist *list, const char *user,
+static void matching_entry(const struct ks_strlist *list, const struct ks_user *u,
 			   const struct ks_eligibility_io *io, char *buf, size_t size)
 {
 	buf[0] = '\0';
 	for (size_t i = 0; i < list->n; i++) {
 		const struct ks_strlist one = { .v = &list->v[i], .n = 1 };
+		const char *unknown = NULL;
 
-		if (ks_policy_list_matches(&one, user, io->in_group, io->ctx)) {
+		if (ks_policy_list_matches(&one, u, io->in_group, io->ctx, &unknown) ==
+		    KS_MEMBER_YES) {
 			(void)snprintf(buf, size, "%s", list->v[i]);
 			return;
 		}
@@ -76,39 +74,48 @@ static enum ks_reason reason_for(enum ks_who who, const struct recorder *rec, bo
 	}
 }
 
-int ks_explain(const struct ks_config *c, const struct ks_user *u,
-	       const struct ks_eligibility_io *io, struct ks_explanation *e)
+int ks_explain(const struct ks_config *c, const char *name, const struct ks_eligibility_io *io,
+	       struct ks_explanation *e)
 {
-	struct recorder rec = { .io = io, .problems = &e->optin_problems };
-	const struct ks_eligibility_io wrapped = {
-		.in_group = io->in_group,
-		.read_optin = recording_reader,
-		.ctx = &rec,
-	};
+	struct recorder rec = { .io = io };
+	struct ks_eligibility_io wrapped = *io;
+	const struct ks_log capture = { .sink = record_line, .ctx = &e->problems };
+	struct ks_user u;
 	enum ks_who who;
-	int r;
 
 	*e = (struct ks_explanation){ 0 };
-	/* The in_group seam keeps io->ctx: the wrapper only wraps the reader. */
-	who = ks_policy_who(c, u->name, io->in_group, io->ctx);
-	if (who == KS_WHO_DENIED)
-		matching_entry(&c->deny, u->name, io, e->entry, sizeof(e->entry));
-	else if (who == KS_WHO_LISTED)
-		matching_entry(&c->users, u->name, io, e->entry, sizeof(e->entry));
-	r = ks_eligible(c, u, &wrapped, &e->programs, NULL);
-	if (r < 0) {
-		ks_explanation_free(e);
-		return r;
+	rec.optin_problems = &e->optin_problems;
+	wrapped.read_optin = recording_reader;
+	wrapped.optin_ctx = &rec;
+
+	e->kept = ks_eligible(c, name, &wrapped, &u, &e->programs, &capture);
+	if (!u.name) {
+		e->reason = KS_REASON_OPTIN_OFF;
+		return -ENOENT;
 	}
-	e->kept = r > 0;
+	e->name = strdup(u.name);
+	if (!e->name) {
+		ks_explanation_free(e);
+		return -ENOMEM;
+	}
+	/* The same lists again, to say which entry decided (no log: the
+	 * decision above already said what it had to). */
+	who = ks_policy_who(c, &u, io->in_group, io->ctx, NULL);
+	if (who == KS_WHO_DENIED)
+		matching_entry(&c->deny, &u, io, e->entry, sizeof(e->entry));
+	else if (who == KS_WHO_LISTED)
+		matching_entry(&c->users, &u, io, e->entry, sizeof(e->entry));
 	e->reason = reason_for(who, &rec, e->kept, e->entry);
 	return 0;
 }
 
 void ks_explanation_free(struct ks_explanation *e)
 {
+	free(e->name);
+	e->name = NULL;
 	ks_strlist_clear(&e->programs);
 	ks_strlist_clear(&e->optin_problems);
+	ks_strlist_clear(&e->problems);
 }
 
 const char *ks_reason_name(enum ks_reason r)

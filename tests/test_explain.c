@@ -18,31 +18,42 @@ struct world {
 	enum ks_optin_status status;
 	const char *lines[4];
 	const char *problem; /* logged by the reader, like ks_optin_read */
-	int ret;
 	unsigned reads;
 	uid_t read_as;
 };
 
-static bool in_group(void *ctx, const char *user, const char *group)
+static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
 {
 	(void)ctx;
-	return strcmp(group, "keepers") == 0 && strcmp(user, "carol") == 0;
+	if (strcmp(group, "gone") == 0)
+		return KS_MEMBER_UNKNOWN;
+	return strcmp(group, "keepers") == 0 && strcmp(u->name, "carol") == 0 ? KS_MEMBER_YES :
+										KS_MEMBER_NO;
 }
 
-static int reader(void *ctx, const struct ks_user *u, const char *path, struct ks_strlist *lines,
-		  enum ks_optin_status *status, const struct ks_log *log)
+/* Every name is a user with uid 1234 and home /home/u, but "ghost". */
+static int lookup_user(void *ctx, const char *name, struct ks_user *u)
+{
+	(void)ctx;
+	if (strcmp(name, "ghost") == 0)
+		return -ENOENT;
+	*u = (struct ks_user){ .name = name, .uid = 1234, .gid = 1234, .home = "/home/u" };
+	return 0;
+}
+
+static enum ks_optin_status reader(void *ctx, const struct ks_user *u, const char *path,
+				   struct ks_strlist *lines, const struct ks_log *log)
 {
 	struct world *w = ctx;
 
 	w->reads++;
 	w->read_as = u->uid;
 	assert_string_equal(path, "/home/u/.keepsession");
-	*status = w->status;
 	for (size_t i = 0; i < 4 && w->lines[i]; i++)
 		assert_int_equal(ks_strlist_add(lines, w->lines[i], strlen(w->lines[i])), 0);
 	if (w->problem)
 		ks_log(log, LOG_WARNING, "%s", w->problem);
-	return w->ret;
+	return w->status;
 }
 
 struct fixture {
@@ -73,13 +84,15 @@ static int teardown(void **state)
 
 static int explain(struct fixture *f, const char *name)
 {
-	const struct ks_user u = { .name = name, .uid = 1234, .gid = 1234, .home = "/home/u" };
-	const struct ks_eligibility_io io = { .in_group = in_group,
-					      .read_optin = reader,
-					      .ctx = &f->w };
+	const struct ks_eligibility_io io = {
+		.lookup_user = lookup_user,
+		.in_group = in_group,
+		.read_optin = reader,
+		.optin_ctx = &f->w,
+	};
 
 	ks_explanation_free(&f->e);
-	return ks_explain(&f->c, &u, &io, &f->e);
+	return ks_explain(&f->c, name, &io, &f->e);
 }
 
 static void set(struct fixture *f, const char *key, const char *value)
@@ -96,6 +109,7 @@ static void test_opted_in(void **state)
 	assert_true(f->e.kept);
 	assert_int_equal(f->e.reason, KS_REASON_OPTED_IN);
 	assert_string_equal(ks_reason_name(f->e.reason), "opted-in");
+	assert_string_equal(f->e.name, "alice");
 	assert_true(ks_strlist_contains(&f->e.programs, "tmux"));
 	assert_int_equal(f->w.reads, 1);
 	assert_int_equal(f->w.read_as, 1234);
@@ -133,9 +147,21 @@ static void test_not_opted_in_and_refused(void **state)
 	assert_int_equal(f->e.optin_problems.n, 1);
 	assert_string_equal(f->e.optin_problems.v[0], f->w.problem);
 
-	/* The reader's hard failure goes through. */
-	f->w.ret = -EPERM;
-	assert_int_equal(explain(f, "bob"), -EPERM);
+	/* Lines, but none a program: nothing kept, and why. */
+	f->w.status = KS_OPTIN_NONE_VALID;
+	f->w.problem = NULL;
+	assert_int_equal(explain(f, "bob"), 0);
+	assert_false(f->e.kept);
+	assert_int_equal(f->e.reason, KS_REASON_NO_PROGRAMS);
+
+	/* No such user: said, nothing read. */
+	f->w.reads = 0;
+	assert_int_equal(explain(f, "ghost"), -ENOENT);
+	assert_false(f->e.kept);
+	assert_null(f->e.name);
+	assert_int_equal(f->e.problems.n, 1);
+	assert_non_null(strstr(f->e.problems.v[0], "cannot look up user ghost"));
+	assert_int_equal(f->w.reads, 0);
 }
 
 static void test_lists(void **state)
@@ -159,6 +185,13 @@ static void test_lists(void **state)
 	assert_int_equal(explain(f, "erin"), 0);
 	assert_int_equal(f->e.reason, KS_REASON_LISTED);
 	assert_string_equal(f->e.entry, "erin");
+
+	/* A group that cannot be looked up lists no one, and says so. */
+	set(f, "users", "@gone");
+	assert_int_equal(explain(f, "carol"), 0);
+	assert_int_equal(f->e.reason, KS_REASON_NOT_OPTED_IN);
+	assert_int_equal(f->e.problems.n, 1);
+	assert_non_null(strstr(f->e.problems.v[0], "gone"));
 
 	set(f, "users", "*");
 	assert_int_equal(explain(f, "frank"), 0);
