@@ -18,9 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 #include "ks_optin_fork.h"
 
@@ -148,6 +153,27 @@ static void reset_signals(void)
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* The child runs as the user with a copy of sshd's descriptors (the
+ * client's socket, the monitor's pipes): it keeps the standard three and
+ * its answer pipe, moved to fd 3, and closes the rest. Returns the pipe's
+ * descriptor. */
+static int keep_only(int out_fd)
+{
+	const int answer_fd = STDERR_FILENO + 1;
+
+	if (out_fd != answer_fd) {
+		if (dup2(out_fd, answer_fd) < 0)
+			return out_fd; /* the rest stays open, the answer still goes */
+		out_fd = answer_fd;
+	}
+	/* close_range(2) has no glibc wrapper before 2.34 (Debian 11); a
+	 * kernel before 5.9 has none at all: then one by one. */
+	if (syscall(SYS_close_range, answer_fd + 1, ~0U, 0) < 0)
+		for (int fd = answer_fd + 1; fd < 1024; fd++)
+			(void)close(fd);
+	return out_fd;
+}
+
 /* ---- the parent ---- */
 
 static enum answer_end read_answer(int fd, char *buf, size_t *len, uint64_t deadline, int *err)
@@ -272,9 +298,10 @@ static pid_t start_child(const struct ks_optin_fork *o, const struct ks_user *u,
 		return r;
 	}
 	if (pid == 0) {
-		(void)close(fds[0]);
+		int out = keep_only(fds[1]);
+
 		reset_signals();
-		_exit(o->child ? o->child(u, path, fds[1]) : ks_optin_child(u, path, fds[1]));
+		_exit(o->child ? o->child(u, path, out) : ks_optin_child(u, path, out));
 	}
 	(void)close(fds[1]);
 	/* Should this fail, poll() still says when a read will not block. */

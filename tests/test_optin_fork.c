@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -187,6 +188,18 @@ static int child_answers_then_hangs(const struct ks_user *u, const char *path, i
 
 /* ---- tests ---- */
 
+/* Answers only when nothing but the standard three and its pipe, as fd 3,
+ * is open: what the real child would hand the user otherwise. */
+static int child_checks_fds(const struct ks_user *u, const char *path, int out_fd)
+{
+	if (out_fd != 3)
+		return 3;
+	for (int fd = 4; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			return 3;
+	return ks_optin_child(u, path, out_fd);
+}
+
 static void test_bound(void **state)
 {
 	(void)state;
@@ -333,6 +346,23 @@ static void test_child_reaped_elsewhere(void **state)
 	free(path);
 }
 
+/* sshd's descriptors (the client's socket, the monitor's pipes) do not
+ * reach the child that runs as the user. */
+static void test_child_keeps_no_descriptors(void **state)
+{
+	struct fixture *f = *state;
+	char *path = scratch_write(f->dir, ".keepsession", "tmux\n", 5, 0644);
+	int inherited = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: a fork keeps it */
+
+	assert_non_null(path);
+	assert_true(inherited >= 0);
+	assert_int_equal(read_with(f, path, 3000000, child_checks_fds), KS_OPTIN_OK);
+	assert_int_equal(f->lines.n, 1);
+	assert_int_equal(f->cap.n, 0);
+	(void)close(inherited);
+	free(path);
+}
+
 /*
  * The child drops to the user for real. As root: to nobody, who cannot
  * enter our 0700 scratch directory, so the open fails with EACCES. As a
@@ -372,6 +402,7 @@ int main(void)
 		T(test_child_answers_then_lingers),
 		T(test_child_dies_or_lies),
 		T(test_child_reaped_elsewhere),
+		T(test_child_keeps_no_descriptors),
 		T(test_child_drops_privileges),
 #undef T
 	};
