@@ -36,6 +36,10 @@ void ks_session_info_free(struct ks_session_info *s);
  * its timeout) is known: they are two or three bus round trips. */
 #define KS_GUARD_LOOKUP_USEC (2 * KS_USEC_PER_SEC)
 
+/* Kept scopes of one user stopped by one guard run, at most: a bound on
+ * a hostile number of units, far above any real user's. */
+#define KS_GUARD_MAX_SCOPE_STOPS 4096
+
 struct ks_guard_io {
 	const char *record_dir; /* KS_RECORD_DIR */
 	const char *proc_root;  /* "/proc" */
@@ -51,6 +55,17 @@ struct ks_guard_io {
 	 * "stopping")? Then nothing is kept: every scope goes. false when it
 	 * cannot tell. */
 	bool (*system_stopping)(void *ctx, uint64_t deadline);
+	/* Is a stop job queued on unit (the manager's Unit.Job, its JobType
+	 * "stop")? 1: yes; 0: no job, another job type, or no such unit
+	 * loaded; -errno: cannot tell. Within deadline. */
+	int (*unit_stopping)(void *ctx, const char *unit, uint64_t deadline);
+	/* StopUnit(name, "replace") of every active, activating or reloading
+	 * unit matching the glob pattern whose Slice is slice, at most
+	 * KS_GUARD_MAX_SCOPE_STOPS, without waiting for the jobs; *stopped
+	 * counts the stop jobs queued. 0, or the first -errno (the others
+	 * are still tried). Within deadline. */
+	int (*stop_units)(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
+			  unsigned *stopped);
 	/* The name of uid (getpwuid_r) into buf: 0, or -errno (-ENOENT: no
 	 * such user). */
 	int (*user_name)(void *ctx, uid_t uid, char *buf, size_t size);
