@@ -426,13 +426,13 @@ static int stop_units(void *ctx, const char *pattern, const char *slice, uint64_
 	if (r < 0)
 		first = r; /* E2BIG: stop those listed */
 	for (size_t i = 0; i < n; i++) {
-		if (bus && ks_now_usec() < deadline) {
-			r = stop_unit_in_slice(bus, deadline, names[i], slice);
-			if (r > 0)
-				(*stopped)++;
-			if (r < 0 && first == 0)
-				first = r;
-		}
+		/* Past the deadline the rest is left, and said so. */
+		r = ks_now_usec() < deadline ? stop_unit_in_slice(bus, deadline, names[i], slice) :
+					       -ETIMEDOUT;
+		if (r > 0)
+			(*stopped)++;
+		if (r < 0 && first == 0)
+			first = r;
 		free(names[i]);
 	}
 	free(names);
