@@ -18,8 +18,10 @@
  * guard acts only for a session whose PAM stack ran the module (its
  * record, ks_record.h), with the module's arguments, the same eligibility
  * and the same keeper; `when` does not apply: the scope is being stopped,
- * everything in it dies. Every outside thing is a seam, so that this runs
- * in tests without root, logind or a manager.
+ * everything in it dies. Admins keep the last word: when the user is
+ * stopped as a whole (loginctl terminate-user), nothing is kept and the
+ * user's kept scopes are stopped too. Every outside thing is a seam, so
+ * that this runs in tests without root, logind or a manager.
  */
 
 /* What logind says about the session. */
