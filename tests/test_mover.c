@@ -695,7 +695,8 @@ static void test_no_auth_bounded(void **state)
 	t0 = ks_now_usec();
 	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), -ETIMEDOUT);
 	assert_true(ks_now_usec() - t0 < BOUND);
-	assert_non_null(captured(&e.cap, "cannot connect to the systemd manager"));
+	/* The caller says it, in one line. */
+	assert_int_equal(e.cap.n, 0);
 	env_stop(&e);
 	env_free(&e);
 }
