@@ -59,8 +59,8 @@ struct ks_mover {
 	sd_bus_slot *job_removed; /* subscribed before any call */
 	struct ks_job *jobs;
 	size_t n_jobs;
-	bool pidfds_refused; /* the manager rejected PIDFDs once: use PIDs */
-	bool bus_client;     /* through a broker: signals are checked by sender */
+	bool pidfds_refused;  /* the manager rejected PIDFDs once: use PIDs */
+	bool bus_client;      /* through a broker: signals are checked by sender */
 	char *manager_unique; /* on a bus, the manager's unique name, from its replies */
 };
 

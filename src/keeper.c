@@ -39,9 +39,9 @@
 /* One tree on its way to systemd. */
 struct kept_tree {
 	const struct ks_tree *tree;
-	int root_pidfd; /* -1 without pidfd_open */
-	int job;        /* index in the mover's jobs, or -1 */
-	size_t n_moved; /* processes in the scope, as far as we know */
+	int root_pidfd;  /* -1 without pidfd_open */
+	int job;         /* index in the mover's jobs, or -1 */
+	size_t n_moved;  /* processes in the scope, as far as we know */
 	size_t n_missed; /* descendants seen but not attached */
 	char unit[KS_UNIT_NAME_MAX + 1];
 };
@@ -96,8 +96,8 @@ static void tree_lost(struct keep_run *run, const struct ks_tree *tree, const ch
 	}
 	run->n_lost_lines++;
 	ks_log(run->log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
-	       base_name(tree->program), (int)tree->procs[0].pid, run->t->user,
-	       run->t->session_id, why);
+	       base_name(tree->program), (int)tree->procs[0].pid, run->t->user, run->t->session_id,
+	       why);
 }
 
 /* Does logind kill this user's processes at logout? An answer we cannot
@@ -192,7 +192,8 @@ static int start_tree(struct keep_run *run, struct ks_mover *m, struct kept_tree
 	/* ASCII only, so that cutting it anywhere leaves valid UTF-8. */
 	(void)snprintf(description, sizeof(description),
 		       "%s of user %s kept from session %s by pam_keepsession",
-		       bus_text(program, prog, sizeof(prog)), bus_text(run->t->user, user, sizeof(user)),
+		       bus_text(program, prog, sizeof(prog)),
+		       bus_text(run->t->user, user, sizeof(user)),
 		       bus_text(run->t->session_id, session, sizeof(session)));
 
 	run->stats.calls++;
@@ -348,16 +349,16 @@ static bool attach_descendants(struct keep_run *run, struct ks_mover *m, struct 
 				seen++;
 				batch[n_batch++] = found[i];
 				if (n_batch == ATTACH_BATCH_MAX) {
-					kept[t].n_moved += attach_chunk(run, m, &kept[t], batch,
-									n_batch);
+					kept[t].n_moved +=
+						attach_chunk(run, m, &kept[t], batch, n_batch);
 					n_batch = 0;
 				}
 			}
 			if (n_batch > 0)
 				kept[t].n_moved += attach_chunk(run, m, &kept[t], batch, n_batch);
 			if (seen > 0)
-				ks_log(run->log, LOG_DEBUG, "round %u: %zu process(es) for %s", round,
-				       seen, kept[t].unit);
+				ks_log(run->log, LOG_DEBUG, "round %u: %zu process(es) for %s",
+				       round, seen, kept[t].unit);
 		}
 		/* What was asked for is not asked for again, attached or not:
 		 * a process systemd refuses must not cost every round. */
@@ -471,7 +472,7 @@ static size_t pin_roots(struct keep_run *run, const struct ks_selection *sel,
 			continue;
 		}
 		fd = pin(run, &tree->procs[0]);
-		if (fd < -1 || fd == -ESRCH) {
+		if (fd < -1) { /* -ESRCH included */
 			tree_lost(run, tree, fd == -ESRCH ? "it exited" : strerror(-fd));
 			continue;
 		}
@@ -496,9 +497,9 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 		missed = k->tree->n - k->n_moved;
 	if (missed == 0) {
 		ks_log(run->log, LOG_INFO,
-		       "kept %s (pid %d, %zu process(es)) of user %s from session %s in %s", program,
-		       (int)k->tree->procs[0].pid, k->n_moved, run->t->user, run->t->session_id,
-		       k->unit);
+		       "kept %s (pid %d, %zu process(es)) of user %s from session %s in %s",
+		       program, (int)k->tree->procs[0].pid, k->n_moved, run->t->user,
+		       run->t->session_id, k->unit);
 		return;
 	}
 	ks_log(run->log, LOG_WARNING,
@@ -536,8 +537,9 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 
 	r = run->io->open_manager(run->io->ctx, &bus);
 	if (r < 0) {
-		ks_log(run->log, LOG_ERR, "cannot reach the systemd manager, nothing kept for %s: %s",
-		       t->user, strerror(-r));
+		ks_log(run->log, LOG_ERR,
+		       "cannot reach the systemd manager, nothing kept for %s: %s", t->user,
+		       strerror(-r));
 		goto out;
 	}
 	run->stats.calls++;

@@ -192,9 +192,8 @@ static void log_call_error(const struct ks_mover *m, const char *what, const cha
 {
 	if (r == -ETIMEDOUT || sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT)) {
 		/* The call was sent: PID 1 may still carry it out. */
-		ks_log(m->log, LOG_ERR,
-		       "%s(%s): no answer in time; systemd may still carry it out", what,
-		       unit ? unit : "");
+		ks_log(m->log, LOG_ERR, "%s(%s): no answer in time; systemd may still carry it out",
+		       what, unit ? unit : "");
 	} else if (sd_bus_error_is_set(error)) {
 		char name[LOG_TEXT_MAX], message[LOG_TEXT_MAX];
 

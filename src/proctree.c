@@ -1081,7 +1081,7 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 	if (r < 0)
 		goto out;
 	if (n_terminals > 0) {
-		client = calloc(s.n, sizeof(*client));
+		client = calloc(s.n ? s.n : 1, sizeof(*client));
 		if (!client) {
 			r = -ENOMEM;
 			goto out;
@@ -1089,9 +1089,9 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 		for (size_t i = 0; i < s.n; i++) {
 			int tty = s.procs[i].tty_nr;
 
-			client[i] = s.procs[i].match && tty != 0 &&
-				    bsearch(&tty, terminals, n_terminals, sizeof(*terminals),
-					    cmp_int);
+			client[i] =
+				s.procs[i].match && tty != 0 &&
+				bsearch(&tty, terminals, n_terminals, sizeof(*terminals), cmp_int);
 			if (client[i])
 				ks_log(log, LOG_DEBUG,
 				       "process %d is a client on the session's terminal, "

@@ -287,12 +287,23 @@ static void test_bad_values_keep_default(void **state)
 	static const struct {
 		const char *key, *value;
 	} bad[] = {
-		{ "optin", "maybe" },  { "user_commands", "2" },  { "debug", "" },
-		{ "max_age", "soon" }, { "max_age", "-1h" },      { "timeout", "0" },
-		{ "timeout", "61s" },  { "timeout", "infinity" }, { "timeout", "1x" },
-		{ "when", "never" },   { "when", "KILL" },        { "slice", "user.scope" },
-		{ "max_trees", "0" },  { "max_trees", "4097" },   { "max_trees", "-1" },
-		{ "max_trees", "1x" }, { "max_trees", "99999999999" },
+		{ "optin", "maybe" },
+		{ "user_commands", "2" },
+		{ "debug", "" },
+		{ "max_age", "soon" },
+		{ "max_age", "-1h" },
+		{ "timeout", "0" },
+		{ "timeout", "61s" },
+		{ "timeout", "infinity" },
+		{ "timeout", "1x" },
+		{ "when", "never" },
+		{ "when", "KILL" },
+		{ "slice", "user.scope" },
+		{ "max_trees", "0" },
+		{ "max_trees", "4097" },
+		{ "max_trees", "-1" },
+		{ "max_trees", "1x" },
+		{ "max_trees", "99999999999" },
 		{ "nosuchkey", "1" },
 	};
 	struct fixture *f = *state;
@@ -353,7 +364,9 @@ static void test_max_trees_bounds(void **state)
 	assert_int_equal(f->c.max_trees, KS_MAX_MAX_TREES);
 	assert_int_equal(parse(f, "max_trees = 0\n"), 1);
 	assert_int_equal(f->c.max_trees, KS_MAX_MAX_TREES);
-	assert_int_equal(logcap_count(&f->cap, "test.conf:1: max_trees: must be a number from 1 to 4096"), 1);
+	assert_int_equal(
+		logcap_count(&f->cap, "test.conf:1: max_trees: must be a number from 1 to 4096"),
+		1);
 	relog(f);
 }
 

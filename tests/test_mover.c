@@ -632,8 +632,9 @@ static void test_hang_bounded(void **state)
 	assert_true(ks_now_usec() - t0 < BOUND);
 	assert_int_equal(e.m.n_jobs, 0);
 	/* Sent and unanswered: PID 1 may still run it, and the line says so. */
-	assert_non_null(captured(&e.cap, "StartTransientUnit(keepsession-a-tmux-1.scope): no answer "
-					 "in time; systemd may still carry it out"));
+	assert_non_null(captured(&e.cap,
+				 "StartTransientUnit(keepsession-a-tmux-1.scope): no answer "
+				 "in time; systemd may still carry it out"));
 	/* Past the deadline nothing more is even sent. */
 	r.unit = "keepsession-a-tmux-2.scope";
 	assert_int_equal(ks_mover_start(&e.m, &r), -ETIMEDOUT);

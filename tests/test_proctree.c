@@ -178,15 +178,28 @@ static void test_tmux_login(void **state)
 	struct fx *fx = *state;
 
 	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 101, .ppid = 100, .uid = USER_UID,
-					      .sid = 100, .exe = "/usr/sbin/sshd" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 102, .ppid = 101, .uid = USER_UID,
-					      .tty = PTS0, .exe = "/usr/bin/bash" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 103, .ppid = 102, .uid = USER_UID,
-					      .sid = 102, .tty = PTS0, .exe = "/usr/bin/tmux" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 101,
+					      .ppid = 100,
+					      .uid = USER_UID,
+					      .sid = 100,
+					      .exe = "/usr/sbin/sshd" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 102,
+					      .ppid = 101,
+					      .uid = USER_UID,
+					      .tty = PTS0,
+					      .exe = "/usr/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 103,
+					      .ppid = 102,
+					      .uid = USER_UID,
+					      .sid = 102,
+					      .tty = PTS0,
+					      .exe = "/usr/bin/tmux" });
 	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201, .ppid = 200, .uid = USER_UID,
-					      .tty = PTS3, .exe = "/usr/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201,
+					      .ppid = 200,
+					      .uid = USER_UID,
+					      .tty = PTS3,
+					      .exe = "/usr/bin/bash" });
 	fake_proc(&fx->fp, 202, 200, USER_UID, "/usr/bin/bash");
 	fake_proc(&fx->fp, 203, 201, USER_UID, "/usr/bin/vim");
 	fake_proc(&fx->fp, 204, 202, USER_UID, "/usr/bin/make");
@@ -213,15 +226,28 @@ static void test_screen_client_transparent(void **state)
 	struct fx *fx = *state;
 
 	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 101, .ppid = 100, .uid = USER_UID,
-					      .sid = 100, .exe = "/usr/sbin/sshd" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 102, .ppid = 101, .uid = USER_UID,
-					      .tty = PTS0, .exe = "/usr/bin/screen" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 101,
+					      .ppid = 100,
+					      .uid = USER_UID,
+					      .sid = 100,
+					      .exe = "/usr/sbin/sshd" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 102,
+					      .ppid = 101,
+					      .uid = USER_UID,
+					      .tty = PTS0,
+					      .exe = "/usr/bin/screen" });
 	fake_proc(&fx->fp, 103, 102, USER_UID, "/usr/bin/screen");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 104, .ppid = 103, .uid = USER_UID,
-					      .tty = PTS3, .exe = "/usr/bin/bash" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 105, .ppid = 104, .uid = USER_UID,
-					      .sid = 104, .tty = PTS3, .exe = "/usr/bin/screen" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 104,
+					      .ppid = 103,
+					      .uid = USER_UID,
+					      .tty = PTS3,
+					      .exe = "/usr/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 105,
+					      .ppid = 104,
+					      .uid = USER_UID,
+					      .sid = 104,
+					      .tty = PTS3,
+					      .exe = "/usr/bin/screen" });
 	fake_proc(&fx->fp, 106, 105, USER_UID, "/usr/bin/screen");
 
 	assert_int_equal(select_trees(fx), 0);
@@ -256,12 +282,13 @@ static void test_stat_fields(void **state)
 	assert_int_equal(st.session, 40);
 	assert_int_equal(st.tty_nr, -2147450624);
 	assert_int_equal(st.starttime, 777);
-	assert_int_equal(ks_parse_proc_stat_fields("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 5 0 "
-						   "0 20 0 1 0 777 1\n",
-						   strlen("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 "
-							  "5 0 0 20 0 1 0 777 1\n"),
-						   42, &st),
-			 -EINVAL);
+	assert_int_equal(
+		ks_parse_proc_stat_fields("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 5 0 "
+					  "0 20 0 1 0 777 1\n",
+					  strlen("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 "
+						 "5 0 0 20 0 1 0 777 1\n"),
+					  42, &st),
+		-EINVAL);
 }
 
 /* A scan past its deadline gives up, whatever the session's size. */
