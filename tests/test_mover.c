@@ -1037,6 +1037,32 @@ static void test_broker(void **state)
 	env_free(&e);
 }
 
+/* On the system bus another local user can send a JobRemoved too, and a
+ * match on the well-known name lets it through: a forged "done" from
+ * another unique name, before the manager's own "failed", must not count. */
+static void test_broker_forged_job_removed(void **state)
+{
+	struct fake_script script = {
+		.broker = true,
+		.version = "252",
+		.forged_sender = "done",
+		.steps = { { .action = FAKE_START_OK, .result = "failed" } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_string_equal(e.m.manager_unique, ":1.1");
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 1);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_FAILED);
+	assert_string_equal(e.m.jobs[0].result, "failed");
+	env_stop(&e);
+	env_free(&e);
+}
+
 /* ---- AttachProcessesToUnit ---- */
 
 static void test_attach(void **state)
@@ -1416,6 +1442,7 @@ int main(void)
 		cmocka_unit_test(test_signal_then_disconnect),
 		cmocka_unit_test(test_version_modes),
 		cmocka_unit_test(test_broker),
+		cmocka_unit_test(test_broker_forged_job_removed),
 		cmocka_unit_test(test_attach),
 		cmocka_unit_test(test_attach_error),
 		cmocka_unit_test(test_attach_gone),

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1197,6 +1200,55 @@ static void test_proc_pin_real(void **state)
 	assert_int_equal(ks_proc_pin("/proc", NULL, getuid()), -EINVAL);
 }
 
+/* In a child: a seccomp filter that answers EPERM to pidfd_open(), as
+ * container runtimes with an old profile do. Exits 0 when ks_proc_pin()
+ * took that like a kernel without pidfds (-ENOSYS, so that the caller
+ * falls back to the identity check), 2 when it did not, 3 without a filter. */
+static int pin_under_seccomp(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	struct ks_proc_id id = { .pid = getpid() };
+	uid_t uid;
+
+	if (ks_proc_identity("/proc", id.pid, &id.starttime, &uid) < 0)
+		return 3;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return 3;
+	if (syscall(SYS_pidfd_open, id.pid, 0) >= 0 || errno != EPERM)
+		return 3;
+	return ks_proc_pin("/proc", &id, uid) == -ENOSYS ? 0 : 2;
+}
+
+static void test_proc_pin_seccomp_eperm(void **state)
+{
+	pid_t child;
+	int status;
+
+	(void)state;
+	if (!have_pidfd_open()) {
+		print_message("pidfd_open(2) missing: nothing for seccomp to refuse\n");
+		return;
+	}
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(pin_under_seccomp());
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 3) {
+		print_message("no seccomp filter here: skipped\n");
+		return;
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* The identity check reads proc_root, not the process's own /proc. */
 static void test_proc_pin_checks_proc_root(void **state)
 {
@@ -1252,6 +1304,7 @@ int main(void)
 		T(test_cgroup_mode_detect),
 		T(test_proc_identity_fake),
 		cmocka_unit_test(test_proc_pin_real),
+		cmocka_unit_test(test_proc_pin_seccomp_eperm),
 		T(test_proc_pin_checks_proc_root),
 	};
 
