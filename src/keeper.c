@@ -43,6 +43,7 @@ struct kept_tree {
 	int job;         /* index in the mover's jobs, or -1 */
 	size_t n_moved;  /* processes in the scope, as far as we know */
 	size_t n_missed; /* descendants seen but not attached */
+	bool gone;       /* the root exited before systemd took it: re-rooted */
 	char unit[KS_UNIT_NAME_MAX + 1];
 };
 
@@ -400,25 +401,75 @@ static bool tree_has(const struct ks_tree *tree, const struct ks_proc_id *id)
 }
 
 /*
- * Pins the roots, at most max_trees. A root that exited since the scan
- * (an attached screen client dies of SIGHUP right at a dropped connection)
- * must not take its tree along: one rescan for all such trees, and the
- * trees whose roots were members of the lost ones take their places.
- * Returns the number of trees pinned into kept[]; *n_over counts those
- * left out by max_trees, *n_late those left for lack of time.
+ * Re-roots lost trees, those whose root exited before systemd took it (an
+ * attached screen client dies of SIGHUP right at a dropped connection):
+ * one rescan for all of them, and the trees rooted in their members (the
+ * re-parented SCREEN) are pinned into dest[] in their place, in_use
+ * trees being kept already, within max_trees. Returns the number added.
+ */
+static size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_lost,
+		     struct ks_selection *rescan, struct kept_tree *dest, size_t in_use,
+		     size_t *n_over)
+{
+	size_t added = 0;
+	int r;
+
+	if (n_lost == 0 || ks_now_usec() >= run->deadline)
+		return 0;
+	run->stats.scans++;
+	r = ks_select_trees(&run->scan, rescan, NULL);
+	if (r < 0) {
+		ks_log(run->log, LOG_DEBUG, "rescan for %zu lost tree(s): %s", n_lost,
+		       strerror(-r));
+		return 0;
+	}
+	for (size_t j = 0; j < rescan->n; j++) {
+		const struct ks_tree *tree = &rescan->trees[j];
+		bool member = false;
+		int fd;
+
+		/* A member of a lost tree, not its root again: that one is
+		 * known gone, whatever /proc still says. */
+		for (size_t i = 0; i < n_lost && !member; i++)
+			member = tree_has(lost[i], &tree->procs[0]) &&
+				 lost[i]->procs[0].pid != tree->procs[0].pid;
+		if (!member)
+			continue;
+		if (in_use + added >= run->c->max_trees) {
+			(*n_over)++;
+			continue;
+		}
+		fd = pin(run, &tree->procs[0]);
+		if (fd < -1) { /* -ESRCH included */
+			tree_lost(run, tree, fd == -ESRCH ? "it exited" : strerror(-fd));
+			continue;
+		}
+		ks_log(run->log, LOG_DEBUG, "%s (pid %d) replaces a tree whose root exited",
+		       base_name(tree->program), (int)tree->procs[0].pid);
+		dest[added++] = (struct kept_tree){ .tree = tree, .root_pidfd = fd, .job = -1 };
+	}
+	/* A lost tree with no matched process left below its root ended
+	 * with it (a client that exited): nothing was there to keep. */
+	return added;
+}
+
+/*
+ * Pins the roots, at most max_trees; the trees whose root exited since
+ * the scan are re-rooted. Returns the number of trees pinned into kept[];
+ * *n_over counts those left out by max_trees, *n_late those left for lack
+ * of time.
  */
 static size_t pin_roots(struct keep_run *run, const struct ks_selection *sel,
-			struct ks_selection *rerooted, struct kept_tree *kept, size_t *n_over,
+			struct ks_selection *rescan, struct kept_tree *kept, size_t *n_over,
 			size_t *n_late)
 {
+	const struct ks_tree **lost;
 	size_t n_pinned = 0, n_lost = 0;
-	bool *lost;
 
 	lost = calloc(sel->n ? sel->n : 1, sizeof(*lost));
 	if (!lost)
 		return 0;
 	for (size_t i = 0; i < sel->n; i++) {
-		struct kept_tree *k = &kept[n_pinned];
 		int fd;
 
 		if (n_pinned >= run->c->max_trees) {
@@ -431,8 +482,7 @@ static size_t pin_roots(struct keep_run *run, const struct ks_selection *sel,
 		}
 		fd = pin(run, &sel->trees[i].procs[0]);
 		if (fd == -ESRCH) {
-			lost[i] = true;
-			n_lost++;
+			lost[n_lost++] = &sel->trees[i];
 			continue;
 		}
 		if (fd < -1) {
@@ -442,48 +492,40 @@ static size_t pin_roots(struct keep_run *run, const struct ks_selection *sel,
 			tree_lost(run, &sel->trees[i], why);
 			continue;
 		}
-		*k = (struct kept_tree){ .tree = &sel->trees[i], .root_pidfd = fd, .job = -1 };
-		n_pinned++;
+		kept[n_pinned++] =
+			(struct kept_tree){ .tree = &sel->trees[i], .root_pidfd = fd, .job = -1 };
 	}
-
-	if (n_lost > 0 && ks_now_usec() < run->deadline) {
-		int r;
-
-		run->stats.scans++;
-		r = ks_select_trees(&run->scan, rerooted, NULL);
-		if (r < 0)
-			ks_log(run->log, LOG_DEBUG, "rescan for %zu lost tree(s): %s", n_lost,
-			       strerror(-r));
-	}
-	for (size_t j = 0; j < rerooted->n; j++) {
-		const struct ks_tree *tree = &rerooted->trees[j];
-		bool member = false;
-		int fd;
-
-		/* A member of a lost tree, not its root again: that one is
-		 * known gone, whatever /proc still says. */
-		for (size_t i = 0; i < sel->n && !member; i++)
-			member = lost[i] && tree_has(&sel->trees[i], &tree->procs[0]) &&
-				 sel->trees[i].procs[0].pid != tree->procs[0].pid;
-		if (!member)
-			continue;
-		if (n_pinned >= run->c->max_trees) {
-			(*n_over)++;
-			continue;
-		}
-		fd = pin(run, &tree->procs[0]);
-		if (fd < -1) { /* -ESRCH included */
-			tree_lost(run, tree, fd == -ESRCH ? "it exited" : strerror(-fd));
-			continue;
-		}
-		ks_log(run->log, LOG_DEBUG, "%s (pid %d) replaces a tree whose root exited",
-		       base_name(tree->program), (int)tree->procs[0].pid);
-		kept[n_pinned++] = (struct kept_tree){ .tree = tree, .root_pidfd = fd, .job = -1 };
-	}
-	/* A lost tree with no matched process left below its root ended
-	 * with it (a client that exited): nothing was there to keep. */
+	n_pinned += reroot(run, lost, n_lost, rescan, kept + n_pinned, n_pinned, n_over);
 	free(lost);
 	return n_pinned;
+}
+
+/* Starts the scopes of kept[from..to), while there is time for starts. */
+static void start_trees(struct keep_run *run, struct ks_mover *m, struct kept_tree *kept,
+			size_t from, size_t to, uint64_t starts_deadline, size_t *n_late)
+{
+	for (size_t i = from; i < to; i++) {
+		/* Past the deadline, no more calls: one line says what was
+		 * left, at the end. */
+		if (past(run, starts_deadline)) {
+			(*n_late)++;
+			continue;
+		}
+		/* On failure the mover said why, naming the scope; a root
+		 * that exited meanwhile is re-rooted by the caller. */
+		(void)start_tree(run, m, &kept[i]);
+	}
+}
+
+/* Did the tree's scope not start, and has its root exited? Then systemd
+ * had nothing to move (systemd >= 255 fails the job with "resources",
+ * older ones refuse the call), and the tree is lost, not failed. */
+static bool root_exited(const struct keep_run *run, const struct ks_mover *m,
+			const struct kept_tree *k)
+{
+	if (k->job >= 0 && m->jobs[k->job].state == KS_JOB_DONE)
+		return false;
+	return pin_gone(run, &k->tree->procs[0], k->root_pidfd);
 }
 
 /* The kept line: how many processes really moved, and a warning when
@@ -511,7 +553,7 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 
 static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 {
-	struct ks_selection rerooted = { 0 };
+	struct ks_selection rerooted = { 0 }, rerooted_again = { 0 };
 	struct ks_mover mover = { 0 };
 	struct kept_tree *kept;
 	size_t n_pinned = 0, n_over = 0, n_late = 0;
@@ -524,12 +566,13 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 	int r, n_kept = 0;
 
 	/* Room for every tree, and for a re-rooted one per member of a
-	 * lost tree; max_trees caps how many are used. */
+	 * lost tree, twice (after the pin, after the start); max_trees caps
+	 * how many are used. */
 	{
 		size_t room = sel->n + 1;
 
 		for (size_t i = 0; i < sel->n; i++)
-			room += sel->trees[i].n;
+			room += 2 * sel->trees[i].n;
 		kept = calloc(room, sizeof(*kept));
 		if (!kept)
 			return -ENOMEM;
@@ -552,21 +595,40 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 	}
 
 	n_pinned = pin_roots(run, sel, &rerooted, kept, &n_over, &n_late);
+	start_trees(run, &mover, kept, 0, n_pinned, starts_deadline, &n_late);
+	(void)ks_mover_wait(&mover);
 
-	for (size_t i = 0; i < n_pinned; i++) {
-		/* Past the deadline, no more calls: one line says what was
-		 * left, below. */
-		if (past(run, starts_deadline)) {
-			n_late++;
-			continue;
+	/* Roots that exited after their pin, before systemd took them: once
+	 * more, their trees are re-rooted and started. */
+	{
+		const struct ks_tree **lost = calloc(n_pinned + 1, sizeof(*lost));
+		size_t n_lost = 0, first = n_pinned;
+
+		if (!lost) {
+			r = -ENOMEM;
+			goto out;
 		}
-		/* On failure the mover said why, naming the scope. */
-		(void)start_tree(run, &mover, &kept[i]);
+		for (size_t i = 0; i < n_pinned; i++)
+			if (root_exited(run, &mover, &kept[i])) {
+				lost[n_lost++] = kept[i].tree;
+				kept[i].gone = true;
+			}
+		if (n_lost > 0 && !past(run, starts_deadline)) {
+			n_pinned += reroot(run, lost, n_lost, &rerooted_again, kept + n_pinned,
+					   n_pinned - n_lost, &n_over);
+			start_trees(run, &mover, kept, first, n_pinned, starts_deadline, &n_late);
+			(void)ks_mover_wait(&mover);
+		}
+		free(lost);
 	}
 
-	(void)ks_mover_wait(&mover);
 	for (size_t i = 0; i < n_pinned; i++) {
 		unpin_root(&kept[i]);
+		if (kept[i].gone) {
+			ks_log(run->log, LOG_DEBUG, "%s (pid %d) exited before systemd took it",
+			       base_name(kept[i].tree->program), (int)kept[i].tree->procs[0].pid);
+			continue;
+		}
 		if (kept[i].job < 0)
 			continue;
 		if (mover.jobs[kept[i].job].state != KS_JOB_DONE) {
@@ -598,6 +660,7 @@ out:
 	free(kept);
 	ks_mover_close(&mover);
 	ks_selection_free(&rerooted);
+	ks_selection_free(&rerooted_again);
 	if (bus)
 		sd_bus_close_unref(bus);
 	return r;

@@ -608,6 +608,14 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 		q = call_bounded(m->bus, m->deadline, msg, &error, &reply);
 		if (q >= 0)
 			break;
+		if (!call_lost(m->bus, q) && process_gone(&error, q)) {
+			/* The process exited since its check: the caller
+			 * re-roots its tree, nothing to say here. */
+			ks_log(m->log, LOG_DEBUG, "StartTransientUnit(%s): the process is gone",
+			       r->unit);
+			q = -ESRCH;
+			goto out;
+		}
 		if (!use_pidfds || call_lost(m->bus, q) ||
 		    !sd_bus_error_has_names(
 			    &error, SD_BUS_ERROR_PROPERTY_READ_ONLY, SD_BUS_ERROR_INVALID_ARGS,

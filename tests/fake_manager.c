@@ -253,6 +253,21 @@ static void release_held(struct child *c)
 	}
 }
 
+/* Takes a fake process out of the fake /proc, as its exit would. */
+static void remove_proc_dir(const char *dir)
+{
+	static const char *const files[] = { "stat", "status", "exe" };
+	char path[4096];
+
+	if (!dir)
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(dir);
+}
+
 static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *call)
 {
 	const struct fake_script *s = c->script;
@@ -271,6 +286,13 @@ static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *ca
 						  "Cannot set property PIDFDs, "
 						  "or unknown property.");
 
+	for (size_t p = 0; s->start_kill_pid && !c->killed && p < call->n_props; p++)
+		for (size_t k = 0; k < call->props[p].n_pids; k++)
+			if (call->props[p].pids[k] == s->start_kill_pid) {
+				c->killed = true;
+				(void)kill((pid_t)s->start_kill_pid, SIGKILL);
+				remove_proc_dir(s->start_kill_dir);
+			}
 	index = c->starts++;
 	if (s->start_delay_usec)
 		(void)usleep((useconds_t)s->start_delay_usec);
@@ -395,21 +417,6 @@ static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call
 			return reply_strv(m, s->kill_exclude_users);
 	}
 	return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_PROPERTY, "unknown");
-}
-
-/* Takes a fake process out of the fake /proc, as its exit would. */
-static void remove_proc_dir(const char *dir)
-{
-	static const char *const files[] = { "stat", "status", "exe" };
-	char path[4096];
-
-	if (!dir)
-		return;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		(void)unlink(path);
-	}
-	(void)rmdir(dir);
 }
 
 static int handle_attach(struct child *c, sd_bus_message *m, struct fake_call *call)

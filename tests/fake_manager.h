@@ -97,6 +97,11 @@ struct fake_script {
 	uint32_t attach_kill_pid;
 	const char *attach_kill_dir;
 
+	/* Kill this pid (and remove start_kill_dir) when a start first names
+	 * it, before answering: the process exits as systemd takes it. */
+	uint32_t start_kill_pid;
+	const char *start_kill_dir;
+
 	/* Before each JobRemoved, a forged one with this result from
 	 * another unique name (broker only). NULL: none. */
 	const char *forged_sender;

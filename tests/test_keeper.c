@@ -1231,6 +1231,48 @@ static void test_screen_client_dies(void **state)
 	(void)window;
 }
 
+/* The client exits after its pin, as systemd takes it: systemd >= 255
+ * fails the job ("resources": no PIDs left), older ones refuse the call.
+ * Either way its tree is re-rooted and SCREEN kept, and the loss of the
+ * client is no error. */
+static void check_client_dies_at_start(struct fx *fx, const struct fake_start_step *step)
+{
+	pid_t client, server;
+	char line[512], dir[PATH_MAX];
+
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	(void)add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)client);
+	fx->manager_script.start_kill_pid = (uint32_t)client;
+	fx->manager_script.start_kill_dir = dir;
+	fx->manager_script.steps[0] = *step;
+	fx->manager_script.n_steps = 1;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 2);
+	assert_start(start_call(fx, 0), "screen", client, "user-1000.slice");
+	assert_start(start_call(fx, 1), "screen", server, "user-1000.slice");
+	kept_line(line, sizeof(line), "screen", server, 2);
+	assert_line(fx, LOG_INFO, 0, line);
+	assert_int_equal(loud_lines(fx), 1);
+}
+
+static void test_client_dies_job_fails(void **state)
+{
+	check_client_dies_at_start(*state, &(struct fake_start_step){ .action = FAKE_START_OK,
+								      .result = "resources" });
+}
+
+static void test_client_dies_call_refused(void **state)
+{
+	check_client_dies_at_start(
+		*state,
+		&(struct fake_start_step){ .action = FAKE_START_ERROR,
+					   .error_name = "org.freedesktop.systemd1.NoSuchProcess",
+					   .error_message = "No such process" });
+}
+
 /* An attached tmux client on the login shell's terminal is no tree: one
  * scope, the server's, and no "kept tmux" line for the client. */
 static void test_tmux_client_not_kept(void **state)
@@ -1489,6 +1531,8 @@ int main(void)
 		T(test_attach_member_gone),
 		T(test_attach_gone_unseen),
 		T(test_screen_client_dies),
+		T(test_client_dies_job_fails),
+		T(test_client_dies_call_refused),
 		T(test_tmux_client_not_kept),
 		T(test_max_trees),
 		T(test_flood),
