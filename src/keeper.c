@@ -466,7 +466,7 @@ static size_t pin_roots(struct keep_run *run, const struct ks_selection *sel,
 	const struct ks_tree **lost;
 	size_t n_pinned = 0, n_lost = 0;
 
-	lost = calloc(sel->n ? sel->n : 1, sizeof(*lost));
+	lost = calloc(sel->n ? sel->n : 1, sizeof(const struct ks_tree *));
 	if (!lost)
 		return 0;
 	for (size_t i = 0; i < sel->n; i++) {
@@ -601,7 +601,7 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 	/* Roots that exited after their pin, before systemd took them: once
 	 * more, their trees are re-rooted and started. */
 	{
-		const struct ks_tree **lost = calloc(n_pinned + 1, sizeof(*lost));
+		const struct ks_tree **lost = calloc(n_pinned + 1, sizeof(const struct ks_tree *));
 		size_t n_lost = 0, first = n_pinned;
 
 		if (!lost) {
