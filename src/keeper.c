@@ -31,8 +31,10 @@
 /* Descendants asked for in one AttachProcessesToUnit: each is pinned by a
  * pidfd held during the call, so this bounds the fds open at once. */
 #define ATTACH_BATCH_MAX 128
-/* Tries of one batch when systemd refuses it because a process exited. */
+/* Tries of one batch when systemd refuses it because a process exited,
+ * and how many times deep it may be halved when that keeps happening. */
 #define ATTACH_TRIES 3
+#define ATTACH_SPLITS 4
 /* Trees named one line each when they could not be kept; beyond, a count. */
 #define LOST_LINES_MAX 4
 
@@ -229,22 +231,117 @@ static int append_ids(struct ks_proc_id **ids, size_t **owners, size_t *n,
 	return 0;
 }
 
+/* Pinned processes of one batch, kept in step. */
+struct pinned {
+	struct ks_proc_id ids[ATTACH_BATCH_MAX];
+	pid_t pids[ATTACH_BATCH_MAX];
+	int fds[ATTACH_BATCH_MAX];
+	size_t n;
+};
+
+/* Closes the pidfds of p[from..from+n). */
+static void unpin_range(struct pinned *p, size_t from, size_t n)
+{
+	for (size_t i = from; i < from + n; i++)
+		if (p->fds[i] >= 0) {
+			close(p->fds[i]);
+			p->fds[i] = -1;
+		}
+}
+
+/* Drops the processes of p[from..from+*n) that exited (their pidfd polls
+ * readable, or without one, /proc says so), closing their pidfds. Returns
+ * how many were dropped. */
+static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t from, size_t *n)
+{
+	size_t kept = from;
+
+	for (size_t i = from; i < from + *n; i++) {
+		if (pin_gone(run, &p->ids[i], p->fds[i])) {
+			if (p->fds[i] >= 0)
+				close(p->fds[i]);
+			continue;
+		}
+		p->ids[kept] = p->ids[i];
+		p->pids[kept] = p->pids[i];
+		p->fds[kept++] = p->fds[i];
+	}
+	/* Unused slots past the kept ones hold no open fd. */
+	for (size_t i = kept; i < from + *n; i++)
+		p->fds[i] = -1;
+	{
+		size_t dropped = from + *n - kept;
+
+		*n = kept - from;
+		return dropped;
+	}
+}
+
+/*
+ * AttachProcessesToUnit for p[from..from+n). systemd refuses a whole batch
+ * when one of its processes exited; the exited ones are dropped and the
+ * rest asked for again, at most ATTACH_TRIES times. Where processes keep
+ * exiting (a pane forking short-lived children), the batch is halved,
+ * oldest first, at most ATTACH_SPLITS times deep, so that the long-lived
+ * ones (the panes' shells) are not given up with the short-lived ones.
+ * Returns the number attached; *missed counts those given up.
+ */
+static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char *unit,
+			    struct pinned *p, size_t from, size_t n, unsigned depth, size_t *missed)
+{
+	for (unsigned try = 0; n > 0 && try < ATTACH_TRIES; try++) {
+		int r;
+
+		if (ks_now_usec() >= m->deadline)
+			break;
+		run->stats.calls++;
+		r = ks_mover_attach(m, unit, p->pids + from, n);
+		if (r >= 0) {
+			unpin_range(p, from, n);
+			return n;
+		}
+		if (r != -ESRCH) {
+			/* Logged by the mover; the same for every process. */
+			unpin_range(p, from, n);
+			*missed += n;
+			return 0;
+		}
+		if (drop_exited(run, p, from, &n) == 0)
+			break; /* systemd says one is gone, and none is */
+	}
+	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < m->deadline) {
+		size_t half = n / 2;
+
+		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed) +
+		       attach_pinned(run, m, unit, p, from + half, n - half, depth + 1, missed);
+	}
+	unpin_range(p, from, n);
+	*missed += n;
+	return 0;
+}
+
+static int cmp_starttime(const void *a, const void *b)
+{
+	unsigned long long x = ((const struct ks_proc_id *)a)->starttime;
+	unsigned long long y = ((const struct ks_proc_id *)b)->starttime;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Attaches at most ATTACH_BATCH_MAX processes of one tree. Each is pinned
  * and its identity checked right before the call, the pidfds held during
- * it, so that a reused pid can only slip in within one round trip. When
- * systemd refuses the batch because one exited, the exited ones (their
- * pidfd polls readable) are dropped and the rest asked for again, a
- * bounded number of times. Returns the number attached.
+ * it, so that a reused pid can only slip in within one round trip.
+ * Returns the number attached.
  */
 static size_t attach_chunk(struct keep_run *run, struct ks_mover *m, struct kept_tree *k,
-			   const struct ks_proc_id *ids, size_t n)
+			   struct ks_proc_id *ids, size_t n)
 {
-	struct ks_proc_id live_ids[ATTACH_BATCH_MAX];
-	pid_t pids[ATTACH_BATCH_MAX];
-	int fds[ATTACH_BATCH_MAX];
-	size_t n_live = 0, attached = 0;
+	struct pinned p = { .n = 0 };
 
+	/* Oldest first: when a batch is halved, the long-lived processes
+	 * go together. */
+	qsort(ids, n, sizeof(*ids), cmp_starttime);
 	for (size_t i = 0; i < n; i++) {
 		int fd = pin(run, &ids[i]);
 
@@ -254,47 +351,11 @@ static size_t attach_chunk(struct keep_run *run, struct ks_mover *m, struct kept
 			k->n_missed++;
 			continue;
 		}
-		live_ids[n_live] = ids[i];
-		pids[n_live] = ids[i].pid;
-		fds[n_live++] = fd;
+		p.ids[p.n] = ids[i];
+		p.pids[p.n] = ids[i].pid;
+		p.fds[p.n++] = fd;
 	}
-	for (unsigned try = 0; n_live > 0 && try < ATTACH_TRIES; try++) {
-		size_t kept = 0;
-		int r;
-
-		if (ks_now_usec() >= m->deadline)
-			break;
-		run->stats.calls++;
-		r = ks_mover_attach(m, k->unit, pids, n_live);
-		if (r >= 0) {
-			attached = n_live;
-			for (size_t i = 0; i < n_live; i++)
-				if (fds[i] >= 0)
-					close(fds[i]);
-			n_live = 0;
-			break;
-		}
-		if (r != -ESRCH)
-			break; /* logged by the mover; the same for every process */
-		for (size_t i = 0; i < n_live; i++) {
-			if (pin_gone(run, &live_ids[i], fds[i])) {
-				if (fds[i] >= 0)
-					close(fds[i]);
-				continue;
-			}
-			live_ids[kept] = live_ids[i];
-			pids[kept] = pids[i];
-			fds[kept++] = fds[i];
-		}
-		if (kept == n_live)
-			break; /* systemd says one is gone, and none is: give up */
-		n_live = kept;
-	}
-	k->n_missed += n_live;
-	for (size_t i = 0; i < n_live; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return attached;
+	return attach_pinned(run, m, k->unit, &p, 0, p.n, 0, &k->n_missed);
 }
 
 /*

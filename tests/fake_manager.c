@@ -253,6 +253,32 @@ static void release_held(struct child *c)
 	}
 }
 
+/* Waits (2 s at most) until pid has exited: a SIGKILL is delivered
+ * asynchronously, and systemd only says "gone" of a process that is. */
+static void wait_dead(pid_t pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		char path[64], buf[512];
+		const char *paren;
+		ssize_t n;
+		int fd;
+
+		(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return;
+		buf[n] = '\0';
+		paren = strrchr(buf, ')');
+		if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
+			return;
+		(void)usleep(1000);
+	}
+}
+
 /* Takes a fake process out of the fake /proc, as its exit would. */
 static void remove_proc_dir(const char *dir)
 {
@@ -291,6 +317,7 @@ static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *ca
 			if (call->props[p].pids[k] == s->start_kill_pid) {
 				c->killed = true;
 				(void)kill((pid_t)s->start_kill_pid, SIGKILL);
+				wait_dead((pid_t)s->start_kill_pid);
 				remove_proc_dir(s->start_kill_dir);
 			}
 	index = c->starts++;
@@ -446,6 +473,7 @@ static int handle_attach(struct child *c, sd_bus_message *m, struct fake_call *c
 			/* It exits while systemd checks the batch. */
 			c->killed = true;
 			(void)kill((pid_t)call->pids[i], SIGKILL);
+			wait_dead((pid_t)call->pids[i]);
 			remove_proc_dir(c->script->attach_kill_dir);
 			return sd_bus_reply_method_errorf(
 				m, "org.freedesktop.systemd1.NoSuchProcess",
