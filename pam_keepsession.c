@@ -4,7 +4,7 @@
  * where logind kills the processes of a closing session.
  *
  * This file is the PAM glue only: it loads the configuration, decides who
- * is kept (with the opt-in file read under the user's privileges), and
+ * is kept (the opt-in file read by a child with the user's privileges), and
  * hands the close_session work to the keeper. Neither hook ever fails a
  * login or a logout: PAM_SUCCESS when the work was done or there was none,
  * PAM_IGNORE where the module does not apply.
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -29,8 +30,15 @@
 #include "ks_log.h"
 #include "ks_mover.h"
 #include "ks_optin.h"
+#include "ks_optin_fork.h"
 #include "ks_policy.h"
 #include "ks_proctree.h"
+#include "ks_record.h"
+
+/* Where make install puts the stop guard (the Makefile passes its path). */
+#ifndef KS_GUARD_PROGRAM
+#define KS_GUARD_PROGRAM "/usr/libexec/pam_keepsession/keepsession-guard"
+#endif
 
 /* Everything is built with -fvisibility=hidden; only the PAM entry points
  * are exported (the version script pam_keepsession.map says the same). */
@@ -50,49 +58,39 @@ static void pam_sink(void *ctx, int priority, const char *message)
 	pam_syslog(ctx, priority, "%s", message);
 }
 
-static void load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
-			struct ks_log *log)
+/* Returns 0, or -ENOMEM (logged): then nothing may be acted on, not even
+ * a half-loaded configuration. */
+static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
+		       struct ks_log *log)
 {
 	*log = (struct ks_log){ .sink = pam_sink, .ctx = pamh };
-	if (ks_config_init(c) < 0) {
-		pam_syslog(pamh, LOG_CRIT, "out of memory");
-		return;
+	if (ks_config_init(c) < 0 || ks_config_load(c, argc, argv, 0, log) < 0) {
+		ks_config_free(c);
+		pam_syslog(pamh, LOG_CRIT, "out of memory loading the configuration: nothing kept");
+		return -ENOMEM;
 	}
-	(void)ks_config_load(c, argc, argv, 0, log);
 	log->debug = c->debug;
-}
-
-static bool in_group(void *ctx, const char *user, const char *group)
-{
-	return pam_modutil_user_in_group_nam_nam(ctx, user, group) == 1;
-}
-
-/* Reads ~/.keepsession with the user's privileges: a root read would let
- * a symlink name any file on the host. Returns -EPERM when the privileges
- * could not be regained: nothing more may be done in this hook then. */
-static int read_optin(void *ctx, const struct ks_user *u, const char *path,
-		      struct ks_strlist *lines, enum ks_optin_status *status,
-		      const struct ks_log *log)
-{
-	pam_handle_t *pamh = ctx;
-	PAM_MODUTIL_DEF_PRIVS(privs);
-	const struct passwd *pw;
-
-	*status = KS_OPTIN_ABSENT;
-	pw = pam_modutil_getpwnam(pamh, u->name);
-	if (!pw || pam_modutil_drop_priv(pamh, &privs, pw) != 0) {
-		ks_log(log, LOG_ERR, "cannot drop privileges to read ~/%s of %s", KS_OPTIN_FILE,
-		       u->name);
-		*status = KS_OPTIN_REFUSED;
-		return 0;
-	}
-	*status = ks_optin_read(path, u->uid, lines, log);
-	if (pam_modutil_regain_priv(pamh, &privs) != 0) {
-		ks_log(log, LOG_CRIT, "cannot regain privileges after reading ~/%s of %s",
-		       KS_OPTIN_FILE, u->name);
-		return -EPERM;
-	}
 	return 0;
+}
+
+static int lookup_user(void *ctx, const char *name, struct ks_user *u)
+{
+	const struct passwd *pw = pam_modutil_getpwnam(ctx, name);
+
+	if (!pw)
+		return -ENOENT;
+	*u = (struct ks_user){
+		.name = pw->pw_name,
+		.uid = pw->pw_uid,
+		.gid = pw->pw_gid,
+		.home = pw->pw_dir,
+	};
+	return 0;
+}
+
+static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
+{
+	return ks_policy_membership(pam_modutil_getgrnam(ctx, group), u);
 }
 
 static int open_manager(void *ctx, sd_bus **bus)
@@ -105,6 +103,53 @@ static int open_logind(void *ctx, sd_bus **bus)
 {
 	(void)ctx;
 	return ks_bus_open_system(bus);
+}
+
+/* Is the stop guard installed? Without it only logouts are covered; said
+ * once per process, at debug level: a host may well not want it. */
+static bool guard_installed(const struct ks_log *log)
+{
+	static bool said;
+
+	if (access(KS_GUARD_PROGRAM, X_OK) == 0)
+		return true;
+	if (!said && log)
+		ks_log(log, LOG_DEBUG,
+		       "the stop guard %s is not installed: only logouts are covered",
+		       KS_GUARD_PROGRAM);
+	said = true;
+	return false;
+}
+
+/* Leaves the session's record for the stop guard (ks_record.h): this
+ * process is about to become the session's leader when pam_systemd, after
+ * us, creates it. */
+static void leave_record(pam_handle_t *pamh, int argc, const char **argv, const struct ks_log *log)
+{
+	struct ks_record rec = { .leader = getpid(), .created_usec = ks_now_usec() };
+	const struct passwd *pw;
+	const char *user = NULL;
+	uid_t owner;
+	int r;
+
+	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
+		return;
+	pw = pam_modutil_getpwnam(pamh, user);
+	if (!pw) {
+		ks_log(log, LOG_ERR, "cannot look up user %s", user);
+		return;
+	}
+	rec.uid = pw->pw_uid;
+	r = ks_proc_identity("/proc", rec.leader, &rec.starttime, &owner);
+	for (int i = 0; r >= 0 && i < argc; i++)
+		r = ks_strlist_add(&rec.args, argv[i], strlen(argv[i]));
+	if (r >= 0)
+		r = ks_record_write(KS_RECORD_DIR, &rec, 0);
+	if (r < 0)
+		ks_log(log, LOG_WARNING,
+		       "cannot leave the record for the stop guard, only a logout keeps: %s",
+		       strerror(-r));
+	ks_record_free(&rec);
 }
 
 KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
@@ -120,7 +165,8 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 
 	/* Loading here is what validates the configuration at login, so an
 	 * admin sees a broken line before the first logout that needs it. */
-	load_config(pamh, argc, argv, &c, &log);
+	if (load_config(pamh, argc, argv, &c, &log) < 0)
+		return PAM_IGNORE;
 
 	if (pam_getenv(pamh, "XDG_SESSION_ID")) {
 		pam_syslog(pamh, LOG_WARNING,
@@ -132,6 +178,8 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 		state = STATE_NESTED;
 	}
 	free(outer);
+	if (state == STATE_FRESH && guard_installed(&log))
+		leave_record(pamh, argc, argv, &log);
 	ks_config_free(&c);
 
 	if (pam_set_data(pamh, KS_DATA_STATE, (void *)(uintptr_t)state, NULL) != PAM_SUCCESS) {
@@ -144,7 +192,7 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct ks_strlist programs = { 0 };
-	const struct passwd *pw;
+	struct ks_user u;
 	const void *state = NULL;
 	const char *user = NULL;
 	char *session_id = NULL, *cgroup = NULL;
@@ -161,36 +209,44 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	if (pam_get_data(pamh, KS_DATA_STATE, &state) != PAM_SUCCESS ||
 	    (uintptr_t)state != STATE_FRESH)
 		return PAM_IGNORE;
-	if (sd_pid_get_session(0, &session_id) < 0)
+	/* With the guard installed and a session, the record is the guard's
+	 * to remove when the scope stops (it may outlive this logout:
+	 * KillUserProcesses=no leaves the session closing); else nobody would. */
+	if (sd_pid_get_session(0, &session_id) < 0) {
+		(void)ks_record_remove(KS_RECORD_DIR, getpid());
 		return PAM_IGNORE; /* no logind session: pam_systemd did not register one */
+	}
+	if (!guard_installed(NULL))
+		(void)ks_record_remove(KS_RECORD_DIR, getpid());
 
-	load_config(pamh, argc, argv, &c, &log);
+	if (load_config(pamh, argc, argv, &c, &log) < 0) {
+		free(session_id);
+		return PAM_SUCCESS;
+	}
 
 	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user) {
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
 		goto out;
 	}
-	pw = pam_modutil_getpwnam(pamh, user);
-	if (!pw) {
-		ks_log(&log, LOG_ERR, "cannot look up user %s", user);
-		goto out;
-	}
 	{
-		const struct ks_user u = {
-			.name = pw->pw_name,
-			.uid = pw->pw_uid,
-			.gid = pw->pw_gid,
-			.home = pw->pw_dir,
-		};
+		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
 		const struct ks_eligibility_io eio = {
+			.lookup_user = lookup_user,
 			.in_group = in_group,
-			.read_optin = read_optin,
 			.ctx = pamh,
+			.read_optin = ks_optin_read_forked,
+			.optin_ctx = (void *)&reader,
 		};
 
-		/* < 0: running with the user's ids: touch nothing more. */
-		if (ks_eligible(&c, &u, &eio, &programs, &log) <= 0)
+		uint64_t start = ks_now_usec(), spent;
+
+		/* From here on, u.name: the canonical name, not PAM_USER. */
+		if (!ks_eligible(&c, user, &eio, &u, &programs, &log))
 			goto out;
+		/* timeout bounds the whole close: the keeper gets what the
+		 * opt-in read (at most a third of it) left. */
+		spent = ks_now_usec() - start;
+		c.timeout_usec = spent < c.timeout_usec ? c.timeout_usec - spent : 1;
 	}
 
 	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root, sizeof(cgroup_root));
@@ -214,8 +270,8 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 			.open_logind = open_logind,
 		};
 		const struct ks_keep_target target = {
-			.user = pw->pw_name,
-			.uid = pw->pw_uid,
+			.user = u.name,
+			.uid = u.uid,
 			.session_id = session_id,
 			.programs = &programs,
 		};

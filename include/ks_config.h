@@ -52,7 +52,9 @@ void ks_config_free(struct ks_config *c);
  * missing file means defaults), then every key=value module argument on top.
  * trusted_owner is the uid that must own the file (root in production).
  * Problems are logged one line each; the rest still applies. Returns the
- * number of problems, or -ENOMEM.
+ * number of problems, or -ENOMEM: then c keeps no one (no users, no
+ * commands, no opt-in), so that a half-loaded configuration (users read,
+ * deny not yet) cannot be acted on even by a caller that went on.
  */
 int ks_config_load(struct ks_config *c, int argc, const char **argv, uid_t trusted_owner,
 		   const struct ks_log *log);

@@ -2,6 +2,7 @@
 #ifndef KS_ELIGIBILITY_H
 #define KS_ELIGIBILITY_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "ks_config.h"
@@ -12,36 +13,42 @@
 
 /*
  * Is this user kept at the end of a session, and with which programs? The
- * one decision both the PAM module and the stop guard make: the admin's
- * lists (policy), then the user's ~/.keepsession (optin), read through a
- * seam that runs with the user's privileges.
+ * one decision both the PAM module and the stop guard make: the user's
+ * canonical name, the admin's lists (policy), then the user's
+ * ~/.keepsession (optin), read through a seam that runs with the user's
+ * privileges.
  */
 
-/* The user as the password database names them (pw_name, not PAM_USER). */
-struct ks_user {
-	const char *name;
-	uid_t uid;
-	gid_t gid;
-	const char *home;
-};
+/* Looks a login name up in the password database, a seam: the glue on
+ * pam_modutil_getpwnam(), the guard on getpwnam_r(). Fills *u from the
+ * entry found (strings owned by the lookup, valid while ctx is). Returns
+ * 0, -ENOENT, or -errno. */
+typedef int (*ks_user_lookup_fn)(void *ctx, const char *name, struct ks_user *u);
 
-/* Reads the user's opt-in file with the user's privileges into *lines and
- * *status. Returns 0, or -errno when nothing more may be done (privileges
- * not regained). */
-typedef int (*ks_optin_reader_fn)(void *ctx, const struct ks_user *u, const char *path,
-				  struct ks_strlist *lines, enum ks_optin_status *status,
-				  const struct ks_log *log);
+/* Reads the user's opt-in file with the user's privileges (never root's:
+ * a symlink would name any file) into *lines. ks_optin_read_forked() is
+ * the one both the module and the guard use; tests pass their own. */
+typedef enum ks_optin_status (*ks_optin_reader_fn)(void *ctx, const struct ks_user *u,
+						   const char *path, struct ks_strlist *lines,
+						   const struct ks_log *log);
 
 struct ks_eligibility_io {
+	ks_user_lookup_fn lookup_user;
 	ks_in_group_fn in_group;
+	void *ctx; /* for lookup_user and in_group */
 	ks_optin_reader_fn read_optin;
-	void *ctx;
+	void *optin_ctx; /* for read_optin */
 };
 
-/* Returns 1 and fills *programs to keep, 0 when nothing is kept (logged at
- * debug level), or -errno when nothing more may be done. */
-int ks_eligible(const struct ks_config *c, const struct ks_user *u,
-		const struct ks_eligibility_io *io, struct ks_strlist *programs,
-		const struct ks_log *log);
+/*
+ * Looks name up (PAM_USER, or logind's user name of the session) and
+ * decides. *u gets the entry found: its name is the canonical one, which
+ * every list compares and the caller passes on (never the raw name).
+ * Returns true and fills *programs to keep; false when nothing is kept:
+ * the ordinary cases at debug level, a failure (lookup, out of memory) in
+ * one line.
+ */
+bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_eligibility_io *io,
+		 struct ks_user *u, struct ks_strlist *programs, const struct ks_log *log);
 
 #endif

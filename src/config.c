@@ -597,8 +597,18 @@ static int apply_argument(struct ks_config *c, const char *arg, const struct ks_
 	return r;
 }
 
-int ks_config_load(struct ks_config *c, int argc, const char **argv, uid_t trusted_owner,
-		   const struct ks_log *log)
+/* After a failed load, whatever was applied so far must not be acted on
+ * (users read, deny not yet): a configuration that keeps no one. */
+static void keep_nothing(struct ks_config *c)
+{
+	ks_strlist_clear(&c->commands);
+	ks_strlist_clear(&c->users);
+	c->optin = false;
+	c->user_commands = false;
+}
+
+static int load(struct ks_config *c, int argc, const char **argv, uid_t trusted_owner,
+		const struct ks_log *log)
 {
 	int problems = 0, r;
 
@@ -648,4 +658,14 @@ int ks_config_load(struct ks_config *c, int argc, const char **argv, uid_t trust
 		problems += r;
 	}
 	return problems;
+}
+
+int ks_config_load(struct ks_config *c, int argc, const char **argv, uid_t trusted_owner,
+		   const struct ks_log *log)
+{
+	int r = load(c, argc, argv, trusted_owner, log);
+
+	if (r < 0)
+		keep_nothing(c);
+	return r;
 }

@@ -1,32 +1,49 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ks_eligibility.h"
 
-int ks_eligible(const struct ks_config *c, const struct ks_user *u,
-		const struct ks_eligibility_io *io, struct ks_strlist *programs,
-		const struct ks_log *log)
+/* The opt-in file's lines, for a user the admin's lists let through. */
+static enum ks_optin_status read_optin(const struct ks_user *u, enum ks_who who,
+				       const struct ks_eligibility_io *io, struct ks_strlist *lines,
+				       const struct ks_log *log)
+{
+	char path[4096];
+
+	if (who != KS_WHO_LISTED && who != KS_WHO_MAY_OPT_IN)
+		return KS_OPTIN_ABSENT;
+	if (!u->home || u->home[0] != '/' ||
+	    snprintf(path, sizeof(path), "%s/%s", u->home, KS_OPTIN_FILE) >= (int)sizeof(path))
+		return KS_OPTIN_ABSENT;
+	return io->read_optin(io->optin_ctx, u, path, lines, log);
+}
+
+bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_eligibility_io *io,
+		 struct ks_user *u, struct ks_strlist *programs, const struct ks_log *log)
 {
 	struct ks_strlist lines = { 0 };
-	enum ks_optin_status optin = KS_OPTIN_ABSENT;
+	enum ks_optin_status optin;
 	enum ks_who who;
-	char path[4096];
 	int r;
 
 	ks_strlist_clear(programs);
-	who = ks_policy_who(c, u->name, io->in_group, io->ctx);
-	if ((who == KS_WHO_LISTED || who == KS_WHO_MAY_OPT_IN) && u->home && u->home[0] == '/' &&
-	    snprintf(path, sizeof(path), "%s/%s", u->home, KS_OPTIN_FILE) < (int)sizeof(path)) {
-		r = io->read_optin(io->ctx, u, path, &lines, &optin, log);
-		if (r < 0) {
-			ks_strlist_clear(&lines);
-			return r;
-		}
+	*u = (struct ks_user){ 0 };
+	r = io->lookup_user(io->ctx, name, u);
+	if (r < 0 || !u->name || !*u->name) {
+		ks_log(log, LOG_ERR, "cannot look up user %s: %s", name,
+		       r == -ENOENT || r >= 0 ? "no such user" : strerror(-r));
+		return false;
 	}
-	r = ks_policy_decide(c, who, optin, &lines, programs) ? 1 : 0;
+	who = ks_policy_who(c, u, io->in_group, io->ctx, log);
+	optin = read_optin(u, who, io, &lines, log);
+	r = ks_policy_decide(c, who, optin, &lines, programs);
 	ks_strlist_clear(&lines);
-	if (r == 0)
+	if (r < 0)
+		ks_log(log, LOG_ERR, "out of memory deciding what to keep of %s: nothing kept",
+		       u->name);
+	else if (r == 0)
 		ks_log(log, LOG_DEBUG, "%s is not kept", u->name);
-	return r;
+	return r > 0;
 }

@@ -6,7 +6,9 @@
  * ever reaches a log line.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,52 +68,84 @@ static bool contains(const struct ks_strlist *l, const char *s, size_t len)
 	return false;
 }
 
+/* The skipped lines, the first few by number: logged once the whole file
+ * is known, since a file with no valid line at all gets one line. */
+struct skips {
+	unsigned n, dropped;
+	unsigned line[KS_OPTIN_LOGGED_LINES_MAX];
+	bool too_long[KS_OPTIN_LOGGED_LINES_MAX];
+};
+
+static void skip(struct skips *sk, unsigned line, size_t len)
+{
+	if (sk->n < KS_OPTIN_LOGGED_LINES_MAX) {
+		sk->line[sk->n] = line;
+		sk->too_long[sk->n] = len > KS_PROGRAM_MAX;
+	}
+	sk->n++;
+}
+
+static void report(const struct skips *sk, const struct ks_strlist *programs, const char *origin,
+		   const struct ks_log *log)
+{
+	if (sk->n > 0 && programs->n == 0) {
+		ks_log(log, LOG_WARNING, "%s: no valid program line (%u skipped): nothing is kept",
+		       origin, sk->n);
+		return;
+	}
+	for (unsigned i = 0; i < sk->n && i < KS_OPTIN_LOGGED_LINES_MAX; i++)
+		ks_log(log, LOG_WARNING, "%s: line %u skipped: %s", origin, sk->line[i],
+		       sk->too_long[i] ? "too long" : "not a base name or absolute path");
+	if (sk->n > KS_OPTIN_LOGGED_LINES_MAX)
+		ks_log(log, LOG_WARNING, "%s: %u more lines skipped", origin,
+		       sk->n - KS_OPTIN_LOGGED_LINES_MAX);
+	if (sk->dropped > 0)
+		ks_log(log, LOG_WARNING, "%s: more than %d programs, %u ignored", origin,
+		       KS_OPTIN_PROGRAMS_MAX, sk->dropped);
+}
+
+/* One line of the file, trimmed: a program to add, or a skip. */
+static int take_line(const char *s, size_t slen, unsigned line, struct ks_strlist *programs,
+		     struct skips *sk)
+{
+	while (slen > 0 && is_space(s[0])) {
+		s++;
+		slen--;
+	}
+	while (slen > 0 && is_space(s[slen - 1]))
+		slen--;
+	if (slen == 0 || s[0] == '#')
+		return 0;
+	if (!ks_program_valid(s, slen)) {
+		skip(sk, line, slen);
+		return 0;
+	}
+	if (contains(programs, s, slen))
+		return 0;
+	if (programs->n >= KS_OPTIN_PROGRAMS_MAX) {
+		sk->dropped++;
+		return 0;
+	}
+	return ks_strlist_add(programs, s, slen);
+}
+
 int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs, const char *origin,
 		   const struct ks_log *log)
 {
-	unsigned line = 0, skipped = 0, dropped = 0;
+	struct skips sk = { 0 };
+	unsigned line = 0;
 
 	while (len > 0) {
 		const char *nl = memchr(text, '\n', len);
 		size_t n = nl ? (size_t)(nl - text) : len;
-		const char *s = text;
-		size_t slen = n;
 
-		line++;
+		if (take_line(text, n, ++line, programs, &sk) < 0)
+			return -ENOMEM;
 		text += n + (nl ? 1 : 0);
 		len -= n + (nl ? 1 : 0);
-
-		while (slen > 0 && is_space(s[0])) {
-			s++;
-			slen--;
-		}
-		while (slen > 0 && is_space(s[slen - 1]))
-			slen--;
-		if (slen == 0 || s[0] == '#')
-			continue;
-		if (!ks_program_valid(s, slen)) {
-			if (++skipped <= KS_OPTIN_LOGGED_LINES_MAX)
-				ks_log(log, LOG_WARNING, "%s: line %u skipped: %s", origin, line,
-				       slen > KS_PROGRAM_MAX ? "too long" :
-							       "not a base name or absolute path");
-			continue;
-		}
-		if (contains(programs, s, slen))
-			continue;
-		if (programs->n >= KS_OPTIN_PROGRAMS_MAX) {
-			dropped++;
-			continue;
-		}
-		if (ks_strlist_add(programs, s, slen) < 0)
-			return -ENOMEM;
 	}
-	if (skipped > KS_OPTIN_LOGGED_LINES_MAX)
-		ks_log(log, LOG_WARNING, "%s: %u more lines skipped", origin,
-		       skipped - KS_OPTIN_LOGGED_LINES_MAX);
-	if (dropped > 0)
-		ks_log(log, LOG_WARNING, "%s: more than %d programs, %u ignored", origin,
-		       KS_OPTIN_PROGRAMS_MAX, dropped);
-	return 0;
+	report(&sk, programs, origin, log);
+	return (int)(sk.n > INT_MAX ? INT_MAX : sk.n);
 }
 
 /* Reads fd to its end, at most KS_OPTIN_MAX_SIZE bytes, into buf (one byte
@@ -138,67 +172,134 @@ static ssize_t read_bounded(int fd, char *buf)
 	return (ssize_t)len;
 }
 
-static const char *stat_problem(const struct stat *st, uid_t owner)
+static enum ks_optin_check stat_check(const struct stat *st, uid_t owner)
 {
 	if (!S_ISREG(st->st_mode))
-		return "not a regular file";
+		return KS_OPTIN_CHECK_NOT_REGULAR;
 	if (st->st_uid != owner)
-		return "not owned by the user";
+		return KS_OPTIN_CHECK_NOT_OWNED;
+	/* Like sshd's StrictModes: what others may write is not the user's
+	 * word. */
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return KS_OPTIN_CHECK_WRITABLE;
 	if (st->st_size > KS_OPTIN_MAX_SIZE)
-		return "larger than 64 KiB";
-	return NULL;
+		return KS_OPTIN_CHECK_TOO_LARGE;
+	return KS_OPTIN_CHECK_OK;
 }
 
-enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strlist *programs,
-				   const struct ks_log *log)
+struct ks_optin_fetched ks_optin_fetch(const char *path, uid_t owner, char *buf)
 {
-	const char *why;
+	struct ks_optin_fetched f = { .check = KS_OPTIN_CHECK_OK };
 	struct stat st;
-	char *buf;
-	ssize_t len;
-	int fd, r;
+	int fd;
 
-	ks_strlist_clear(programs);
 	/* Symlinks are followed: dotfile managers use them. The caller runs
 	 * with the user's privileges, so only what the user can read opens. */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return KS_OPTIN_ABSENT;
-		ks_log(log, LOG_WARNING, "%s ignored: cannot open: %s", path, strerror(errno));
-		return KS_OPTIN_REFUSED;
+		f.err = errno;
+		f.check = f.err == ENOENT || f.err == ENOTDIR ? KS_OPTIN_CHECK_ABSENT :
+								KS_OPTIN_CHECK_CANNOT_OPEN;
+		return f;
 	}
 	if (fstat(fd, &st) < 0) {
-		ks_log(log, LOG_WARNING, "%s ignored: cannot stat: %s", path, strerror(errno));
-		(void)close(fd);
-		return KS_OPTIN_REFUSED;
+		f.err = errno;
+		f.check = KS_OPTIN_CHECK_CANNOT_STAT;
+	} else {
+		f.check = stat_check(&st, owner);
 	}
-	why = stat_problem(&st, owner);
+	if (f.check == KS_OPTIN_CHECK_OK) {
+		ssize_t len = read_bounded(fd, buf);
+
+		if (len == -EFBIG) {
+			f.check = KS_OPTIN_CHECK_GREW;
+		} else if (len < 0) {
+			f.check = KS_OPTIN_CHECK_CANNOT_READ;
+			f.err = (int)-len;
+		} else {
+			f.len = (uint32_t)len;
+		}
+	}
+	(void)close(fd);
+	return f;
+}
+
+/* Why a fetched file is not used, for the one log line; NULL when it is. */
+static const char *check_reason(const struct ks_optin_fetched *f, char *text, size_t size)
+{
+	switch ((enum ks_optin_check)f->check) {
+	case KS_OPTIN_CHECK_OK:
+	case KS_OPTIN_CHECK_ABSENT:
+		return NULL;
+	case KS_OPTIN_CHECK_CANNOT_OPEN:
+		(void)snprintf(text, size, "cannot open: %s", strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_CANNOT_STAT:
+		(void)snprintf(text, size, "cannot stat: %s", strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_CANNOT_READ:
+		(void)snprintf(text, size, "%s", strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_CANNOT_DROP:
+		(void)snprintf(text, size, "cannot drop privileges to the user: %s",
+			       strerror(f->err));
+		return text;
+	case KS_OPTIN_CHECK_NOT_REGULAR:
+		return "not a regular file";
+	case KS_OPTIN_CHECK_NOT_OWNED:
+		return "not owned by the user";
+	case KS_OPTIN_CHECK_WRITABLE:
+		return "writable by group or others";
+	case KS_OPTIN_CHECK_TOO_LARGE:
+		return "larger than 64 KiB";
+	case KS_OPTIN_CHECK_GREW:
+		return "grew past 64 KiB while read";
+	}
+	return "unknown check result";
+}
+
+enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetched *f,
+				    const char *buf, struct ks_strlist *programs,
+				    const struct ks_log *log)
+{
+	char text[128];
+	const char *why;
+	int r;
+
+	ks_strlist_clear(programs);
+	if (f->check == KS_OPTIN_CHECK_ABSENT)
+		return KS_OPTIN_ABSENT;
+	why = check_reason(f, text, sizeof(text));
 	if (why) {
 		ks_log(log, LOG_WARNING, "%s ignored: %s", path, why);
-		(void)close(fd);
 		return KS_OPTIN_REFUSED;
 	}
-	buf = malloc(KS_OPTIN_MAX_SIZE + 1);
-	if (!buf) {
-		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
-		(void)close(fd);
-		return KS_OPTIN_REFUSED;
-	}
-	len = read_bounded(fd, buf);
-	(void)close(fd);
-	if (len < 0) {
-		ks_log(log, LOG_WARNING, "%s ignored: %s", path,
-		       len == -EFBIG ? "grew past 64 KiB while read" : strerror((int)-len));
-		free(buf);
-		return KS_OPTIN_REFUSED;
-	}
-	r = ks_optin_parse(buf, (size_t)len, programs, path, log);
-	free(buf);
+	r = ks_optin_parse(buf, f->len, programs, path, log);
 	if (r < 0) {
 		ks_strlist_clear(programs);
 		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
-	return KS_OPTIN_OK;
+	/* Lines meant as programs, none usable: not "no list" (the admin's
+	 * whole list), but nothing. */
+	return r > 0 && programs->n == 0 ? KS_OPTIN_NONE_VALID : KS_OPTIN_OK;
+}
+
+enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strlist *programs,
+				   const struct ks_log *log)
+{
+	struct ks_optin_fetched f;
+	enum ks_optin_status status;
+	char *buf;
+
+	ks_strlist_clear(programs);
+	buf = malloc(KS_OPTIN_MAX_SIZE + 1);
+	if (!buf) {
+		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
+		return KS_OPTIN_REFUSED;
+	}
+	f = ks_optin_fetch(path, owner, buf);
+	status = ks_optin_judge(path, &f, buf, programs, log);
+	free(buf);
+	return status;
 }

@@ -4,39 +4,81 @@
  * kept, ~/.keepsession may only opt in and narrow, unless the admin lets
  * users name their own programs (user_commands = yes).
  */
+#include <errno.h>
 #include <string.h>
 
 #include "ks_policy.h"
 
-bool ks_policy_list_matches(const struct ks_strlist *list, const char *user,
-			    ks_in_group_fn in_group, void *ctx)
+enum ks_membership ks_policy_membership(const struct group *gr, const struct ks_user *u)
 {
-	for (size_t i = 0; i < list->n; i++) {
-		const char *entry = list->v[i];
-
-		if (strcmp(entry, "*") == 0)
-			return true;
-		if (entry[0] == '@') {
-			if (entry[1] != '\0' && in_group && in_group(ctx, user, entry + 1))
-				return true;
-			continue;
-		}
-		if (strcmp(entry, user) == 0)
-			return true;
-	}
-	return false;
+	if (!gr)
+		return KS_MEMBER_UNKNOWN;
+	if (gr->gr_gid == u->gid)
+		return KS_MEMBER_YES;
+	for (char **m = gr->gr_mem; m && *m; m++)
+		if (strcmp(*m, u->name) == 0)
+			return KS_MEMBER_YES;
+	return KS_MEMBER_NO;
 }
 
-enum ks_who ks_policy_who(const struct ks_config *c, const char *user, ks_in_group_fn in_group,
-			  void *ctx)
+enum ks_membership ks_policy_list_matches(const struct ks_strlist *list, const struct ks_user *u,
+					  ks_in_group_fn in_group, void *ctx,
+					  const char **unknown_group)
 {
-	if (ks_policy_list_matches(&c->deny, user, in_group, ctx))
+	const char *unknown = NULL;
+
+	*unknown_group = NULL;
+	for (size_t i = 0; i < list->n; i++) {
+		const char *entry = list->v[i];
+		enum ks_membership m;
+
+		if (entry[0] != '@') {
+			if (strcmp(entry, "*") == 0 || strcmp(entry, u->name) == 0)
+				return KS_MEMBER_YES;
+			continue;
+		}
+		if (entry[1] == '\0')
+			continue;
+		m = in_group ? in_group(ctx, u, entry + 1) : KS_MEMBER_UNKNOWN;
+		if (m == KS_MEMBER_YES)
+			return KS_MEMBER_YES;
+		if (m == KS_MEMBER_UNKNOWN && !unknown)
+			unknown = entry + 1;
+	}
+	*unknown_group = unknown;
+	return unknown ? KS_MEMBER_UNKNOWN : KS_MEMBER_NO;
+}
+
+enum ks_who ks_policy_who(const struct ks_config *c, const struct ks_user *u,
+			  ks_in_group_fn in_group, void *ctx, const struct ks_log *log)
+{
+	const char *group;
+
+	switch (ks_policy_list_matches(&c->deny, u, in_group, ctx, &group)) {
+	case KS_MEMBER_YES:
 		return KS_WHO_DENIED;
-	if (ks_policy_list_matches(&c->users, user, in_group, ctx))
+	case KS_MEMBER_UNKNOWN:
+		ks_log(log, LOG_WARNING,
+		       "deny = @%s: cannot look up the group; %s is treated as denied", group,
+		       u->name);
+		return KS_WHO_DENIED;
+	case KS_MEMBER_NO:
+	default:
+		break;
+	}
+	switch (ks_policy_list_matches(&c->users, u, in_group, ctx, &group)) {
+	case KS_MEMBER_YES:
 		return KS_WHO_LISTED;
-	if (c->optin)
-		return KS_WHO_MAY_OPT_IN;
-	return KS_WHO_NOT_ALLOWED;
+	case KS_MEMBER_UNKNOWN:
+		ks_log(log, LOG_WARNING,
+		       "users = @%s: cannot look up the group; %s is treated as not a member",
+		       group, u->name);
+		break;
+	case KS_MEMBER_NO:
+	default:
+		break;
+	}
+	return c->optin ? KS_WHO_MAY_OPT_IN : KS_WHO_NOT_ALLOWED;
 }
 
 /* The user's lines that the admin also lists, in the user's order. */
@@ -49,29 +91,33 @@ static int intersect(struct ks_strlist *dst, const struct ks_strlist *user_lines
 		if (!ks_strlist_contains(commands, s) || ks_strlist_contains(dst, s))
 			continue;
 		if (ks_strlist_add(dst, s, strlen(s)) < 0)
-			return -1;
+			return -ENOMEM;
 	}
 	return 0;
 }
 
-bool ks_policy_decide(const struct ks_config *c, enum ks_who who, enum ks_optin_status optin,
-		      const struct ks_strlist *user_lines, struct ks_strlist *programs)
+int ks_policy_decide(const struct ks_config *c, enum ks_who who, enum ks_optin_status optin,
+		     const struct ks_strlist *user_lines, struct ks_strlist *programs)
 {
 	bool narrow = optin == KS_OPTIN_OK && user_lines && user_lines->n > 0;
 	int r;
 
 	ks_strlist_clear(programs);
+	/* A file whose every program line is invalid narrows to nothing,
+	 * for a listed user too: never to the admin's whole list. */
+	if (optin == KS_OPTIN_NONE_VALID)
+		return 0;
 	switch (who) {
 	case KS_WHO_LISTED:
 		break;
 	case KS_WHO_MAY_OPT_IN:
 		if (optin != KS_OPTIN_OK)
-			return false;
+			return 0;
 		break;
 	case KS_WHO_DENIED:
 	case KS_WHO_NOT_ALLOWED:
 	default:
-		return false;
+		return 0;
 	}
 
 	if (!narrow)
@@ -82,11 +128,11 @@ bool ks_policy_decide(const struct ks_config *c, enum ks_who who, enum ks_optin_
 		r = intersect(programs, user_lines, &c->commands);
 	if (r < 0) {
 		ks_strlist_clear(programs);
-		return false;
+		return r;
 	}
 	/* Nothing to keep (the lines named none of the admin's programs):
 	 * the session ends as if the module were not there. */
-	return programs->n > 0;
+	return programs->n > 0 ? 1 : 0;
 }
 
 bool ks_policy_logind_kills(const char *user, bool kill_user_processes,

@@ -399,6 +399,102 @@ static int reply_strv(sd_bus_message *m, const char *const *list)
 	return r;
 }
 
+#define UNIT_PATH_PREFIX "/org/freedesktop/systemd1/unit/"
+
+/* The scripted unit behind a Get's object path, or NULL. */
+static const struct fake_unit *unit_of_path(const struct fake_script *s, const char *path)
+{
+	char *end;
+	unsigned long i;
+
+	if (!path || strncmp(path, UNIT_PATH_PREFIX, strlen(UNIT_PATH_PREFIX)) != 0)
+		return NULL;
+	i = strtoul(path + strlen(UNIT_PATH_PREFIX), &end, 10);
+	return *end == '\0' && i < s->n_units ? &s->units[i] : NULL;
+}
+
+static int get_unit_property(sd_bus_message *m, const struct fake_unit *u, const char *prop)
+{
+	if (strcmp(prop, "Description") == 0)
+		return sd_bus_reply_method_return(m, "v", "s",
+						  u->description ? u->description : "");
+	if (strcmp(prop, "ControlGroup") == 0)
+		return sd_bus_reply_method_return(m, "v", "s", u->cgroup ? u->cgroup : "");
+	if (strcmp(prop, "ActiveEnterTimestamp") == 0)
+		return sd_bus_reply_method_return(m, "v", "t", u->since_usec);
+	if (strcmp(prop, "RuntimeMaxUSec") == 0)
+		return sd_bus_reply_method_return(m, "v", "t", u->runtime_max_usec);
+	return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_PROPERTY, "unknown");
+}
+
+/* Joins the strings of an "as" argument with commas into buf. */
+static int read_strv_joined(sd_bus_message *m, char *buf, size_t size)
+{
+	size_t used = 0;
+	const char *v;
+	int r;
+
+	buf[0] = '\0';
+	r = sd_bus_message_enter_container(m, 'a', "s");
+	while (r > 0) {
+		r = sd_bus_message_read(m, "s", &v);
+		if (r > 0 && used < size)
+			used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "",
+						 v);
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(m);
+	return r;
+}
+
+static int handle_list_units(struct child *c, sd_bus_message *m, struct fake_call *call)
+{
+	const struct fake_script *s = c->script;
+	sd_bus_message *reply = NULL;
+	char path[128];
+	int r;
+
+	r = read_strv_joined(m, call->arg1, sizeof(call->arg1));
+	if (r >= 0)
+		r = read_strv_joined(m, call->arg0, sizeof(call->arg0));
+	if (r < 0) {
+		child_error(c, "ListUnitsByPatterns arguments", r);
+		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
+	}
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssssssouso)");
+	for (size_t i = 0; r >= 0 && i < s->n_units; i++) {
+		(void)snprintf(path, sizeof(path), UNIT_PATH_PREFIX "%zu", i);
+		r = sd_bus_message_append(reply, "(ssssssouso)", s->units[i].name,
+					  s->units[i].description ? s->units[i].description : "",
+					  "loaded", "active", "running", "", path, 0, "", "/");
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int handle_stop(struct child *c, sd_bus_message *m, struct fake_call *call)
+{
+	const char *unit, *mode;
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &unit, &mode);
+	if (r < 0) {
+		child_error(c, "StopUnit arguments", r);
+		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
+	}
+	copy_str(call->arg0, sizeof(call->arg0), unit);
+	copy_str(call->arg1, sizeof(call->arg1), mode);
+	if (c->script->stop_error)
+		return sd_bus_reply_method_errorf(m, c->script->stop_error, "refused");
+	return sd_bus_reply_method_return(m, "o", "/org/freedesktop/systemd1/job/7");
+}
+
 static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call)
 {
 	const struct fake_script *s = c->script;
@@ -425,6 +521,13 @@ static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call
 		case FAKE_VERSION_HANG:
 			return 0;
 		}
+	}
+	if (strcmp(iface, "org.freedesktop.systemd1.Unit") == 0 ||
+	    strcmp(iface, "org.freedesktop.systemd1.Scope") == 0) {
+		const struct fake_unit *u = unit_of_path(s, sd_bus_message_get_path(m));
+
+		if (u)
+			return get_unit_property(m, u, prop);
 	}
 	if (strcmp(iface, LOGIND_IFACE) == 0) {
 		if (s->logind_mode != FAKE_LOGIND_OK && s->logind_bad &&
@@ -548,6 +651,10 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 		r = handle_start(c, m, call);
 	} else if (strcmp(member, "AttachProcessesToUnit") == 0) {
 		r = handle_attach(c, m, call);
+	} else if (strcmp(member, "ListUnitsByPatterns") == 0) {
+		r = handle_list_units(c, m, call);
+	} else if (strcmp(member, "StopUnit") == 0) {
+		r = handle_stop(c, m, call);
 	} else {
 		r = sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown");
 	}

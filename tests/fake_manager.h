@@ -59,6 +59,16 @@ enum fake_logind {
 	FAKE_LOGIND_HANG,       /* ... never answers */
 };
 
+/* A unit ListUnitsByPatterns answers with, and whose Unit/Scope
+ * properties Get answers (object path /org/freedesktop/systemd1/unit/N). */
+struct fake_unit {
+	const char *name;
+	const char *description;
+	const char *cgroup;
+	uint64_t since_usec;       /* ActiveEnterTimestamp */
+	uint64_t runtime_max_usec; /* RuntimeMaxUSec */
+};
+
 struct fake_script {
 	/* Pretend to be a bus broker: answer Hello and AddMatch, and send
 	 * signals from a unique name, so the client can be a bus client. */
@@ -115,6 +125,12 @@ struct fake_script {
 	bool kill_user_processes;
 	const char *const *kill_only_users;    /* NULL-terminated, or NULL */
 	const char *const *kill_exclude_users; /* NULL-terminated, or NULL */
+
+	/* ListUnitsByPatterns answers these, whatever the patterns (the
+	 * client must filter); StopUnit answers a job, or this error. */
+	const struct fake_unit *units;
+	size_t n_units;
+	const char *stop_error;
 };
 
 struct fake_property {
@@ -130,8 +146,9 @@ struct fake_call {
 	char interface[128];
 	char path[128];
 	char destination[128];
-	char arg0[FAKE_STR]; /* unit; Get: interface; AddMatch: rule */
-	char arg1[FAKE_STR]; /* mode; subcgroup; Get: property */
+	char arg0[FAKE_STR]; /* unit; Get: interface; AddMatch: rule; ListUnitsByPatterns: pattern
+			      */
+	char arg1[FAKE_STR]; /* mode; subcgroup; Get: property; ListUnitsByPatterns: states */
 	struct fake_property props[FAKE_MAX_PROPS];
 	size_t n_props;
 	size_t n_aux;

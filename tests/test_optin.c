@@ -199,7 +199,7 @@ static void test_parse_bad_lines(void **state)
 		       "screen\n",
 		       1, 2);
 	assert_true(off > 0 && (size_t)off < sizeof(text));
-	assert_int_equal(parse(f, text), 0);
+	assert_int_equal(parse(f, text), 5); /* the number of skipped lines */
 	assert_int_equal(f->programs.n, 3);
 	assert_string_equal(f->programs.v[0], "tmux");
 	assert_int_equal(strlen(f->programs.v[1]), 255);
@@ -220,15 +220,41 @@ static void test_parse_bad_lines(void **state)
 static void test_parse_log_bounded(void **state)
 {
 	struct fixture *f = *state;
+	char text[5 + 20 * 4 + 1] = "tmux\n";
+
+	for (int i = 0; i < 20; i++)
+		strcat(text, "a/b\n");
+	assert_int_equal(parse(f, text), 20);
+	assert_int_equal(f->programs.n, 1);
+	assert_int_equal(f->cap.n, 6);
+	assert_string_equal(f->cap.line[0], "test: line 2 skipped: " NOT_A_NAME);
+	assert_string_equal(f->cap.line[4], "test: line 6 skipped: " NOT_A_NAME);
+	assert_string_equal(f->cap.line[5], "test: 15 more lines skipped");
+	relog(f);
+}
+
+/* Lines meant as programs, none valid: one line for the whole file (its
+ * caller then keeps nothing). */
+static void test_parse_none_valid(void **state)
+{
+	struct fixture *f = *state;
 	char text[20 * 4 + 1] = "";
 
 	for (int i = 0; i < 20; i++)
 		strcat(text, "a/b\n");
-	assert_int_equal(parse(f, text), 0);
+	assert_int_equal(parse(f, text), 20);
 	assert_int_equal(f->programs.n, 0);
-	assert_int_equal(f->cap.n, 6);
-	assert_string_equal(f->cap.line[4], "test: line 5 skipped: " NOT_A_NAME);
-	assert_string_equal(f->cap.line[5], "test: 15 more lines skipped");
+	assert_int_equal(f->cap.n, 1);
+	assert_int_equal(f->cap.prio[0], LOG_WARNING);
+	assert_string_equal(f->cap.line[0],
+			    "test: no valid program line (20 skipped): nothing is kept");
+	relog(f);
+
+	assert_int_equal(parse(f, "# mine\n" SECRET " x\n"), 1);
+	assert_int_equal(f->cap.n, 1);
+	assert_string_equal(f->cap.line[0],
+			    "test: no valid program line (1 skipped): nothing is kept");
+	assert_no_secret(&f->cap);
 	relog(f);
 }
 
@@ -269,8 +295,8 @@ static void test_parse_binary_garbage(void **state)
 		}
 		relog(f);
 		ks_strlist_clear(&f->programs);
-		assert_int_equal(
-			ks_optin_parse((const char *)text, len, &f->programs, "test", &f->log), 0);
+		assert_true(ks_optin_parse((const char *)text, len, &f->programs, "test",
+					   &f->log) >= 0);
 		for (size_t i = 0; i < f->programs.n; i++)
 			assert_true(ks_program_valid(f->programs.v[i], strlen(f->programs.v[i])));
 		assert_true(f->cap.n <= 7);
@@ -351,6 +377,46 @@ static void test_read_wrong_owner(void **state)
 	char *path = write_file(f, "owner", SECRET "\n", 7);
 
 	assert_refused(f, path, getuid() + 1, "not owned by the user");
+	free(path);
+}
+
+/* Like sshd's StrictModes: a file others may write is not the user's. */
+static void test_read_writable_by_others(void **state)
+{
+	struct fixture *f = *state;
+	char *path = write_file(f, "shared", "tmux\n", 5);
+	char *link = scratch_path(f->dir, "link-to-shared");
+
+	assert_int_equal(chmod(path, 0664), 0);
+	assert_refused(f, path, getuid(), "writable by group or others");
+	assert_int_equal(chmod(path, 0646), 0);
+	assert_refused(f, path, getuid(), "writable by group or others");
+	/* through a symlink: the file's mode counts */
+	assert_int_equal(symlink(path, link), 0);
+	assert_refused(f, link, getuid(), "writable by group or others");
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(read_file(f, link, getuid()), KS_OPTIN_OK);
+	assert_int_equal(chmod(path, 0444), 0);
+	assert_int_equal(read_file(f, path, getuid()), KS_OPTIN_OK);
+	assert_int_equal(f->cap.n, 0);
+	free(path);
+	free(link);
+}
+
+/* Every program line invalid: its own status, nothing listed, one line. */
+static void test_read_none_valid(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = "# keep\n" SECRET "/x\n../" SECRET "\n";
+	char *path = write_file(f, "garbage", text, sizeof(text) - 1);
+
+	assert_int_equal(read_file(f, path, getuid()), KS_OPTIN_NONE_VALID);
+	assert_int_equal(f->programs.n, 0);
+	assert_int_equal(f->cap.n, 1);
+	assert_non_null(strstr(f->cap.line[0], "no valid program line (2 skipped)"));
+	assert_non_null(strstr(f->cap.line[0], path));
+	assert_no_secret(&f->cap);
+	relog(f);
 	free(path);
 }
 
@@ -497,6 +563,7 @@ int main(void)
 		T(test_parse_lines),
 		T(test_parse_bad_lines),
 		T(test_parse_log_bounded),
+		T(test_parse_none_valid),
 		T(test_parse_programs_bounded),
 		T(test_parse_binary_garbage),
 		T(test_read_ok),
@@ -504,6 +571,8 @@ int main(void)
 		T(test_read_not_regular),
 		T(test_read_fifo_does_not_block),
 		T(test_read_wrong_owner),
+		T(test_read_writable_by_others),
+		T(test_read_none_valid),
 		T(test_read_symlinks),
 		T(test_read_size_limit),
 		T(test_read_grows_past_cap),

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "ks_policy.h"
+#include "logcap.h"
 
 /* The group database of these tests. */
 static const struct {
@@ -24,16 +25,34 @@ struct groups {
 	char last_group[64];
 };
 
-static bool fake_in_group(void *ctx, const char *user, const char *group)
+/* Groups the database does not answer for (no such group, NSS down). */
+static const char *const unknown_groups[] = { "ghost", "ldap-down" };
+
+static enum ks_membership fake_in_group(void *ctx, const struct ks_user *u, const char *group)
 {
 	struct groups *g = ctx;
 
 	g->calls++;
 	(void)snprintf(g->last_group, sizeof(g->last_group), "%s", group);
+	for (size_t i = 0; i < sizeof(unknown_groups) / sizeof(unknown_groups[0]); i++)
+		if (strcmp(unknown_groups[i], group) == 0)
+			return KS_MEMBER_UNKNOWN;
 	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-		if (strcmp(members[i].user, user) == 0 && strcmp(members[i].group, group) == 0)
-			return true;
-	return false;
+		if (strcmp(members[i].user, u->name) == 0 && strcmp(members[i].group, group) == 0)
+			return KS_MEMBER_YES;
+	return KS_MEMBER_NO;
+}
+
+static enum ks_membership matches(const struct ks_strlist *l, const char *user,
+				  ks_in_group_fn in_group, void *ctx)
+{
+	const struct ks_user u = { .name = user, .uid = 1000, .gid = 1000 };
+	const char *unknown = "stale";
+	enum ks_membership m = ks_policy_list_matches(l, &u, in_group, ctx, &unknown);
+
+	/* The unknown group is named exactly when the answer is unknown. */
+	assert_true((m == KS_MEMBER_UNKNOWN) == (unknown != NULL));
+	return m;
 }
 
 static void list_set(struct ks_strlist *l, const char *value)
@@ -62,29 +81,46 @@ static void test_list_matches(void **state)
 	struct groups g = { 0 };
 	(void)state;
 
-	assert_false(ks_policy_list_matches(&l, "alice", fake_in_group, &g));
+	assert_int_equal(matches(&l, "alice", fake_in_group, &g), KS_MEMBER_NO);
 	list_set(&l, "alice,@wheel");
-	assert_true(ks_policy_list_matches(&l, "alice", fake_in_group, &g));
-	assert_true(ks_policy_list_matches(&l, "bob", fake_in_group, &g));
+	assert_int_equal(matches(&l, "alice", fake_in_group, &g), KS_MEMBER_YES);
+	assert_int_equal(matches(&l, "bob", fake_in_group, &g), KS_MEMBER_YES);
 	assert_string_equal(g.last_group, "wheel"); /* asked without the '@' */
-	assert_false(ks_policy_list_matches(&l, "carol", fake_in_group, &g));
-	assert_false(ks_policy_list_matches(&l, "alic", fake_in_group, &g));
-	assert_false(ks_policy_list_matches(&l, "alicex", fake_in_group, &g));
-	assert_false(ks_policy_list_matches(&l, "Alice", fake_in_group, &g));
+	assert_int_equal(matches(&l, "carol", fake_in_group, &g), KS_MEMBER_NO);
+	assert_int_equal(matches(&l, "alic", fake_in_group, &g), KS_MEMBER_NO);
+	assert_int_equal(matches(&l, "alicex", fake_in_group, &g), KS_MEMBER_NO);
+	assert_int_equal(matches(&l, "Alice", fake_in_group, &g), KS_MEMBER_NO);
 	/* "@wheel" is a group, not a user named so */
-	assert_false(ks_policy_list_matches(&l, "@wheel", fake_in_group, &g));
-	/* without a group lookup, groups match nobody */
-	assert_false(ks_policy_list_matches(&l, "bob", NULL, NULL));
+	assert_int_equal(matches(&l, "@wheel", fake_in_group, &g), KS_MEMBER_NO);
+	/* without a group lookup, no group can be known */
+	assert_int_equal(matches(&l, "bob", NULL, NULL), KS_MEMBER_UNKNOWN);
+	assert_int_equal(matches(&l, "alice", NULL, NULL), KS_MEMBER_YES);
 
 	list_set(&l, "*");
-	assert_true(ks_policy_list_matches(&l, "anyone", fake_in_group, &g));
-	assert_true(ks_policy_list_matches(&l, "root", NULL, NULL));
+	assert_int_equal(matches(&l, "anyone", fake_in_group, &g), KS_MEMBER_YES);
+	assert_int_equal(matches(&l, "root", NULL, NULL), KS_MEMBER_YES);
 
 	/* a bare "@" names no group and is never looked up */
 	list_set(&l, "@");
 	g.calls = 0;
-	assert_false(ks_policy_list_matches(&l, "bob", fake_in_group, &g));
+	assert_int_equal(matches(&l, "bob", fake_in_group, &g), KS_MEMBER_NO);
 	assert_int_equal(g.calls, 0);
+
+	/* a group that cannot be looked up: unknown, unless something else
+	 * matches, before or after it */
+	list_set(&l, "@ghost,@staff");
+	assert_int_equal(matches(&l, "bob", fake_in_group, &g), KS_MEMBER_UNKNOWN);
+	assert_int_equal(matches(&l, "erin", fake_in_group, &g), KS_MEMBER_YES);
+	list_set(&l, "@ghost,@ldap-down,bob");
+	assert_int_equal(matches(&l, "bob", fake_in_group, &g), KS_MEMBER_YES);
+	{
+		const struct ks_user carol = { .name = "carol" };
+		const char *unknown = NULL;
+
+		assert_int_equal(ks_policy_list_matches(&l, &carol, fake_in_group, &g, &unknown),
+				 KS_MEMBER_UNKNOWN);
+		assert_string_equal(unknown, "ghost"); /* the first one */
+	}
 	ks_strlist_clear(&l);
 }
 
@@ -117,6 +153,14 @@ static void test_who_matrix(void **state)
 		{ NULL, NULL, true, "dave", KS_WHO_MAY_OPT_IN },
 		{ NULL, NULL, false, "dave", KS_WHO_NOT_ALLOWED },
 		{ "@alice-grp", NULL, false, "alice", KS_WHO_LISTED },
+		/* a group that cannot be looked up: denies in deny, does not
+		 * list in users */
+		{ "*", "@ghost", true, "bob", KS_WHO_DENIED },
+		{ "*", "mallory,@ldap-down", false, "bob", KS_WHO_DENIED },
+		{ "@ghost", NULL, true, "bob", KS_WHO_MAY_OPT_IN },
+		{ "@ghost", NULL, false, "bob", KS_WHO_NOT_ALLOWED },
+		{ "@ghost,bob", NULL, false, "bob", KS_WHO_LISTED },
+		{ "@ghost,@wheel", NULL, false, "bob", KS_WHO_LISTED },
 	};
 	struct ks_config c;
 	struct groups g = { 0 };
@@ -125,16 +169,78 @@ static void test_who_matrix(void **state)
 	assert_int_equal(ks_config_init(&c), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		enum ks_who who;
+		const struct ks_user u = { .name = cases[i].user, .uid = 1000, .gid = 1000 };
 
 		list_set(&c.users, cases[i].users);
 		list_set(&c.deny, cases[i].deny);
 		c.optin = cases[i].optin;
-		who = ks_policy_who(&c, cases[i].user, fake_in_group, &g);
+		who = ks_policy_who(&c, &u, fake_in_group, &g, NULL);
 		if (who != cases[i].who)
 			fail_msg("case %zu (%s): got %d, want %d", i, cases[i].user, who,
 				 cases[i].who);
 	}
 	ks_config_free(&c);
+}
+
+/* A group lookup that fails is one line, in either list, naming it. */
+static void test_who_unknown_group_logged(void **state)
+{
+	const struct ks_user bob = { .name = "bob", .uid = 1000, .gid = 1000 };
+	struct groups g = { 0 };
+	struct ks_config c;
+	struct logcap cap;
+	struct ks_log log = logcap_log(&cap);
+	(void)state;
+
+	assert_int_equal(ks_config_init(&c), 0);
+	list_set(&c.users, "*");
+	list_set(&c.deny, "@ghost,@ldap-down");
+	assert_int_equal(ks_policy_who(&c, &bob, fake_in_group, &g, &log), KS_WHO_DENIED);
+	assert_int_equal(cap.n, 1);
+	assert_int_equal(cap.prio[0], LOG_WARNING);
+	assert_string_equal(cap.line[0],
+			    "deny = @ghost: cannot look up the group; bob is treated as denied");
+
+	log = logcap_log(&cap);
+	list_set(&c.users, "@ghost,@ldap-down");
+	list_set(&c.deny, NULL);
+	assert_int_equal(ks_policy_who(&c, &bob, fake_in_group, &g, &log), KS_WHO_MAY_OPT_IN);
+	assert_int_equal(cap.n, 1);
+	assert_string_equal(
+		cap.line[0],
+		"users = @ghost: cannot look up the group; bob is treated as not a member");
+
+	/* Known groups: nothing to say. */
+	log = logcap_log(&cap);
+	list_set(&c.users, "@wheel");
+	list_set(&c.deny, "@guests");
+	assert_int_equal(ks_policy_who(&c, &bob, fake_in_group, &g, &log), KS_WHO_LISTED);
+	assert_int_equal(cap.n, 0);
+	ks_config_free(&c);
+}
+
+/* Primary group or member list; no group at all is unknown. */
+static void test_membership(void **state)
+{
+	char alice_name[] = "alice", bob_name[] = "bob", wheel[] = "wheel";
+	char *mem[] = { alice_name, bob_name, NULL };
+	char *none[] = { NULL };
+	struct group gr = { .gr_name = wheel, .gr_gid = 10, .gr_mem = mem };
+	const struct ks_user alice = { .name = "alice", .uid = 1000, .gid = 1000 };
+	const struct ks_user carol = { .name = "carol", .uid = 1002, .gid = 10 };
+	const struct ks_user dave = { .name = "dave", .uid = 1003, .gid = 1003 };
+	const struct ks_user upper = { .name = "ALICE", .uid = 1000, .gid = 1000 };
+	(void)state;
+
+	assert_int_equal(ks_policy_membership(&gr, &alice), KS_MEMBER_YES);
+	assert_int_equal(ks_policy_membership(&gr, &carol), KS_MEMBER_YES); /* primary */
+	assert_int_equal(ks_policy_membership(&gr, &dave), KS_MEMBER_NO);
+	assert_int_equal(ks_policy_membership(&gr, &upper), KS_MEMBER_NO);
+	assert_int_equal(ks_policy_membership(NULL, &alice), KS_MEMBER_UNKNOWN);
+	gr.gr_mem = none;
+	assert_int_equal(ks_policy_membership(&gr, &alice), KS_MEMBER_NO);
+	gr.gr_mem = NULL;
+	assert_int_equal(ks_policy_membership(&gr, &alice), KS_MEMBER_NO);
 }
 
 #define ADMIN "tmux,screen,dtach"
@@ -180,6 +286,11 @@ static void test_decide_matrix(void **state)
 		{ KS_WHO_LISTED, KS_OPTIN_OK, "dtach", false, true, "dtach" },
 		{ KS_WHO_LISTED, KS_OPTIN_OK, "zellij", false, false, "" },
 		{ KS_WHO_LISTED, KS_OPTIN_OK, "zellij", true, true, "zellij" },
+		/* a file with lines, none valid: nothing, whoever, however */
+		{ KS_WHO_LISTED, KS_OPTIN_NONE_VALID, "", false, false, "" },
+		{ KS_WHO_LISTED, KS_OPTIN_NONE_VALID, "", true, false, "" },
+		{ KS_WHO_MAY_OPT_IN, KS_OPTIN_NONE_VALID, "", false, false, "" },
+		{ KS_WHO_MAY_OPT_IN, KS_OPTIN_NONE_VALID, NULL, true, false, "" },
 	};
 	struct ks_config c;
 	struct ks_strlist lines = { 0 }, programs = { 0 };
@@ -194,7 +305,7 @@ static void test_decide_matrix(void **state)
 		list_set(&programs, "stale");
 		c.user_commands = cases[i].user_commands;
 		keep = ks_policy_decide(&c, cases[i].who, cases[i].optin,
-					cases[i].lines ? &lines : NULL, &programs);
+					cases[i].lines ? &lines : NULL, &programs) == 1;
 		if (keep != cases[i].keep)
 			fail_msg("case %zu: keep %d", i, keep);
 		if (keep)
@@ -208,11 +319,13 @@ static void test_decide_matrix(void **state)
 	/* No admin commands: nothing to keep, for anyone. */
 	list_set(&c.commands, NULL);
 	c.user_commands = false;
-	assert_false(ks_policy_decide(&c, KS_WHO_LISTED, KS_OPTIN_ABSENT, NULL, &programs));
+	assert_int_equal(ks_policy_decide(&c, KS_WHO_LISTED, KS_OPTIN_ABSENT, NULL, &programs), 0);
 	list_set(&lines, "tmux");
-	assert_false(ks_policy_decide(&c, KS_WHO_MAY_OPT_IN, KS_OPTIN_OK, &lines, &programs));
+	assert_int_equal(ks_policy_decide(&c, KS_WHO_MAY_OPT_IN, KS_OPTIN_OK, &lines, &programs),
+			 0);
 	c.user_commands = true;
-	assert_true(ks_policy_decide(&c, KS_WHO_MAY_OPT_IN, KS_OPTIN_OK, &lines, &programs));
+	assert_int_equal(ks_policy_decide(&c, KS_WHO_MAY_OPT_IN, KS_OPTIN_OK, &lines, &programs),
+			 1);
 	assert_list_is(&programs, "tmux");
 
 	ks_strlist_clear(&lines);
@@ -271,6 +384,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_matches),
 		cmocka_unit_test(test_who_matrix),
+		cmocka_unit_test(test_who_unknown_group_logged),
+		cmocka_unit_test(test_membership),
 		cmocka_unit_test(test_decide_matrix),
 		cmocka_unit_test(test_logind_kills),
 	};

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * keepsession-guard SESSION_ID: the ExecStop= of keepsession-guard@.service,
+ * which the drop-in session-.scope.d/keepsession-guard.conf pulls in for
+ * every logind session. systemd stops the guard before the session's scope
+ * however the scope is stopped (a logout, an idle stop, terminate-session,
+ * a dead sshd), so this runs while every process of the session is still
+ * in it. The decision is ks_guard_run(); this file is the outside world:
+ * logind and the manager over D-Bus, the password and group databases, the
+ * journal. It always exits 0: a scope stop is never failed by us.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-login.h>
+
+#include "ks_guard.h"
+#include "ks_mover.h"
+#include "ks_optin.h"
+#include "ks_optin_fork.h"
+#include "ks_policy.h"
+#include "ks_proctree.h"
+#include "ks_record.h"
+
+#define LOGIND_SERVICE "org.freedesktop.login1"
+#define LOGIND_SESSION_PATH "/org/freedesktop/login1/session"
+#define LOGIND_SESSION_IFACE "org.freedesktop.login1.Session"
+#define SYSTEMD_SERVICE "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
+#define SYSTEMD_UNIT_PATH "/org/freedesktop/systemd1/unit"
+#define SYSTEMD_SCOPE_IFACE "org.freedesktop.systemd1.Scope"
+#define LOGIND_SESSIONS_DIR "/run/systemd/sessions"
+/* Sessions looked at for one stale-record check; a host has far fewer. */
+#define MAX_SESSIONS 4096
+/* getpwnam_r()/getgrnam_r() buffers grow up to this (a large group). */
+#define MAX_DB_BUFFER (1024 * 1024)
+
+static void journal_sink(void *ctx, int priority, const char *message)
+{
+	(void)ctx;
+	syslog(priority, "%s", message);
+}
+
+/* The last resort past every bound of ours (the unit's TimeoutStopSec is
+ * the next one): end quietly, with success. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+static int bus_wait_ready(sd_bus *bus, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now;
+		int r;
+
+		if (sd_bus_is_ready(bus) > 0)
+			return 0;
+		if (sd_bus_is_open(bus) <= 0)
+			return -ENOTCONN;
+		now = ks_now_usec();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		r = sd_bus_wait(bus, deadline - now);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Properties.Get(iface, property) on path, within the deadline; *reply
+ * is positioned at the variant. */
+static int get_property(sd_bus *bus, uint64_t deadline, const char *service, const char *path,
+			const char *iface, const char *property, sd_bus_message **reply)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *msg = NULL;
+	uint64_t now;
+	int r;
+
+	r = bus_wait_ready(bus, deadline);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_call(bus, &msg, service, path,
+					   "org.freedesktop.DBus.Properties", "Get");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", iface, property);
+	now = ks_now_usec();
+	if (r >= 0 && now >= deadline)
+		r = -ETIMEDOUT;
+	if (r >= 0)
+		r = sd_bus_call(bus, msg, deadline - now, &error, reply);
+	if (r < 0 && sd_bus_error_is_set(&error))
+		r = sd_bus_error_get_errno(&error) ? -sd_bus_error_get_errno(&error) : -EIO;
+	sd_bus_error_free(&error);
+	sd_bus_message_unref(msg);
+	return r;
+}
+
+static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct ks_session_info *s)
+{
+	sd_bus_message *reply = NULL;
+	const char *scope = NULL;
+	char *path = NULL;
+	sd_bus *bus = NULL;
+	uint32_t leader = 0;
+	uint64_t timestamp = 0;
+	uid_t uid;
+	int r;
+
+	(void)ctx;
+	*s = (struct ks_session_info){ 0 };
+	/* From logind's state file, without the bus. */
+	r = sd_session_get_uid(id, &s->uid);
+	if (r < 0)
+		return r;
+	/* Leader, TimestampMonotonic and Scope: not in sd-login before 254. */
+	r = ks_bus_open_system(&bus);
+	if (r >= 0)
+		r = sd_bus_path_encode(LOGIND_SESSION_PATH, id, &path);
+	if (r >= 0)
+		r = get_property(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE,
+				 "Leader", &reply);
+	if (r >= 0 && sd_bus_message_read(reply, "v", "u", &leader) <= 0)
+		r = -EBADMSG;
+	reply = sd_bus_message_unref(reply);
+	if (r >= 0)
+		r = get_property(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE,
+				 "TimestampMonotonic", &reply);
+	if (r >= 0 && sd_bus_message_read(reply, "v", "t", &timestamp) <= 0)
+		r = -EBADMSG;
+	reply = sd_bus_message_unref(reply);
+	if (r >= 0)
+		r = get_property(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE, "Scope",
+				 &reply);
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &scope) <= 0 || !scope || !*scope))
+		r = -EBADMSG;
+	if (r >= 0 && leader > (uint32_t)INT32_MAX)
+		r = -EBADMSG;
+	if (r >= 0) {
+		s->leader = (pid_t)leader;
+		s->timestamp_usec = timestamp;
+		s->scope = strdup(scope);
+		if (!s->scope)
+			r = -ENOMEM;
+	}
+	sd_bus_message_unref(reply);
+	free(path);
+	if (bus)
+		sd_bus_close_unref(bus);
+	/* Whatever the bus said, a session gone meanwhile is gone. */
+	if (r < 0 && sd_session_get_uid(id, &uid) == -ENXIO)
+		r = -ENXIO;
+	return r;
+}
+
+static int scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **cgroup)
+{
+	sd_bus_message *reply = NULL;
+	const char *value = NULL;
+	char *path = NULL;
+	sd_bus *bus = NULL;
+	int r;
+
+	(void)ctx;
+	r = ks_bus_open_manager(&bus);
+	if (r >= 0)
+		r = sd_bus_path_encode(SYSTEMD_UNIT_PATH, scope, &path);
+	if (r >= 0)
+		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE,
+				 "ControlGroup", &reply);
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value))
+		r = -EBADMSG;
+	/* "": the scope emptied and systemd released its cgroup. */
+	if (r >= 0 && value[0] == '\0')
+		r = -ENOENT;
+	if (r >= 0 && value[0] != '/')
+		r = -EBADMSG;
+	if (r >= 0) {
+		*cgroup = strdup(value);
+		if (!*cgroup)
+			r = -ENOMEM;
+	}
+	sd_bus_message_unref(reply);
+	free(path);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return r;
+}
+
+static bool system_stopping(void *ctx, uint64_t deadline)
+{
+	sd_bus_message *reply = NULL;
+	const char *state = NULL;
+	sd_bus *bus = NULL;
+	bool stopping = false;
+
+	(void)ctx;
+	if (ks_bus_open_manager(&bus) >= 0 &&
+	    get_property(bus, deadline, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER_IFACE,
+			 "SystemState", &reply) >= 0 &&
+	    sd_bus_message_read(reply, "v", "s", &state) > 0)
+		stopping = state && strcmp(state, "stopping") == 0;
+	sd_bus_message_unref(reply);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return stopping;
+}
+
+static int user_name(void *ctx, uid_t uid, char *buf, size_t size)
+{
+	struct passwd pw, *found = NULL;
+	char pwbuf[16384];
+	int r;
+
+	(void)ctx;
+	r = getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found);
+	if (r != 0)
+		return -r;
+	if (!found || !pw.pw_name || !pw.pw_name[0])
+		return -ENOENT;
+	if (snprintf(buf, size, "%s", pw.pw_name) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The password entry the decision works with: its strings stay valid
+ * for the whole run. */
+struct guard_ctx {
+	struct passwd pw;
+	char pwbuf[16384];
+};
+
+static int lookup_user(void *ctx, const char *name, struct ks_user *u)
+{
+	struct guard_ctx *g = ctx;
+	struct passwd *found = NULL;
+	int r;
+
+	r = getpwnam_r(name, &g->pw, g->pwbuf, sizeof(g->pwbuf), &found);
+	if (r != 0)
+		return -r;
+	if (!found)
+		return -ENOENT;
+	*u = (struct ks_user){
+		.name = g->pw.pw_name,
+		.uid = g->pw.pw_uid,
+		.gid = g->pw.pw_gid,
+		.home = g->pw.pw_dir,
+	};
+	return 0;
+}
+
+/* The group's entry, its buffer grown for large groups; membership as the
+ * module decides it. */
+static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
+{
+	struct group gr, *found = NULL;
+	enum ks_membership member;
+	size_t size = 4096;
+	char *buf = NULL;
+	int r;
+
+	(void)ctx;
+	for (;;) {
+		char *grown = realloc(buf, size);
+
+		if (!grown) {
+			free(buf);
+			return KS_MEMBER_UNKNOWN;
+		}
+		buf = grown;
+		r = getgrnam_r(group, &gr, buf, size, &found);
+		if (r != ERANGE || size >= MAX_DB_BUFFER)
+			break;
+		size *= 2;
+	}
+	member = ks_policy_membership(r == 0 ? found : NULL, u);
+	free(buf);
+	return member;
+}
+
+/* Does logind's state file of any session name pid as its LEADER=? true
+ * when it cannot tell: a record is removed only when surely stale. */
+static bool leader_has_session(void *ctx, pid_t leader)
+{
+	char want[32], buf[4096];
+	struct dirent *de;
+	unsigned seen = 0;
+	bool found = false;
+	DIR *d;
+
+	(void)ctx;
+	d = opendir(LOGIND_SESSIONS_DIR);
+	if (!d)
+		return errno != ENOENT;
+	(void)snprintf(want, sizeof(want), "\nLEADER=%d\n", (int)leader);
+	while (!found && (de = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (++seen > MAX_SESSIONS) {
+			found = true;
+			break;
+		}
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		buf[0] = '\n';
+		n = read(fd, buf + 1, sizeof(buf) - 2);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n + 1] = '\0';
+		found = strstr(buf, want) != NULL;
+	}
+	closedir(d);
+	return found;
+}
+
+static int open_manager(void *ctx, sd_bus **bus)
+{
+	(void)ctx;
+	return ks_bus_open_manager(bus);
+}
+
+static int open_logind(void *ctx, sd_bus **bus)
+{
+	(void)ctx;
+	return ks_bus_open_system(bus);
+}
+
+static int keep(void *ctx, const struct ks_config *c, const struct ks_keep_target *t,
+		const char *cgroup, const struct ks_log *log)
+{
+	enum ks_cgroup_mode mode;
+	char root[4096];
+	int r;
+
+	(void)ctx;
+	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, sizeof(root));
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot tell how systemd tracks processes: %s", strerror(-r));
+		return r;
+	}
+	{
+		const struct ks_keep_io io = {
+			.proc_root = "/proc",
+			.cgroup_root = root,
+			.cgroup_mode = mode,
+			.session_cgroup = cgroup,
+			.open_manager = open_manager,
+			.open_logind = open_logind,
+		};
+
+		return ks_keep(c, t, &io, log);
+	}
+}
+
+/* logind's session ids: "7", "c3". */
+static bool session_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z') ||
+		      (id[i] >= 'A' && id[i] <= 'Z')))
+			return false;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const struct ks_log log = { .sink = journal_sink };
+	static struct guard_ctx ctx;
+	const struct ks_guard_io io = {
+		.record_dir = KS_RECORD_DIR,
+		.proc_root = "/proc",
+		.trusted_owner = 0,
+		.lookup_session = lookup_session,
+		.scope_cgroup = scope_cgroup,
+		.system_stopping = system_stopping,
+		.user_name = user_name,
+		.leader_has_session = leader_has_session,
+		.lookup_user = lookup_user,
+		.in_group = in_group,
+		.read_optin = ks_optin_read_forked,
+		.keep = keep,
+		.ctx = &ctx,
+	};
+	uint64_t start = ks_now_usec();
+
+	openlog("keepsession-guard", LOG_PID, LOG_AUTHPRIV);
+	(void)signal(SIGALRM, on_alarm);
+	(void)alarm((unsigned)((KS_GUARD_LOOKUP_USEC + KS_MAX_TIMEOUT_USEC) / KS_USEC_PER_SEC) + 2);
+	if (argc != 2 || !session_id_valid(argv[1])) {
+		ks_log(&log, LOG_ERR, "usage: keepsession-guard SESSION_ID");
+		return 0;
+	}
+	(void)ks_guard_run(argv[1], start, &io, &log);
+	return 0;
+}

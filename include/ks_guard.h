@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef KS_GUARD_H
+#define KS_GUARD_H
+
+#include <pwd.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ks_config.h"
+#include "ks_eligibility.h"
+#include "ks_keeper.h"
+#include "ks_log.h"
+
+/*
+ * The stop guard's decision: systemd runs keepsession-guard SESSION_ID
+ * while it stops the session's scope (idle stop, terminate-session, a dead
+ * sshd, a logout), with every process of the session still inside. The
+ * guard acts only for a session whose PAM stack ran the module (its
+ * record, ks_record.h), with the module's arguments, the same eligibility
+ * and the same keeper; `when` does not apply: the scope is being stopped,
+ * everything in it dies. Every outside thing is a seam, so that this runs
+ * in tests without root, logind or a manager.
+ */
+
+/* What logind says about the session. */
+struct ks_session_info {
+	uid_t uid;
+	pid_t leader;            /* 0: none */
+	uint64_t timestamp_usec; /* creation, CLOCK_MONOTONIC */
+	char *scope;             /* "session-N.scope" */
+};
+
+void ks_session_info_free(struct ks_session_info *s);
+
+/* Bound on the session and scope look-ups, before the configuration (and
+ * its timeout) is known: they are two or three bus round trips. */
+#define KS_GUARD_LOOKUP_USEC (2 * KS_USEC_PER_SEC)
+
+struct ks_guard_io {
+	const char *record_dir; /* KS_RECORD_DIR */
+	const char *proc_root;  /* "/proc" */
+	uid_t trusted_owner;    /* of the records and the config file: root */
+	/* logind's view of the session, within deadline; -ENXIO when logind
+	 * knows no such session (any more). */
+	int (*lookup_session)(void *ctx, const char *id, uint64_t deadline,
+			      struct ks_session_info *s);
+	/* The scope's cgroup path (ControlGroup), within deadline; -ENOENT
+	 * when it has none (emptied: systemd released it). */
+	int (*scope_cgroup)(void *ctx, const char *scope, uint64_t deadline, char **cgroup);
+	/* Is the system shutting down (the manager's SystemState is
+	 * "stopping")? Then nothing is kept: every scope goes. false when it
+	 * cannot tell. */
+	bool (*system_stopping)(void *ctx, uint64_t deadline);
+	/* The name of uid (getpwuid_r) into buf: 0, or -errno (-ENOENT: no
+	 * such user). */
+	int (*user_name)(void *ctx, uid_t uid, char *buf, size_t size);
+	/* Does a session led by pid still exist? For the sweep of stale
+	 * records; true when it cannot tell. */
+	bool (*leader_has_session)(void *ctx, pid_t leader);
+	/* The decision's seams (ks_eligibility.h), with ctx. read_optin gets
+	 * a const struct ks_optin_fork * bound by the configured timeout as
+	 * its ctx: ks_optin_read_forked() in production. */
+	ks_user_lookup_fn lookup_user;
+	ks_in_group_fn in_group;
+	ks_optin_reader_fn read_optin;
+	/* ks_keep() over the scope's cgroup. */
+	int (*keep)(void *ctx, const struct ks_config *c, const struct ks_keep_target *t,
+		    const char *cgroup, const struct ks_log *log);
+	void *ctx;
+};
+
+enum ks_guard_outcome {
+	KS_GUARD_NO_RECORD, /* not a session of the module: nothing done */
+	KS_GUARD_NOT_OURS,  /* a record, but not this session's */
+	KS_GUARD_NOT_KEPT,  /* the module's session; nobody kept */
+	KS_GUARD_KEPT,      /* the keeper ran (it logs what it kept) */
+	KS_GUARD_FAILED,    /* logged; nothing kept */
+};
+
+/* The guard's whole run for session id, bounded by the configured timeout
+ * from start (CLOCK_MONOTONIC usec). The matched record is removed however
+ * it ends, and stale ones are swept. */
+enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct ks_guard_io *io,
+				   const struct ks_log *log);
+
+#endif

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The stop guard's decision (see ks_guard.h). Order matters for cost: a
+ * host where no session ran the module has no record at all and the guard
+ * ends before any bus traffic; a session without a record ends after one
+ * look-up at logind; the user's opt-in file, the manager and the keeper
+ * are reached only for the module's own sessions.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_guard.h"
+#include "ks_mover.h"
+#include "ks_optin_fork.h"
+#include "ks_proctree.h"
+#include "ks_record.h"
+
+void ks_session_info_free(struct ks_session_info *s)
+{
+	free(s->scope);
+	s->scope = NULL;
+}
+
+/* The leader's start time now, or 0 when it is gone. */
+static unsigned long long leader_starttime(const struct ks_guard_io *io, pid_t leader)
+{
+	unsigned long long starttime;
+	uid_t owner;
+
+	if (ks_proc_identity(io->proc_root, leader, &starttime, &owner) < 0)
+		return 0;
+	return starttime;
+}
+
+/* A record is stale when no session is led by its pid and none ever will
+ * be: its writer is gone (the session ended without a guard run: the
+ * guard was installed meanwhile, the session was gone before its guard
+ * looked, a crash), or it is older than any session it could match. */
+static bool record_stale(void *ctx, const struct ks_record *rec)
+{
+	const struct ks_guard_io *io = ctx;
+	unsigned long long starttime = leader_starttime(io, rec->leader);
+	uint64_t now = ks_now_usec();
+
+	if (io->leader_has_session(io->ctx, rec->leader))
+		return false;
+	if (starttime == 0 || starttime != rec->starttime)
+		return true;
+	return rec->created_usec <= now && now - rec->created_usec > KS_RECORD_MAX_LAG_USEC;
+}
+
+static void sweep(const struct ks_guard_io *io, const struct ks_log *log)
+{
+	int r = ks_record_sweep(io->record_dir, io->trusted_owner, record_stale, (void *)io);
+
+	if (r > 0)
+		ks_log(log, LOG_DEBUG, "removed %d stale session record(s)", r);
+}
+
+/* The module's decision and the keeper, for a session whose record
+ * matched. */
+static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
+					  const struct ks_session_info *s,
+					  const struct ks_record *rec, const struct ks_guard_io *io,
+					  const struct ks_log *log)
+{
+	enum ks_guard_outcome outcome = KS_GUARD_FAILED;
+	struct ks_strlist programs = { 0 };
+	struct ks_log l = *log;
+	char *cgroup = NULL;
+	struct ks_user u;
+	char name[256];
+	struct ks_config c;
+	uint64_t deadline, now;
+	int r;
+
+	if (ks_config_init(&c) < 0) {
+		ks_log(log, LOG_CRIT, "out of memory");
+		return KS_GUARD_FAILED;
+	}
+	/* The file and the module's arguments, exactly as the module loads
+	 * them; problems were already reported at login, once more is fine. */
+	if (ks_config_load(&c, (int)rec->args.n, (const char **)rec->args.v, io->trusted_owner,
+			   &l) < 0) {
+		ks_log(log, LOG_CRIT, "out of memory");
+		goto out;
+	}
+	l.debug = l.debug || c.debug;
+	c.when = KS_WHEN_ALWAYS;
+	deadline = start + c.timeout_usec;
+	now = ks_now_usec();
+	if (now >= deadline) {
+		ks_log(&l, LOG_ERR, "no time left to keep anything of session %s", id);
+		goto out;
+	}
+	c.timeout_usec = deadline - now;
+
+	if (io->system_stopping(io->ctx, deadline)) {
+		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
+		       id);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	/* After a logout the module kept what there was and the scope
+	 * emptied: systemd has released its cgroup. Nothing to read then. */
+	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
+	if (r == -ENOENT) {
+		ks_log(&l, LOG_DEBUG, "no process left in %s: nothing to keep", s->scope);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	if (r < 0) {
+		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
+		       strerror(-r));
+		goto out;
+	}
+	r = io->user_name(io->ctx, s->uid, name, sizeof(name));
+	if (r < 0) {
+		ks_log(&l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
+		       strerror(-r));
+		goto out;
+	}
+	{
+		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
+		const struct ks_eligibility_io eio = {
+			.lookup_user = io->lookup_user,
+			.in_group = io->in_group,
+			.ctx = io->ctx,
+			.read_optin = io->read_optin,
+			.optin_ctx = (void *)&reader,
+		};
+
+		if (!ks_eligible(&c, name, &eio, &u, &programs, &l)) {
+			outcome = KS_GUARD_NOT_KEPT;
+			goto out;
+		}
+	}
+	/* The canonical entry of the name must still be the session's user. */
+	if (u.uid != s->uid) {
+		ks_log(&l, LOG_ERR, "user %s of session %s is uid %u now, not %u: nothing kept",
+		       u.name, id, (unsigned)u.uid, (unsigned)s->uid);
+		goto out;
+	}
+	{
+		const struct ks_keep_target t = {
+			.user = u.name,
+			.uid = u.uid,
+			.session_id = id,
+			.programs = &programs,
+		};
+
+		(void)io->keep(io->ctx, &c, &t, cgroup, &l);
+		outcome = KS_GUARD_KEPT;
+	}
+out:
+	free(cgroup);
+	ks_strlist_clear(&programs);
+	ks_config_free(&c);
+	return outcome;
+}
+
+enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct ks_guard_io *io,
+				   const struct ks_log *log)
+{
+	enum ks_guard_outcome outcome;
+	struct ks_session_info s = { 0 };
+	struct ks_record rec;
+	int r;
+
+	/* No record at all: no session of the module runs on this host. */
+	if (!ks_record_any(io->record_dir, io->trusted_owner))
+		return KS_GUARD_NO_RECORD;
+
+	r = io->lookup_session(io->ctx, id, start + KS_GUARD_LOOKUP_USEC, &s);
+	if (r == -ENXIO) {
+		/* logind finalized it first: its scope emptied (a logout the
+		 * module handled), so nothing is left to keep. Its record,
+		 * if any, goes with the sweep. */
+		ks_log(log, LOG_DEBUG, "session %s is gone: nothing to keep", id);
+		sweep(io, log);
+		return KS_GUARD_NO_RECORD;
+	}
+	if (r < 0) {
+		ks_log(log, LOG_ERR, "cannot look up session %s, nothing kept: %s", id,
+		       strerror(-r));
+		return KS_GUARD_FAILED;
+	}
+	r = ks_record_read(io->record_dir, s.leader, io->trusted_owner, &rec);
+	if (r == -ENOENT) {
+		outcome = KS_GUARD_NO_RECORD;
+		goto out;
+	}
+	if (r < 0) {
+		ks_log(log, LOG_WARNING,
+		       "removing the unusable record of session %s (leader %d): %s", id,
+		       (int)s.leader, strerror(-r));
+		(void)ks_record_remove(io->record_dir, s.leader);
+		outcome = KS_GUARD_NOT_OURS;
+		goto out;
+	}
+	if (!ks_record_matches(&rec, s.leader, s.uid, s.timestamp_usec)) {
+		ks_log(log, LOG_DEBUG, "the record of pid %d is not session %s's", (int)s.leader,
+		       id);
+		outcome = KS_GUARD_NOT_OURS;
+	} else {
+		outcome = keep_session(id, start, &s, &rec, io, log);
+		/* Records never outlive their session: this one ends now. */
+		(void)ks_record_remove(io->record_dir, s.leader);
+	}
+	ks_record_free(&rec);
+out:
+	sweep(io, log);
+	ks_session_info_free(&s);
+	return outcome;
+}

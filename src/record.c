@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The session record (see ks_record.h): written by open_session inside
+ * sshd, read by the stop guard run by PID 1. Both run as root over a
+ * directory under /run, so every check is made on an open descriptor
+ * (O_NOFOLLOW, fstat), never on a path that could change underneath.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ks_record.h"
+
+#define RECORD_HEADER "pam_keepsession-record 1"
+#define TEMP_PREFIX ".tmp-"
+/* A temporary older than this is a writer's leftover, not a write in
+ * progress. */
+#define TEMP_MAX_AGE_SEC 60
+
+void ks_record_free(struct ks_record *r)
+{
+	ks_strlist_clear(&r->args);
+}
+
+static bool arg_valid(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < ' ' || (unsigned char)*s == 0x7f)
+			return false;
+	return true;
+}
+
+int ks_record_format(const struct ks_record *r, char *buf, size_t size)
+{
+	size_t len;
+	int n;
+
+	if (r->leader <= 0 || r->args.n > KS_RECORD_MAX_ARGS)
+		return -EINVAL;
+	n = snprintf(buf, size, RECORD_HEADER "\nleader %d\nstarttime %llu\ncreated %llu\nuid %u\n",
+		     (int)r->leader, r->starttime, (unsigned long long)r->created_usec,
+		     (unsigned)r->uid);
+	if (n < 0 || (size_t)n >= size)
+		return -E2BIG;
+	len = (size_t)n;
+	for (size_t i = 0; i < r->args.n; i++) {
+		if (!arg_valid(r->args.v[i]))
+			return -EINVAL;
+		n = snprintf(buf + len, size - len, "arg %s\n", r->args.v[i]);
+		if (n < 0 || (size_t)n >= size - len)
+			return -E2BIG;
+		len += (size_t)n;
+	}
+	if (len > KS_RECORD_MAX_SIZE)
+		return -E2BIG;
+	return (int)len;
+}
+
+/* A plain decimal number: digits only, no sign, no overflow. */
+static int parse_number(const char *s, size_t len, unsigned long long max, unsigned long long *v)
+{
+	unsigned long long x = 0;
+
+	if (len == 0 || len > 20)
+		return -EBADMSG;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -EBADMSG;
+		d = (unsigned)(s[i] - '0');
+		if (x > (max - d) / 10)
+			return -EBADMSG;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+static bool key_is(const char *line, size_t len, const char *key, const char **value, size_t *vlen)
+{
+	size_t klen = strlen(key);
+
+	if (len <= klen || memcmp(line, key, klen) != 0 || line[klen] != ' ')
+		return false;
+	*value = line + klen + 1;
+	*vlen = len - klen - 1;
+	return true;
+}
+
+/* One "key value" line into r; seen tracks the keys already set. */
+static int parse_line(const char *line, size_t len, struct ks_record *r, unsigned *seen)
+{
+	static const char *const keys[] = { "leader", "starttime", "created", "uid" };
+	const char *value;
+	size_t vlen;
+
+	if (key_is(line, len, "arg", &value, &vlen)) {
+		if (r->args.n >= KS_RECORD_MAX_ARGS || vlen == 0)
+			return -EBADMSG;
+		return ks_strlist_add(&r->args, value, vlen);
+	}
+	for (unsigned k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		unsigned long long v;
+
+		if (!key_is(line, len, keys[k], &value, &vlen))
+			continue;
+		if (*seen & (1U << k))
+			return -EBADMSG;
+		*seen |= 1U << k;
+		switch (k) {
+		case 0:
+			if (parse_number(value, vlen, INT_MAX, &v) < 0 || v == 0)
+				return -EBADMSG;
+			r->leader = (pid_t)v;
+			return 0;
+		case 1:
+			if (parse_number(value, vlen, ULLONG_MAX, &v) < 0)
+				return -EBADMSG;
+			r->starttime = v;
+			return 0;
+		case 2:
+			if (parse_number(value, vlen, UINT64_MAX, &v) < 0)
+				return -EBADMSG;
+			r->created_usec = v;
+			return 0;
+		default:
+			/* (uid_t)-1 is no user. */
+			if (parse_number(value, vlen, UINT32_MAX - 1, &v) < 0)
+				return -EBADMSG;
+			r->uid = (uid_t)v;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+int ks_record_parse(const char *text, size_t len, struct ks_record *r)
+{
+	const size_t hlen = strlen(RECORD_HEADER);
+	unsigned seen = 0;
+	int ret;
+
+	*r = (struct ks_record){ 0 };
+	if (len > KS_RECORD_MAX_SIZE || memchr(text, '\0', len))
+		return -EBADMSG;
+	if (len <= hlen || memcmp(text, RECORD_HEADER "\n", hlen + 1) != 0)
+		return -EBADMSG;
+	text += hlen + 1;
+	len -= hlen + 1;
+	while (len > 0) {
+		const char *nl = memchr(text, '\n', len);
+		size_t n;
+
+		if (!nl) {
+			ret = -EBADMSG; /* a last line without its newline: cut short */
+			goto fail;
+		}
+		n = (size_t)(nl - text);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)text[i] < ' ' || (unsigned char)text[i] == 0x7f) {
+				ret = -EBADMSG;
+				goto fail;
+			}
+		ret = parse_line(text, n, r, &seen);
+		if (ret < 0)
+			goto fail;
+		text += n + 1;
+		len -= n + 1;
+	}
+	if (seen != 0xf) {
+		ret = -EBADMSG;
+		goto fail;
+	}
+	return 0;
+fail:
+	ks_record_free(r);
+	return ret;
+}
+
+/* Opens dir, which must be a real directory owned by owner and closed to
+ * group and others. Returns the descriptor or -errno (-EPERM: not ours). */
+static int open_dir(const char *dir, uid_t owner)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	if (st.st_uid != owner || (st.st_mode & 077) != 0) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+static void name_of(pid_t leader, char *buf, size_t size)
+{
+	(void)snprintf(buf, size, "%d", (int)leader);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ks_record_write(const char *dir, const struct ks_record *r, uid_t owner)
+{
+	char text[KS_RECORD_MAX_SIZE + 1], name[32], temp[48];
+	int dfd, fd, len, ret;
+
+	len = ks_record_format(r, text, sizeof(text));
+	if (len < 0)
+		return len;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	dfd = open_dir(dir, owner);
+	if (dfd < 0)
+		return dfd;
+	name_of(r->leader, name, sizeof(name));
+	(void)snprintf(temp, sizeof(temp), TEMP_PREFIX "%s", name);
+	/* A leftover of a writer with the same pid long ago. */
+	(void)unlinkat(dfd, temp, 0);
+	fd = openat(dfd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = write_all(fd, text, (size_t)len);
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && renameat(dfd, temp, dfd, name) < 0)
+		ret = -errno;
+	if (ret < 0)
+		(void)unlinkat(dfd, temp, 0);
+out:
+	close(dfd);
+	return ret;
+}
+
+/* Reads the record named name in dfd, checking the file as hostile. */
+static int read_at(int dfd, const char *name, uid_t owner, struct ks_record *r)
+{
+	char text[KS_RECORD_MAX_SIZE + 1];
+	struct stat st;
+	size_t len = 0;
+	int fd, ret;
+
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -EPERM : -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != owner || (st.st_mode & 077) != 0) {
+		ret = -EPERM;
+		goto out;
+	}
+	if (st.st_size > KS_RECORD_MAX_SIZE) {
+		ret = -EFBIG;
+		goto out;
+	}
+	/* One byte past the limit tells a file that grew since fstat. */
+	while (len < sizeof(text)) {
+		ssize_t n = read(fd, text + len, sizeof(text) - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	ret = len > KS_RECORD_MAX_SIZE ? -EFBIG : ks_record_parse(text, len, r);
+out:
+	close(fd);
+	return ret;
+}
+
+int ks_record_read(const char *dir, pid_t leader, uid_t owner, struct ks_record *r)
+{
+	char name[32];
+	int dfd, ret;
+
+	*r = (struct ks_record){ 0 };
+	if (leader <= 0)
+		return -ENOENT;
+	dfd = open_dir(dir, owner);
+	if (dfd < 0)
+		return dfd;
+	name_of(leader, name, sizeof(name));
+	ret = read_at(dfd, name, owner, r);
+	close(dfd);
+	if (ret == 0 && r->leader != leader) {
+		ks_record_free(r);
+		ret = -EBADMSG; /* a record under another leader's name */
+	}
+	return ret;
+}
+
+int ks_record_remove(const char *dir, pid_t leader)
+{
+	char path[4096];
+
+	if (snprintf(path, sizeof(path), "%s/%d", dir, (int)leader) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+bool ks_record_any(const char *dir, uid_t owner)
+{
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+	int dfd;
+
+	dfd = open_dir(dir, owner);
+	if (dfd < 0)
+		return false;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return false;
+	}
+	while (!any && (de = readdir(d)))
+		any = de->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
+bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec)
+{
+	if (rec->leader != leader || rec->uid != uid)
+		return false;
+	/* The record is written before logind creates the session, shortly. */
+	return rec->created_usec <= session_usec &&
+	       session_usec - rec->created_usec <= KS_RECORD_MAX_LAG_USEC;
+}
+
+static bool is_record_name(const char *s)
+{
+	unsigned long long v;
+
+	return s[0] != '0' && parse_number(s, strlen(s), INT_MAX, &v) == 0;
+}
+
+/* A temporary no writer is still filling. */
+static bool temp_left_over(int dfd, const char *name)
+{
+	struct timespec now;
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return false;
+	return !S_ISREG(st.st_mode) || now.tv_sec - st.st_mtime > TEMP_MAX_AGE_SEC ||
+	       now.tv_sec < st.st_mtime;
+}
+
+int ks_record_sweep(const char *dir, uid_t owner, ks_record_stale_fn stale, void *ctx)
+{
+	struct dirent *de;
+	unsigned seen = 0;
+	int dfd, removed = 0;
+	DIR *d;
+
+	dfd = open_dir(dir, owner);
+	if (dfd < 0)
+		return dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		int r = -errno;
+
+		close(dfd);
+		return r;
+	}
+	while (seen < KS_RECORD_SWEEP_MAX && (de = readdir(d))) {
+		struct ks_record rec;
+		bool drop;
+		int r;
+
+		seen++;
+		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0) {
+			drop = temp_left_over(dirfd(d), de->d_name);
+		} else if (is_record_name(de->d_name)) {
+			r = read_at(dirfd(d), de->d_name, owner, &rec);
+			if (r == -ENOENT)
+				continue; /* removed meanwhile */
+			drop = r == -EPERM || r == -EFBIG || r == -EBADMSG ||
+			       (r == 0 && stale(ctx, &rec));
+			if (r == 0)
+				ks_record_free(&rec);
+		} else {
+			continue; /* not ours to judge */
+		}
+		if (drop && unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}

@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include "fakeproc.h"
+#include "logcap.h"
+#include "ks_guard.h"
+#include "ks_mover.h"
+#include "ks_optin_fork.h"
+#include "ks_record.h"
+
+#define LEADER 4242
+#define ALICE 1000
+#define SESSION_CG "/user.slice/user-1000.slice/session-7.scope"
+
+/* The outside world of one guard run. */
+struct world;
+/* The opt-in reader's ctx is the decision's, so the fakes reach the world
+ * through this. */
+static struct world *W;
+
+struct world {
+	struct fakeproc fp;
+	char *scratch, *run;
+	struct logcap cap;
+	struct ks_log log;
+	struct ks_guard_io io;
+	/* logind */
+	int lookup_result;
+	struct ks_session_info session;
+	unsigned lookups;
+	/* the manager */
+	int cgroup_result;
+	bool stopping;
+	/* the password database: alice only */
+	int user_result;
+	char name_of_uid[32];
+	/* ~/.keepsession */
+	enum ks_optin_status optin;
+	unsigned optin_reads;
+	char optin_path[256];
+	uint64_t optin_timeout_usec;
+	/* leaders of live sessions, for the sweep */
+	pid_t live_leader;
+	/* what the keeper was asked */
+	unsigned keeps;
+	enum ks_when when;
+	uint64_t timeout_usec;
+	char user[64], cgroup[256], programs[256], session_id[16];
+};
+
+static int fake_lookup_session(void *ctx, const char *id, uint64_t deadline,
+			       struct ks_session_info *s)
+{
+	struct world *w = ctx;
+
+	(void)deadline;
+	w->lookups++;
+	assert_string_equal(id, "7");
+	if (w->lookup_result < 0)
+		return w->lookup_result;
+	*s = w->session;
+	s->scope = strdup("session-7.scope");
+	assert_non_null(s->scope);
+	return 0;
+}
+
+static int fake_scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **cgroup)
+{
+	struct world *w = ctx;
+
+	(void)deadline;
+	assert_string_equal(scope, "session-7.scope");
+	if (w->cgroup_result < 0)
+		return w->cgroup_result;
+	*cgroup = strdup(SESSION_CG);
+	return *cgroup ? 0 : -ENOMEM;
+}
+
+static bool fake_system_stopping(void *ctx, uint64_t deadline)
+{
+	struct world *w = ctx;
+
+	(void)deadline;
+	return w->stopping;
+}
+
+static int fake_user_name(void *ctx, uid_t uid, char *buf, size_t size)
+{
+	struct world *w = ctx;
+
+	if (w->user_result < 0)
+		return w->user_result;
+	if (uid != ALICE)
+		return -ENOENT;
+	(void)snprintf(buf, size, "%s", w->name_of_uid);
+	return 0;
+}
+
+/* The password database: alice, also found as ALICE (case-insensitive
+ * NSS). */
+static int fake_lookup_user(void *ctx, const char *name, struct ks_user *u)
+{
+	(void)ctx;
+	if (strcasecmp(name, "alice") != 0)
+		return -ENOENT;
+	*u = (struct ks_user){ .name = "alice", .uid = ALICE, .gid = ALICE, .home = "/home/alice" };
+	return 0;
+}
+
+static bool fake_leader_has_session(void *ctx, pid_t leader)
+{
+	struct world *w = ctx;
+
+	return leader == w->live_leader;
+}
+
+static enum ks_membership fake_in_group(void *ctx, const struct ks_user *u, const char *group)
+{
+	(void)ctx;
+	return strcmp(u->name, "alice") == 0 && strcmp(group, "keepers") == 0 ? KS_MEMBER_YES :
+										KS_MEMBER_NO;
+}
+
+/* Whoever reads the file gets the decision's bound: a ks_optin_fork. */
+static enum ks_optin_status fake_read_optin(void *ctx, const struct ks_user *u, const char *path,
+					    struct ks_strlist *lines, const struct ks_log *log)
+{
+	const struct ks_optin_fork *reader = ctx;
+
+	(void)u;
+	(void)lines;
+	(void)log;
+	W->optin_reads++;
+	W->optin_timeout_usec = reader->timeout_usec;
+	(void)snprintf(W->optin_path, sizeof(W->optin_path), "%s", path);
+	return W->optin;
+}
+
+static int fake_keep(void *ctx, const struct ks_config *c, const struct ks_keep_target *t,
+		     const char *cgroup, const struct ks_log *log)
+{
+	struct world *w = ctx;
+
+	(void)log;
+	w->keeps++;
+	w->when = c->when;
+	w->timeout_usec = c->timeout_usec;
+	(void)snprintf(w->user, sizeof(w->user), "%s", t->user);
+	(void)snprintf(w->cgroup, sizeof(w->cgroup), "%s", cgroup);
+	(void)snprintf(w->session_id, sizeof(w->session_id), "%s", t->session_id);
+	w->programs[0] = '\0';
+	for (size_t i = 0; i < t->programs->n; i++) {
+		if (i > 0)
+			strcat(w->programs, ",");
+		strcat(w->programs, t->programs->v[i]);
+	}
+	return 1;
+}
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	fakeproc_init(&w->fp, SESSION_CG);
+	w->scratch = scratch_dir();
+	assert_non_null(w->scratch);
+	w->run = scratch_path(w->scratch, "run");
+	assert_non_null(w->run);
+	w->log = logcap_log(&w->cap);
+	w->session = (struct ks_session_info){
+		.uid = ALICE,
+		.leader = LEADER,
+		.timestamp_usec = 5000000 + 20000,
+	};
+	w->optin = KS_OPTIN_ABSENT;
+	strcpy(w->name_of_uid, "alice");
+	w->io = (struct ks_guard_io){
+		.record_dir = w->run,
+		.proc_root = w->fp.proc,
+		.trusted_owner = getuid(),
+		.lookup_session = fake_lookup_session,
+		.scope_cgroup = fake_scope_cgroup,
+		.system_stopping = fake_system_stopping,
+		.user_name = fake_user_name,
+		.leader_has_session = fake_leader_has_session,
+		.lookup_user = fake_lookup_user,
+		.in_group = fake_in_group,
+		.read_optin = fake_read_optin,
+		.keep = fake_keep,
+		.ctx = w,
+	};
+	W = w;
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+
+	fakeproc_remove(&w->fp);
+	free(w->run);
+	scratch_remove(w->scratch);
+	free(w);
+	return 0;
+}
+
+/* The record open_session would leave for the leader, with args. */
+static void leave_record_at(struct world *w, pid_t leader, const char *args, uint64_t created)
+{
+	struct ks_record r = {
+		.leader = leader,
+		.starttime = FAKE_STARTTIME(leader),
+		.created_usec = created,
+		.uid = ALICE,
+	};
+
+	if (args)
+		assert_int_equal(ks_strlist_add_split(&r.args, args), 0);
+	assert_int_equal(ks_record_write(w->run, &r, getuid()), 0);
+	ks_record_free(&r);
+}
+
+static void leave_record(struct world *w, pid_t leader, const char *args)
+{
+	leave_record_at(w, leader, args, 5000000);
+}
+
+static bool has_record(struct world *w, pid_t leader)
+{
+	struct ks_record r;
+	int ret = ks_record_read(w->run, leader, getuid(), &r);
+
+	if (ret == 0)
+		ks_record_free(&r);
+	return ret == 0;
+}
+
+/* The session's leader, sshd's [priv] process, still running. */
+static void leader_alive(struct world *w)
+{
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
+					     .ppid = 1,
+					     .uid = 0,
+					     .exe = "/usr/sbin/sshd",
+					     .outside = true });
+}
+
+static enum ks_guard_outcome run(struct world *w)
+{
+	return ks_guard_run("7", ks_now_usec(), &w->io, &w->log);
+}
+
+static void test_no_record_at_all_no_bus(void **state)
+{
+	struct world *w = *state;
+
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->lookups, 0);
+	/* An empty directory is no record either. */
+	assert_int_equal(mkdir(w->run, 0700), 0);
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->lookups, 0);
+	assert_int_equal(w->keeps, 0);
+}
+
+static void test_session_without_record(void **state)
+{
+	struct world *w = *state;
+
+	/* Another session's record, whose leader runs. */
+	leave_record(w, 99, "users=alice");
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = 99, .ppid = 1, .outside = true });
+	w->live_leader = 99;
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->lookups, 1);
+	assert_int_equal(w->keeps, 0);
+	assert_int_equal(w->optin_reads, 0);
+	assert_true(has_record(w, 99));
+}
+
+static void test_listed_user_kept_leader_alive(void **state)
+{
+	struct world *w = *state;
+
+	leader_alive(w);
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->keeps, 1);
+	assert_int_equal(w->when, KS_WHEN_ALWAYS);
+	assert_string_equal(w->user, "alice");
+	assert_string_equal(w->cgroup, SESSION_CG);
+	assert_string_equal(w->session_id, "7");
+	assert_string_equal(w->programs, KS_DEFAULT_COMMANDS);
+	assert_true(w->timeout_usec > 0 && w->timeout_usec <= KS_DEFAULT_TIMEOUT_USEC);
+	assert_false(has_record(w, LEADER));
+}
+
+static void test_opted_in_user_kept_leader_dead(void **state)
+{
+	struct world *w = *state;
+
+	/* sshd was killed: no leader in /proc, the stamp alone matches. */
+	leave_record(w, LEADER, NULL);
+	w->optin = KS_OPTIN_OK;
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->optin_reads, 1);
+	assert_string_equal(w->optin_path, "/home/alice/.keepsession");
+	assert_true(w->optin_timeout_usec > 0 && w->optin_timeout_usec <= KS_DEFAULT_TIMEOUT_USEC);
+	assert_int_equal(w->keeps, 1);
+	assert_false(has_record(w, LEADER));
+}
+
+static void test_canonical_user_name(void **state)
+{
+	struct world *w = *state;
+
+	/* NSS answers the uid with "ALICE"; the lists and the scope use the
+	 * entry's own name. */
+	strcpy(w->name_of_uid, "ALICE");
+	leave_record(w, LEADER, "deny=alice");
+	w->optin = KS_OPTIN_OK;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_string_equal(w->user, "alice");
+}
+
+static void test_not_opted_in_not_kept(void **state)
+{
+	struct world *w = *state;
+
+	leader_alive(w);
+	leave_record(w, LEADER, NULL);
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->optin_reads, 1);
+	assert_int_equal(w->keeps, 0);
+	/* Its session ends: so does its record. */
+	assert_false(has_record(w, LEADER));
+}
+
+static void test_record_arguments_apply(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "deny=alice");
+	w->optin = KS_OPTIN_OK;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->keeps, 0);
+
+	leave_record(w, LEADER, "users=@keepers commands=tmux timeout=2s");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_string_equal(w->programs, "tmux");
+	assert_true(w->timeout_usec <= 2 * KS_USEC_PER_SEC);
+}
+
+static void test_conf_file_from_record(void **state)
+{
+	struct world *w = *state;
+	const char text[] = "users = alice\ncommands = screen\n";
+	char *conf = scratch_write(w->scratch, "keepsession.conf", text, strlen(text), 0644);
+	char arg[512];
+
+	assert_non_null(conf);
+	(void)snprintf(arg, sizeof(arg), "conf=%s", conf);
+	leave_record(w, LEADER, arg);
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_string_equal(w->programs, "screen");
+	free(conf);
+}
+
+static void test_leader_pid_reused(void **state)
+{
+	struct world *w = *state;
+
+	/* sshd died and its pid runs another process: the stamp decides. */
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
+					     .ppid = 1,
+					     .outside = true,
+					     .starttime = FAKE_STARTTIME(LEADER) + 1 });
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_false(has_record(w, LEADER));
+
+	/* That process opened a later session and rewrote the record: not
+	 * this session's, and left to the later one. */
+	leave_record(w, LEADER, "users=alice");
+	w->session.timestamp_usec = 5000000 - 1000;
+	w->live_leader = LEADER;
+	assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+	assert_int_equal(w->keeps, 1);
+	assert_true(has_record(w, LEADER));
+}
+
+static void test_other_session_by_stamp_or_uid(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->live_leader = LEADER; /* keeps the sweep off it */
+	w->session.timestamp_usec = 5000000 - 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+	w->session.timestamp_usec = 5000000 + KS_RECORD_MAX_LAG_USEC + 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+	w->session.timestamp_usec = 5000000 + 10;
+	w->session.uid = ALICE + 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+	assert_int_equal(w->keeps, 0);
+	assert_true(has_record(w, LEADER));
+}
+
+static void test_hostile_record_removed(void **state)
+{
+	struct world *w = *state;
+	char name[16], *path;
+
+	assert_int_equal(mkdir(w->run, 0700), 0);
+	(void)snprintf(name, sizeof(name), "%d", LEADER);
+	path = scratch_write(w->run, name, "pam_keepsession-record 1\nleader ", 32, 0600);
+	assert_non_null(path);
+	assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+	assert_int_equal(logcap_count(&w->cap, "removing the unusable record of session 7"), 1);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(w->keeps, 0);
+	free(path);
+}
+
+static void test_failures_logged_nothing_kept(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->live_leader = LEADER;
+	w->lookup_result = -ETIMEDOUT;
+	assert_int_equal(run(w), KS_GUARD_FAILED);
+	assert_int_equal(logcap_count(&w->cap, "cannot look up session 7"), 1);
+	assert_true(has_record(w, LEADER));
+
+	w->lookup_result = 0;
+	w->user_result = -EIO;
+	assert_int_equal(run(w), KS_GUARD_FAILED);
+	assert_int_equal(logcap_count(&w->cap, "cannot look up uid 1000 of session 7"), 1);
+
+	leave_record(w, LEADER, "users=alice");
+	w->user_result = 0;
+	w->cgroup_result = -ETIMEDOUT;
+	assert_int_equal(run(w), KS_GUARD_FAILED);
+	assert_int_equal(logcap_count(&w->cap, "cannot find the cgroup of session-7.scope"), 1);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
+static void test_emptied_scope(void **state)
+{
+	struct world *w = *state;
+
+	/* A logout: the module kept the tmux, the scope emptied, systemd
+	 * released its cgroup before stopping the guard. */
+	leave_record(w, LEADER, NULL);
+	w->optin = KS_OPTIN_OK;
+	w->cgroup_result = -ENOENT;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "no process left in session-7.scope"), 1);
+	assert_int_equal(w->cap.n, 1);
+	assert_int_equal(w->cap.prio[0], LOG_DEBUG);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
+static void test_nothing_kept_at_shutdown(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->stopping = true;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "the system is shutting down"), 1);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
+static void test_stale_records_swept(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	leave_record(w, 101, NULL); /* leader gone, no session: stale */
+	leave_record(w, 102, NULL); /* leader gone, session closing: kept */
+	/* Leader runs, its session about to be created: kept. */
+	leave_record_at(w, 103, NULL, ks_now_usec());
+	/* Leader runs, no session after longer than any could match: stale. */
+	leave_record_at(w, 104, NULL, ks_now_usec() - KS_RECORD_MAX_LAG_USEC - 1000000);
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = 103, .ppid = 1, .outside = true });
+	fake_proc_ex(&w->fp, &(struct fake){ .pid = 104, .ppid = 1, .outside = true });
+	w->live_leader = 102;
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_false(has_record(w, LEADER));
+	assert_false(has_record(w, 101));
+	assert_true(has_record(w, 102));
+	assert_true(has_record(w, 103));
+	assert_false(has_record(w, 104));
+}
+
+static void test_session_gone_sweeps(void **state)
+{
+	struct world *w = *state;
+
+	/* An ordinary logout: the module kept the tmux, the scope emptied
+	 * and logind dropped the session before the guard looked. */
+	leave_record(w, LEADER, "users=alice");
+	w->lookup_result = -ENXIO;
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(logcap_count(&w->cap, "session 7 is gone"), 1);
+	assert_int_equal(w->cap.prio[0], LOG_DEBUG);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_no_record_at_all_no_bus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_without_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listed_user_kept_leader_alive, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_opted_in_user_kept_leader_dead, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_canonical_user_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_opted_in_not_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_arguments_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conf_file_from_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leader_pid_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_session_by_stamp_or_uid, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_emptied_scope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_kept_at_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_gone_sweeps, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
