@@ -35,6 +35,7 @@ struct child {
 	size_t starts; /* StartTransientUnit calls that consumed a step */
 	struct held_signal held[FAKE_MAX_STEPS];
 	bool quit;
+	bool killed; /* attach_kill_pid was killed */
 };
 
 static void copy_str(char *dst, size_t size, const char *src)
@@ -215,6 +216,24 @@ static int send_job_removed(struct child *c, uint32_t id, const char *path, cons
 	return r;
 }
 
+/* Another local user's JobRemoved for our job, through the broker: its
+ * sender is that user's unique name, not the manager's. */
+static int send_forged(struct child *c, uint32_t id, const char *path, const char *unit)
+{
+	sd_bus_message *sig = NULL;
+	int r;
+
+	r = sd_bus_message_new_signal(c->bus, &sig, MANAGER_PATH, MANAGER_IFACE, "JobRemoved");
+	if (r >= 0)
+		r = sd_bus_message_append(sig, "uoss", id, path, unit, c->script->forged_sender);
+	if (r >= 0)
+		r = sd_bus_message_set_sender(sig, ":1.666");
+	if (r >= 0)
+		r = sd_bus_send(c->bus, sig, NULL);
+	sd_bus_message_unref(sig);
+	return r;
+}
+
 static void release_held(struct child *c)
 {
 	const struct fake_script *s = c->script;
@@ -232,6 +251,47 @@ static void release_held(struct child *c)
 				       c->held[k].result);
 		c->held[k].set = false;
 	}
+}
+
+/* Waits (2 s at most) until pid has exited: a SIGKILL is delivered
+ * asynchronously, and systemd only says "gone" of a process that is. */
+static void wait_dead(pid_t pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		char path[64], buf[512];
+		const char *paren;
+		ssize_t n;
+		int fd;
+
+		(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return;
+		buf[n] = '\0';
+		paren = strrchr(buf, ')');
+		if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
+			return;
+		(void)usleep(1000);
+	}
+}
+
+/* Takes a fake process out of the fake /proc, as its exit would. */
+static void remove_proc_dir(const char *dir)
+{
+	static const char *const files[] = { "stat", "status", "exe" };
+	char path[4096];
+
+	if (!dir)
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(dir);
 }
 
 static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *call)
@@ -252,7 +312,17 @@ static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *ca
 						  "Cannot set property PIDFDs, "
 						  "or unknown property.");
 
+	for (size_t p = 0; s->start_kill_pid && !c->killed && p < call->n_props; p++)
+		for (size_t k = 0; k < call->props[p].n_pids; k++)
+			if (call->props[p].pids[k] == s->start_kill_pid) {
+				c->killed = true;
+				(void)kill((pid_t)s->start_kill_pid, SIGKILL);
+				wait_dead((pid_t)s->start_kill_pid);
+				remove_proc_dir(s->start_kill_dir);
+			}
 	index = c->starts++;
+	if (s->start_delay_usec)
+		(void)usleep((useconds_t)s->start_delay_usec);
 	if (index < s->n_steps && index < FAKE_MAX_STEPS)
 		step = s->steps[index];
 	result = step.result ? step.result : "done";
@@ -290,6 +360,8 @@ static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *ca
 		break;
 	}
 
+	if (s->forged_sender)
+		(void)send_forged(c, (uint32_t)(100 + index), call->job, call->arg0);
 	if (s->hold_signals_until == 0)
 		return send_job_removed(c, (uint32_t)(100 + index), call->job, call->arg0, result);
 	if (index < FAKE_MAX_STEPS) {
@@ -499,6 +571,17 @@ static int handle_attach(struct child *c, sd_bus_message *m, struct fake_call *c
 		child_error(c, "AttachProcessesToUnit arguments", r);
 		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
 	}
+	for (size_t i = 0; c->script->attach_kill_pid && i < call->n_pids; i++)
+		if (call->pids[i] == c->script->attach_kill_pid && !c->killed) {
+			/* It exits while systemd checks the batch. */
+			c->killed = true;
+			(void)kill((pid_t)call->pids[i], SIGKILL);
+			wait_dead((pid_t)call->pids[i]);
+			remove_proc_dir(c->script->attach_kill_dir);
+			return sd_bus_reply_method_errorf(
+				m, "org.freedesktop.systemd1.NoSuchProcess",
+				"Process with ID %" PRIu32 " does not exist.", call->pids[i]);
+		}
 	for (size_t i = 0; c->script->attach_gone_pid && i < call->n_pids; i++)
 		if (call->pids[i] == c->script->attach_gone_pid)
 			return sd_bus_reply_method_errorf(
@@ -528,14 +611,20 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	if (!sd_bus_message_is_method_call(m, NULL, NULL))
 		return 0;
 
+	member = sd_bus_message_get_member(m);
+	c->rec->n_all_calls++;
+	if (member && strcmp(member, "StartTransientUnit") == 0)
+		c->rec->n_start_calls++;
+	if (member && strcmp(member, "AttachProcessesToUnit") == 0)
+		c->rec->n_attach_calls++;
 	if (c->rec->n_calls < FAKE_MAX_CALLS) {
 		call = &c->rec->calls[c->rec->n_calls++];
 	} else {
-		child_error(c, "too many calls", E2BIG);
+		if (!c->script->many_calls)
+			child_error(c, "too many calls", E2BIG);
 		call = &scratch;
 	}
 	memset(call, 0, sizeof(*call));
-	member = sd_bus_message_get_member(m);
 	copy_str(call->member, sizeof(call->member), member);
 	copy_str(call->interface, sizeof(call->interface), sd_bus_message_get_interface(m));
 	copy_str(call->path, sizeof(call->path), sd_bus_message_get_path(m));
@@ -603,6 +692,9 @@ static int serve(int fd, const struct fake_script *script, struct fake_record *r
 		r = sd_bus_negotiate_fds(c.bus, 1);
 	if (r >= 0)
 		r = sd_bus_add_filter(c.bus, NULL, on_message, &c);
+	/* Through a broker, every message carries the sender's unique name. */
+	if (r >= 0 && script->broker)
+		r = sd_bus_set_sender(c.bus, SYSTEMD_UNIQUE);
 	if (r >= 0)
 		r = sd_bus_start(c.bus);
 	if (r < 0) {

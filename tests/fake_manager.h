@@ -101,6 +101,25 @@ struct fake_script {
 	uint32_t attach_gone_pid;
 	const char *attach_gone_error;
 
+	/* Kill this pid (and remove attach_kill_dir, its fake /proc entry)
+	 * when an attach first names it, and refuse that attach as systemd
+	 * does for a process gone. 0: none. */
+	uint32_t attach_kill_pid;
+	const char *attach_kill_dir;
+
+	/* Kill this pid (and remove start_kill_dir) when a start first names
+	 * it, before answering: the process exits as systemd takes it. */
+	uint32_t start_kill_pid;
+	const char *start_kill_dir;
+
+	/* Before each JobRemoved, a forged one with this result from
+	 * another unique name (broker only). NULL: none. */
+	const char *forged_sender;
+	/* Sleep this long before answering each StartTransientUnit. */
+	uint64_t start_delay_usec;
+	/* More than FAKE_MAX_CALLS calls are expected: only counted. */
+	bool many_calls;
+
 	enum fake_logind logind_mode;
 	const char *logind_bad; /* property name for WRONG_TYPE/ERROR */
 	bool kill_user_processes;
@@ -141,6 +160,8 @@ struct fake_call {
 struct fake_record {
 	struct fake_call calls[FAKE_MAX_CALLS];
 	size_t n_calls;
+	/* Every call, recorded or not. */
+	size_t n_all_calls, n_start_calls, n_attach_calls;
 	char error[FAKE_STR]; /* first thing the child could not parse */
 };
 
