@@ -479,6 +479,18 @@ static int append_pids(sd_bus_message *msg, const char *name, const char *type,
 	return q;
 }
 
+static int append_runtime_dir(sd_bus_message *msg, uid_t uid)
+{
+	char unit[64];
+	int q;
+
+	(void)snprintf(unit, sizeof(unit), "user-runtime-dir@%" PRIu32 ".service", (uint32_t)uid);
+	q = sd_bus_message_append(msg, "(sv)", "Wants", "as", 1, unit);
+	if (q >= 0)
+		q = sd_bus_message_append(msg, "(sv)", "After", "as", 1, unit);
+	return q;
+}
+
 static int build_start(struct ks_mover *m, const struct ks_scope_request *r, const char *slice,
 		       bool use_pidfds, sd_bus_message **ret)
 {
@@ -506,6 +518,15 @@ static int build_start(struct ks_mover *m, const struct ks_scope_request *r, con
 					   * tree, works on delegated units only. */
 					  "Delegate", "b", 1);
 	/* clang-format on */
+	/* $XDG_RUNTIME_DIR (zellij's and shpool's sockets, tmux -S there)
+	 * outlives the user's last logout while a kept scope wants it: up to
+	 * systemd 256, logind stops only user@UID.service and lets
+	 * StopWhenUnneeded= take user-runtime-dir@UID.service. After= orders
+	 * the directory's removal after the scope's stop. Never Requires= or
+	 * BindsTo=: from 257 logind stops the directory itself, and that would
+	 * stop the kept scope with it. */
+	if (q >= 0)
+		q = append_runtime_dir(msg, r->uid);
 	/* One OOM kill inside a multiplexer must not stop the whole scope. */
 	if (q >= 0 && m->version >= KS_SD_SCOPE_OOM_POLICY)
 		q = sd_bus_message_append(msg, "(sv)", "OOMPolicy", "s", "continue");

@@ -106,6 +106,19 @@ static int read_variant(struct child *c, sd_bus_message *m, struct fake_property
 		r = sd_bus_message_read(m, "b", &b);
 		if (r >= 0)
 			copy_str(prop->value, sizeof(prop->value), b ? "yes" : "no");
+	} else if (strcmp(contents, "as") == 0) {
+		const char *item;
+
+		/* The strings, blank-separated. */
+		r = sd_bus_message_enter_container(m, 'a', "s");
+		while (r >= 0 && (r = sd_bus_message_read(m, "s", &item)) > 0) {
+			size_t used = strlen(prop->value);
+
+			(void)snprintf(prop->value + used, sizeof(prop->value) - used, "%s%s",
+				       used ? " " : "", item);
+		}
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
 	} else if (strcmp(contents, "au") == 0 || strcmp(contents, "ah") == 0) {
 		bool fds = contents[1] == 'h';
 

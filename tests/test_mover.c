@@ -308,6 +308,8 @@ static void check_version(const struct version_case *vc)
 	assert_prop(call, "Slice", "s", vc->slice);
 	assert_prop(call, "CollectMode", "s", "inactive-or-failed");
 	assert_prop(call, "Delegate", "b", "yes");
+	assert_prop(call, "Wants", "as", "user-runtime-dir@1000.service");
+	assert_prop(call, "After", "as", "user-runtime-dir@1000.service");
 	if (vc->oom_policy)
 		assert_prop(call, "OOMPolicy", "s", "continue");
 	else
@@ -336,7 +338,7 @@ static void check_version(const struct version_case *vc)
 		assert_null(prop(call, "PIDFDs"));
 	}
 	/* Nothing else: an unknown property fails the whole call. */
-	assert_int_equal(call->n_props, 5 + vc->oom_policy + vc->runtime_max);
+	assert_int_equal(call->n_props, 7 + vc->oom_policy + vc->runtime_max);
 	env_free(&e);
 	close(fds[0]);
 	close(fds[1]);
