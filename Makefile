@@ -50,6 +50,16 @@ GUARD_OBJ  := $(BUILDDIR)/guard/keepsession-guard.o
 GUARD      := $(BUILDDIR)/keepsession-guard
 GUARD_UNIT := $(BUILDDIR)/keepsession-guard@.service
 GUARD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd)
+# Units only the keepsession command uses: kept out of the module.
+CMD_UNIT_SRCS := src/busget.c src/explain.c src/json.c src/kept.c src/pamstack.c
+CMD_UNIT_OBJS := $(CMD_UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
+MODULE_UNIT_OBJS := $(filter-out $(CMD_UNIT_OBJS),$(UNIT_OBJS))
+COMMAND_OBJ := $(BUILDDIR)/cmd/keepsession.o
+COMMAND    := $(BUILDDIR)/keepsession
+BINDIR     ?= $(PREFIX)/bin
+# bash-completion's own directory where its .pc says, else the usual one.
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$\
+               $(DATADIR)/bash-completion/completions)
 
 TEST_SRCS     := $(sort $(wildcard tests/test_*.c))
 TEST_BINS     := $(TEST_SRCS:tests/%.c=$(BUILDDIR)/tests/%)
@@ -59,7 +69,7 @@ TEST_HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILDDIR)/%.o)
 TEST_LIBS      = $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 .PHONY: all check check-asan check-valgrind e2e install uninstall clean setup test demo
-all: $(MODULE) $(GUARD) $(GUARD_UNIT)
+all: $(MODULE) $(GUARD) $(GUARD_UNIT) $(COMMAND)
 
 # README's two set-up commands, on a fresh Debian 12 machine as root.
 # setup: build dependencies, build, install, and show the module working.
@@ -94,12 +104,20 @@ $(BUILDDIR)/%.o: %.c $(wildcard include/*.h)
 # The module looks for the guard where install puts it.
 $(MODULE_OBJ): ALL_CFLAGS += -DKS_GUARD_PROGRAM='"$(GUARD_PROGRAM)"'
 
-$(MODULE): $(MODULE_OBJ) $(UNIT_OBJS) pam_keepsession.map
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_OBJ) $(UNIT_OBJS) $(LIBS)
+$(MODULE): $(MODULE_OBJ) $(MODULE_UNIT_OBJS) pam_keepsession.map
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_OBJ) $(MODULE_UNIT_OBJS) $(LIBS)
 
-$(GUARD): $(GUARD_OBJ) $(UNIT_OBJS)
+$(COMMAND_OBJ): cmd/keepsession.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DKS_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(COMMAND): $(COMMAND_OBJ) $(UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
-		$(GUARD_OBJ) $(UNIT_OBJS) $(GUARD_LIBS)
+		$(COMMAND_OBJ) $(UNIT_OBJS) $(LIBS)
+
+$(GUARD): $(GUARD_OBJ) $(MODULE_UNIT_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
+		$(GUARD_OBJ) $(MODULE_UNIT_OBJS) $(GUARD_LIBS)
 
 $(GUARD_UNIT): units/keepsession-guard@.service.in Makefile
 	@mkdir -p $(dir $@)
@@ -108,7 +126,7 @@ $(GUARD_UNIT): units/keepsession-guard@.service.in Makefile
 # test_nomem makes allocations fail: the units' calls go through its
 # wrappers (link-time --wrap, no change to the units).
 TEST_LDFLAGS_test_nomem := -Wl,--wrap=malloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
-$(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE)
+$(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE) $(COMMAND)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)
 
@@ -146,10 +164,15 @@ GUARD_DROPIN := session-.scope.d/keepsession-guard.conf
 # systemd learns of new or removed units only on the live root where it runs.
 RELOAD_SYSTEMD := if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
 	systemctl daemon-reload || true; fi
-install: $(MODULE) $(GUARD) $(GUARD_UNIT)
+install: $(MODULE) $(GUARD) $(GUARD_UNIT) $(COMMAND)
 	install -d $(DESTDIR)$(PAMDIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_keepsession.so
-	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(COMMAND) $(DESTDIR)$(BINDIR)/keepsession
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/keepsession.bash $(DESTDIR)$(BASHCOMPDIR)/keepsession
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	install -m 0644 man/keepsession.1 $(DESTDIR)$(MANDIR)/man1/keepsession.1
 	install -m 0644 man/pam_keepsession.8 $(DESTDIR)$(MANDIR)/man8/pam_keepsession.8
 	install -m 0644 man/keepsession.conf.5 $(DESTDIR)$(MANDIR)/man5/keepsession.conf.5
 	install -m 0644 keepsession.conf $(DESTDIR)$(DOCDIR)/keepsession.conf.example
@@ -166,7 +189,8 @@ install: $(MODULE) $(GUARD) $(GUARD_UNIT)
 # Removes what install added. The config only if it is still the shipped
 # one: an edited config is the admin's, and stays.
 uninstall:
-	rm -f $(DESTDIR)$(PAMDIR)/pam_keepsession.so
+	rm -f $(DESTDIR)$(PAMDIR)/pam_keepsession.so $(DESTDIR)$(BINDIR)/keepsession
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/keepsession $(DESTDIR)$(MANDIR)/man1/keepsession.1
 	rm -f $(DESTDIR)$(MANDIR)/man8/pam_keepsession.8 $(DESTDIR)$(MANDIR)/man5/keepsession.conf.5
 	rm -f $(DESTDIR)$(DOCDIR)/keepsession.conf.example $(DESTDIR)$(DOCDIR)/pam.d-example
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
@@ -181,7 +205,7 @@ uninstall:
 
 # The man pages must format without a single warning, from groff or man-db
 # (packages groff-base, man-db).
-MANPAGES := man/pam_keepsession.8 man/keepsession.conf.5
+MANPAGES := man/pam_keepsession.8 man/keepsession.conf.5 man/keepsession.1
 .PHONY: check-man
 check-man:
 	@for m in $(MANPAGES); do \
@@ -225,8 +249,9 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                 $(WARNINGS) -Iinclude
 FUZZ_COMMON  := src/log.c src/strlist.c $(wildcard include/*.h)
 # target:max_len, the largest input each unit takes (256 KiB config,
-# 64 KiB ~/.keepsession, 64 KiB /proc/PID/cgroup).
-FUZZ_RUNS    := fuzz_config:270000 fuzz_optin:70000 fuzz_unitname:4096 fuzz_proc:70000
+# 64 KiB ~/.keepsession, 64 KiB /proc/PID/cgroup, 256 KiB pam.d file).
+FUZZ_RUNS    := fuzz_config:270000 fuzz_optin:70000 fuzz_unitname:4096 fuzz_proc:70000 \
+                fuzz_pamstack:270000
 FUZZ_BINS    := $(foreach r,$(FUZZ_RUNS),$(FUZZ_DIR)/$(firstword $(subst :, ,$(r))))
 FUZZ_LINK     = mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
@@ -238,6 +263,8 @@ $(FUZZ_DIR)/fuzz_optin: fuzz/fuzz_optin.c src/optin.c $(FUZZ_COMMON)
 $(FUZZ_DIR)/fuzz_unitname: fuzz/fuzz_unitname.c src/unitname.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 $(FUZZ_DIR)/fuzz_proc: fuzz/fuzz_proc.c src/proctree.c $(FUZZ_COMMON)
+	$(FUZZ_LINK)
+$(FUZZ_DIR)/fuzz_pamstack: fuzz/fuzz_pamstack.c src/pamstack.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 
 .PHONY: fuzz fuzz-build
@@ -269,7 +296,7 @@ fuzz: fuzz-build
 # lint: cppcheck, clang-tidy (.clang-tidy) and clang-format (.clang-format)
 # over every C file and header; each must be clean. A finding is fixed, or
 # silenced inline (cppcheck-suppress, NOLINT) with the reason next to it.
-LINT_C     := $(sort $(wildcard *.c src/*.c guard/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c bench/*.c))
+LINT_C     := $(sort $(wildcard *.c src/*.c guard/*.c cmd/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c bench/*.c))
 LINT_H     := $(sort $(wildcard include/*.h tests/*.h))
 LINT_JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 TIDY_FLAGS := $(ALL_CFLAGS) -Itests

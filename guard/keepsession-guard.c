@@ -40,6 +40,8 @@
 #define SYSTEMD_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_UNIT_PATH "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_SCOPE_IFACE "org.freedesktop.systemd1.Scope"
+#define SYSTEMD_UNIT_IFACE "org.freedesktop.systemd1.Unit"
+#define SYSTEMD_JOB_IFACE "org.freedesktop.systemd1.Job"
 #define LOGIND_SESSIONS_DIR "/run/systemd/sessions"
 /* Sessions looked at for one stale-record check; a host has far fewer. */
 #define MAX_SESSIONS 4096
@@ -223,6 +225,222 @@ static bool system_stopping(void *ctx, uint64_t deadline)
 	return stopping;
 }
 
+/* A manager method call within the deadline; *error keeps systemd's
+ * error name for the caller. */
+static int manager_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
+			sd_bus_message **reply)
+{
+	uint64_t now;
+	int r;
+
+	r = bus_wait_ready(bus, deadline);
+	if (r < 0)
+		return r;
+	now = ks_now_usec();
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	return sd_bus_call(bus, msg, deadline - now, error, reply);
+}
+
+/* GetUnit(unit): its object path into *path (malloc'd); -ENOENT when no
+ * such unit is loaded. */
+static int get_unit(sd_bus *bus, uint64_t deadline, const char *unit, char **path)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *msg = NULL, *reply = NULL;
+	const char *value = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH,
+					   SYSTEMD_MANAGER_IFACE, "GetUnit");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "s", unit);
+	if (r >= 0)
+		r = manager_call(bus, deadline, msg, &error, &reply);
+	if (r < 0 && sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit"))
+		r = -ENOENT;
+	if (r >= 0 && (sd_bus_message_read(reply, "o", &value) <= 0 || !value))
+		r = -EBADMSG;
+	if (r >= 0) {
+		*path = strdup(value);
+		if (!*path)
+			r = -ENOMEM;
+	}
+	sd_bus_error_free(&error);
+	sd_bus_message_unref(msg);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int unit_stopping(void *ctx, const char *unit, uint64_t deadline)
+{
+	sd_bus_message *reply = NULL;
+	const char *job_path = NULL, *type = NULL;
+	char *path = NULL;
+	sd_bus *bus = NULL;
+	uint32_t job = 0;
+	int r;
+
+	(void)ctx;
+	r = ks_bus_open_manager(&bus);
+	if (r >= 0)
+		r = get_unit(bus, deadline, unit, &path);
+	if (r == -ENOENT) {
+		r = 0; /* not loaded: no job either */
+		goto out;
+	}
+	if (r >= 0)
+		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_UNIT_IFACE, "Job",
+				 &reply);
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "(uo)", &job, &job_path) <= 0 || !job_path))
+		r = -EBADMSG;
+	if (r < 0)
+		goto out;
+	if (job == 0) {
+		r = 0;
+		goto out;
+	}
+	/* The path is the manager's; read it before the reply goes. */
+	{
+		char *jp = strdup(job_path);
+
+		reply = sd_bus_message_unref(reply);
+		r = jp ? get_property(bus, deadline, SYSTEMD_SERVICE, jp, SYSTEMD_JOB_IFACE,
+				      "JobType", &reply) :
+			 -ENOMEM;
+		free(jp);
+	}
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &type) <= 0 || !type))
+		r = -EBADMSG;
+	if (r >= 0)
+		r = strcmp(type, "stop") == 0;
+out:
+	sd_bus_message_unref(reply);
+	free(path);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return r;
+}
+
+/* ListUnitsByPatterns(states, [pattern]): the names into *names, at most
+ * KS_GUARD_MAX_SCOPE_STOPS. */
+static int list_units(sd_bus *bus, uint64_t deadline, const char *pattern, char ***names, size_t *n)
+{
+	static const char *const states[] = { "active", "activating", "reloading", NULL };
+	const char *const patterns[] = { pattern, NULL };
+	sd_bus_message *msg = NULL, *reply = NULL;
+	int r;
+
+	*names = NULL;
+	*n = 0;
+	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH,
+					   SYSTEMD_MANAGER_IFACE, "ListUnitsByPatterns");
+	if (r >= 0)
+		r = sd_bus_message_append_strv(msg, (char **)states);
+	if (r >= 0)
+		r = sd_bus_message_append_strv(msg, (char **)patterns);
+	if (r >= 0)
+		r = manager_call(bus, deadline, msg, NULL, &reply);
+	if (r >= 0)
+		r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+	while (r >= 0) {
+		const char *name;
+		char **grown;
+
+		r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL,
+					NULL, NULL, NULL, NULL);
+		if (r <= 0)
+			break;
+		if (*n >= KS_GUARD_MAX_SCOPE_STOPS) {
+			r = -E2BIG;
+			break;
+		}
+		grown = realloc(*names, (*n + 1) * sizeof(**names));
+		if (!grown) {
+			r = -ENOMEM;
+			break;
+		}
+		*names = grown;
+		(*names)[*n] = strdup(name);
+		if (!(*names)[*n]) {
+			r = -ENOMEM;
+			break;
+		}
+		(*n)++;
+	}
+	sd_bus_message_unref(msg);
+	sd_bus_message_unref(reply);
+	return r < 0 ? r : 0;
+}
+
+/* StopUnit(unit, "replace") when the unit's Slice is slice. Returns 1 when
+ * a stop job was queued, 0 for a unit in another slice. */
+static int stop_unit_in_slice(sd_bus *bus, uint64_t deadline, const char *unit, const char *slice)
+{
+	sd_bus_message *msg = NULL, *reply = NULL;
+	const char *value = NULL;
+	char *path = NULL;
+	int r;
+
+	r = sd_bus_path_encode(SYSTEMD_UNIT_PATH, unit, &path);
+	if (r >= 0)
+		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE, "Slice",
+				 &reply);
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value))
+		r = -EBADMSG;
+	if (r >= 0 && strcmp(value, slice) != 0) {
+		r = 0; /* another slice: not the user's kept scope */
+		goto out;
+	}
+	reply = sd_bus_message_unref(reply);
+	if (r >= 0)
+		r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH,
+						   SYSTEMD_MANAGER_IFACE, "StopUnit");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", unit, "replace");
+	/* The reply names the job: queued, not waited for. */
+	if (r >= 0)
+		r = manager_call(bus, deadline, msg, NULL, &reply);
+	if (r >= 0)
+		r = 1;
+out:
+	sd_bus_message_unref(msg);
+	sd_bus_message_unref(reply);
+	free(path);
+	return r;
+}
+
+static int stop_units(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
+		      unsigned *stopped)
+{
+	sd_bus *bus = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	int r, first = 0;
+
+	(void)ctx;
+	*stopped = 0;
+	r = ks_bus_open_manager(&bus);
+	if (r >= 0)
+		r = list_units(bus, deadline, pattern, &names, &n);
+	if (r < 0)
+		first = r; /* E2BIG: stop those listed */
+	for (size_t i = 0; i < n; i++) {
+		/* Past the deadline the rest is left, and said so. */
+		r = ks_now_usec() < deadline ? stop_unit_in_slice(bus, deadline, names[i], slice) :
+					       -ETIMEDOUT;
+		if (r > 0)
+			(*stopped)++;
+		if (r < 0 && first == 0)
+			first = r;
+		free(names[i]);
+	}
+	free(names);
+	if (bus)
+		sd_bus_close_unref(bus);
+	return first;
+}
+
 static int user_name(void *ctx, uid_t uid, char *buf, size_t size)
 {
 	struct passwd pw, *found = NULL;
@@ -400,6 +618,8 @@ int main(int argc, char **argv)
 		.lookup_session = lookup_session,
 		.scope_cgroup = scope_cgroup,
 		.system_stopping = system_stopping,
+		.unit_stopping = unit_stopping,
+		.stop_units = stop_units,
 		.user_name = user_name,
 		.leader_has_session = leader_has_session,
 		.lookup_user = lookup_user,

@@ -18,6 +18,9 @@
 #define KS_MAX_TIMEOUT_USEC (60 * KS_USEC_PER_SEC)
 /* The config file is small; anything larger is refused, not truncated. */
 #define KS_CONFIG_MAX_SIZE (256 * 1024)
+/* Trees kept per logout: each is a scope in PID 1 and a job to wait for. */
+#define KS_DEFAULT_MAX_TREES 16
+#define KS_MAX_MAX_TREES 4096
 
 enum ks_when {
 	KS_WHEN_KILL,   /* act only when logind would kill this user's processes */
@@ -36,6 +39,7 @@ struct ks_config {
 	char *slice;                /* NULL: default by manager version; "%U" expands to the uid */
 	enum ks_when when;
 	uint64_t timeout_usec;
+	unsigned max_trees; /* trees kept per logout, 1..KS_MAX_MAX_TREES */
 };
 
 /* Fills in the defaults. Returns 0 or -ENOMEM. */

@@ -18,8 +18,10 @@
  * guard acts only for a session whose PAM stack ran the module (its
  * record, ks_record.h), with the module's arguments, the same eligibility
  * and the same keeper; `when` does not apply: the scope is being stopped,
- * everything in it dies. Every outside thing is a seam, so that this runs
- * in tests without root, logind or a manager.
+ * everything in it dies. Admins keep the last word: when the user is
+ * stopped as a whole (loginctl terminate-user), nothing is kept and the
+ * user's kept scopes are stopped too. Every outside thing is a seam, so
+ * that this runs in tests without root, logind or a manager.
  */
 
 /* What logind says about the session. */
@@ -36,6 +38,10 @@ void ks_session_info_free(struct ks_session_info *s);
  * its timeout) is known: they are two or three bus round trips. */
 #define KS_GUARD_LOOKUP_USEC (2 * KS_USEC_PER_SEC)
 
+/* Kept scopes of one user stopped by one guard run, at most: a bound on
+ * a hostile number of units, far above any real user's. */
+#define KS_GUARD_MAX_SCOPE_STOPS 4096
+
 struct ks_guard_io {
 	const char *record_dir; /* KS_RECORD_DIR */
 	const char *proc_root;  /* "/proc" */
@@ -51,6 +57,17 @@ struct ks_guard_io {
 	 * "stopping")? Then nothing is kept: every scope goes. false when it
 	 * cannot tell. */
 	bool (*system_stopping)(void *ctx, uint64_t deadline);
+	/* Is a stop job queued on unit (the manager's Unit.Job, its JobType
+	 * "stop")? 1: yes; 0: no job, another job type, or no such unit
+	 * loaded; -errno: cannot tell. Within deadline. */
+	int (*unit_stopping)(void *ctx, const char *unit, uint64_t deadline);
+	/* StopUnit(name, "replace") of every active, activating or reloading
+	 * unit matching the glob pattern whose Slice is slice, at most
+	 * KS_GUARD_MAX_SCOPE_STOPS, without waiting for the jobs; *stopped
+	 * counts the stop jobs queued. 0, or the first -errno (the others
+	 * are still tried). Within deadline. */
+	int (*stop_units)(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
+			  unsigned *stopped);
 	/* The name of uid (getpwuid_r) into buf: 0, or -errno (-ENOENT: no
 	 * such user). */
 	int (*user_name)(void *ctx, uid_t uid, char *buf, size_t size);

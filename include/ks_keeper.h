@@ -16,6 +16,17 @@
  * manager: scan first (local and cheap), connect to systemd only when
  * there is something to keep, move, wait, then catch stragglers.
  */
+/* What one ks_keep() did, for tests and the bound's accounting. */
+struct ks_keep_stats {
+	size_t scans;      /* session scans begun */
+	size_t calls;      /* bus calls begun (a mover open counts one) */
+	size_t late_calls; /* of which begun at or past their deadline: never */
+	size_t scopes;     /* StartTransientUnit calls */
+	size_t selected;   /* trees selected by the first scan */
+	size_t kept;
+	uint64_t deadline, end; /* CLOCK_MONOTONIC usec */
+};
+
 struct ks_keep_io {
 	const char *proc_root;   /* "/proc" */
 	const char *cgroup_root; /* from ks_cgroup_mode_detect() */
@@ -26,6 +37,7 @@ struct ks_keep_io {
 	int (*open_manager)(void *ctx, sd_bus **bus);
 	int (*open_logind)(void *ctx, sd_bus **bus);
 	void *ctx;
+	struct ks_keep_stats *stats; /* filled in when not NULL */
 };
 
 struct ks_keep_target {
@@ -35,9 +47,9 @@ struct ks_keep_target {
 	const struct ks_strlist *programs;
 };
 
-/* Rounds of rescan-and-attach for the rest of a tree after its scope
- * started: enough for what forks during a logout, bounded for what forks
- * without end. */
+/* Rounds of rescan-and-attach for the rest of the trees after their
+ * scopes started, one rescan per round for all trees: enough for what
+ * forks during a logout, bounded for what forks without end. */
 #define KS_MAX_ATTACH_ROUNDS 4
 
 /* Returns the number of trees kept (>= 0), or -errno. Never blocks past

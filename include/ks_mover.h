@@ -59,7 +59,9 @@ struct ks_mover {
 	sd_bus_slot *job_removed; /* subscribed before any call */
 	struct ks_job *jobs;
 	size_t n_jobs;
-	bool pidfds_refused; /* the manager rejected PIDFDs once: use PIDs */
+	bool pidfds_refused;  /* the manager rejected PIDFDs once: use PIDs */
+	bool bus_client;      /* through a broker: signals are checked by sender */
+	char *manager_unique; /* on a bus, the manager's unique name, from its replies */
 };
 
 /* CLOCK_MONOTONIC in usec. */
@@ -76,7 +78,8 @@ int ks_bus_open_system(sd_bus **ret);
  * "systemd 247 (247.3-7)", "v255-stable") to its major number. */
 int ks_manager_version_parse(const char *s, unsigned *major);
 
-/* Subscribes to JobRemoved, then reads the manager's Version. */
+/* Subscribes to JobRemoved, then reads the manager's Version. Logs
+ * nothing when it fails: the caller says so in one line. */
 int ks_mover_open(struct ks_mover *m, sd_bus *bus, uint64_t deadline, const struct ks_log *log);
 
 /* The slice for a request: r->slice with %U expanded, or the default for

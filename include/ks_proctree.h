@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "ks_log.h"
@@ -51,6 +52,7 @@ struct ks_scan {
 			       /user.slice/user-1000.slice/session-3.scope */
 	uid_t uid;          /* only processes whose real uid is this are ever selected */
 	const struct ks_strlist *programs;
+	uint64_t deadline; /* CLOCK_MONOTONIC usec; a scan past it is -ETIMEDOUT. 0: none */
 };
 
 /* Detects how systemd tracks processes, from statfs() below sysfs_cgroup
@@ -72,7 +74,12 @@ const char *ks_program_match(const struct ks_strlist *programs, const char *exe)
  * Selects, among the processes in the session cgroup, each one of the
  * user's uid whose executable matches, with all its descendants in the
  * cgroup of that uid. A matched process below another one belongs to the
- * outer tree. Processes that vanish mid-scan are skipped silently.
+ * outer tree. A matched process whose controlling terminal is one of the
+ * closing session's (an attached screen or tmux client) is a client: no
+ * tree of its own, and transparent, so that the server below it is a
+ * root. The session's terminals are those of the session leaders that
+ * are not below a matched process. Processes that vanish mid-scan are
+ * skipped silently.
  * Returns 0 (maybe with no tree), or -errno when the cgroup cannot be read.
  */
 int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const struct ks_log *log);
@@ -86,6 +93,12 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *kept, size_t n_kept,
 			 struct ks_proc_id **out, size_t *n_out);
 
+/* The same, and owners[i] the index in kept of the nearest kept process
+ * above out[i] (malloc'd alongside, when owners is not NULL). */
+int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_id *kept,
+			       size_t n_kept, struct ks_proc_id **out, size_t **owners,
+			       size_t *n_out);
+
 void ks_selection_free(struct ks_selection *s);
 
 /* Reads pid's start time and real uid from <proc_root>/<pid>/stat and
@@ -97,7 +110,8 @@ int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *start
  * that pid still has the scanned start time and uid, so a reused pid is
  * never moved. Returns the pidfd (O_CLOEXEC), or -ESRCH when the process
  * is gone or not the same, or -ENOSYS without pidfd_open (kernel < 5.3),
- * in which case the caller checks the identity alone and passes the pid.
+ * in which case the caller checks the identity alone and passes the pid;
+ * a seccomp filter's EPERM is taken as -ENOSYS as well.
  */
 int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid);
 
@@ -107,8 +121,18 @@ int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid);
  * be NUL-terminated, and returns -EINVAL for what the kernel never writes.
  */
 
-/* /proc/PID/stat of pid: ppid (field 4) and start time (field 22). COMM may
- * hold blanks and parens, so the fields are counted from the last ')'. */
+struct ks_proc_stat {
+	pid_t ppid;                   /* field 4 */
+	pid_t session;                /* field 6 */
+	int tty_nr;                   /* field 7: controlling terminal, 0 for none */
+	unsigned long long starttime; /* field 22 */
+};
+
+/* /proc/PID/stat of pid, in one parse. COMM may hold blanks and parens, so
+ * the fields are counted from the last ')'. */
+int ks_parse_proc_stat_fields(const char *buf, size_t len, pid_t pid, struct ks_proc_stat *st);
+
+/* The same, ppid and start time only. */
 int ks_parse_proc_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
 		       unsigned long long *starttime);
 

@@ -73,6 +73,7 @@ int ks_config_init(struct ks_config *c)
 		.optin = true,
 		.when = KS_WHEN_KILL,
 		.timeout_usec = KS_DEFAULT_TIMEOUT_USEC,
+		.max_trees = KS_DEFAULT_MAX_TREES,
 	};
 	if (ks_strlist_add_split(&c->commands, KS_DEFAULT_COMMANDS) < 0) {
 		ks_config_free(c);
@@ -242,6 +243,20 @@ static int set_timeout(const struct origin *o, const char *value, uint64_t *dst)
 	return 0;
 }
 
+static int set_max_trees(const struct origin *o, const char *value, unsigned *dst)
+{
+	unsigned long v = 0;
+	size_t len = strlen(value);
+
+	if (len == 0 || len > 4 || strspn(value, "0123456789") != len ||
+	    (v = strtoul(value, NULL, 10)) < 1 || v > KS_MAX_MAX_TREES) {
+		problem(o, "must be a number from 1 to %d", KS_MAX_MAX_TREES);
+		return 1;
+	}
+	*dst = (unsigned)v;
+	return 0;
+}
+
 /*
  * A slice unit name as ks_slice_name_valid() decides ("user-%U.slice"),
  * where "%U" stands for the uid, expanded later. It is checked with the
@@ -328,6 +343,7 @@ enum key {
 	KEY_SLICE,
 	KEY_WHEN,
 	KEY_TIMEOUT,
+	KEY_MAX_TREES,
 	KEY_COUNT,
 };
 
@@ -342,6 +358,7 @@ static const char *const key_names[KEY_COUNT] = {
 	[KEY_SLICE] = "slice",
 	[KEY_WHEN] = "when",
 	[KEY_TIMEOUT] = "timeout",
+	[KEY_MAX_TREES] = "max_trees",
 };
 
 int ks_config_set(struct ks_config *c, const char *key, const char *value, const char *origin,
@@ -381,6 +398,8 @@ int ks_config_set(struct ks_config *c, const char *key, const char *value, const
 		return set_when(&o, value, &c->when);
 	case KEY_TIMEOUT:
 		return set_timeout(&o, value, &c->timeout_usec);
+	case KEY_MAX_TREES:
+		return set_max_trees(&o, value, &c->max_trees);
 	case KEY_COUNT:
 		break;
 	}

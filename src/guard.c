@@ -7,6 +7,7 @@
  * are reached only for the module's own sessions.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "ks_optin_fork.h"
 #include "ks_proctree.h"
 #include "ks_record.h"
+#include "ks_unitname.h"
 
 void ks_session_info_free(struct ks_session_info *s)
 {
@@ -58,6 +60,100 @@ static void sweep(const struct ks_guard_io *io, const struct ks_log *log)
 		ks_log(log, LOG_DEBUG, "removed %d stale session record(s)", r);
 }
 
+/*
+ * Is the user stopped as a whole? logind's terminate-user queues a stop
+ * job on user@UID.service (systemd 247, 252) or user-runtime-dir@UID.service
+ * (257) together with the stop jobs of the session scopes, so while the
+ * guard runs; an admin may stop user-UID.slice. An ordinary last logout
+ * (even with UserStopDelaySec=0), an idle stop, terminate-session and a
+ * dead sshd queue none then: logind stops the user only once the session
+ * is finalized, after its scope (and so this guard) is done. logind's own
+ * User.State is "closing" in all of these alike. Wants= and After= on
+ * user-runtime-dir@UID.service in kept scopes queue no job either.
+ * Returns 1 with the unit in unit, 0, or -errno when no unit said stop
+ * and one could not be read.
+ */
+static int user_stopping(const struct ks_guard_io *io, uid_t uid, uint64_t deadline, char *unit,
+			 size_t size)
+{
+	static const char *const names[][2] = {
+		{ "user@", ".service" },
+		{ "user-runtime-dir@", ".service" },
+		{ "user-", ".slice" },
+	};
+	int result = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int r;
+
+		(void)snprintf(unit, size, "%s%u%s", names[i][0], (unsigned)uid, names[i][1]);
+		r = io->unit_stopping(io->ctx, unit, deadline);
+		if (r > 0)
+			return 1;
+		if (r < 0 && result == 0)
+			result = r;
+	}
+	return result;
+}
+
+/* Escaped user names longer than this may be shortened in scope names
+ * (ks_scope_name() keeps at least this much of them). */
+#define KEPT_USER_PREFIX_MAX 100
+
+/* The glob matching the user's kept scopes, "keepsession-<user>-*.scope"
+ * with the user escaped as in their names and '\' quoted for fnmatch(). */
+static int kept_pattern(const char *user, char *buf, size_t size)
+{
+	char escaped[KS_UNIT_NAME_MAX + 1];
+	size_t len = 0;
+	int n;
+
+	n = ks_unit_name_escape(user, escaped, sizeof(escaped));
+	if (n < 0)
+		return n;
+	if (n > KEPT_USER_PREFIX_MAX)
+		escaped[KEPT_USER_PREFIX_MAX] = '\0';
+	if (size < 2 * KS_UNIT_NAME_MAX + 32)
+		return -ENAMETOOLONG;
+	len += (size_t)snprintf(buf, size, "keepsession-");
+	for (const char *p = escaped; *p; p++) {
+		if (*p == '\\')
+			buf[len++] = '\\';
+		buf[len++] = *p;
+	}
+	/* A shortened name has no '-' right after the part kept. */
+	(void)snprintf(buf + len, size - len, "%s",
+		       n > KEPT_USER_PREFIX_MAX ? "*.scope" : "-*.scope");
+	return 0;
+}
+
+/* terminate-user: nothing of this session is kept, and the kept scopes of
+ * the user (in the slice the module puts them in) are stopped. Every
+ * guard of the user's sessions does this; repeated stops merge. */
+static void stop_user(const char *id, const struct ks_config *c, const char *user, uid_t uid,
+		      const char *unit, uint64_t deadline, const struct ks_guard_io *io,
+		      const struct ks_log *log)
+{
+	const struct ks_mover default_slice = { 0 }; /* version unknown: user-UID.slice */
+	const struct ks_scope_request req = { .slice = c->slice, .uid = uid };
+	char pattern[2 * KS_UNIT_NAME_MAX + 32], slice[KS_UNIT_NAME_MAX + 1];
+	unsigned stopped = 0;
+	int r;
+
+	r = kept_pattern(user, pattern, sizeof(pattern));
+	if (r >= 0)
+		r = ks_mover_slice(&default_slice, &req, slice, sizeof(slice));
+	if (r >= 0)
+		r = io->stop_units(io->ctx, pattern, slice, deadline, &stopped);
+	ks_log(log, LOG_NOTICE,
+	       "user %s is being stopped (stop job on %s): nothing kept from session %s, %u kept "
+	       "scope(s) stopped",
+	       user, unit, id, stopped);
+	if (r < 0)
+		ks_log(log, LOG_ERR, "cannot stop every kept scope of user %s: %s", user,
+		       strerror(-r));
+}
+
 /* The module's decision and the keeper, for a session whose record
  * matched. */
 static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
@@ -70,7 +166,7 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	struct ks_log l = *log;
 	char *cgroup = NULL;
 	struct ks_user u;
-	char name[256];
+	char name[256], unit[64];
 	struct ks_config c;
 	uint64_t deadline, now;
 	int r;
@@ -121,6 +217,20 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 		       strerror(-r));
 		goto out;
 	}
+	/* Admins keep the last word: terminate-user leaves nothing of the
+	 * user. When the manager cannot tell, the session is kept as on any
+	 * other stop: a missed terminate-user leaves a scope an admin can
+	 * stop, a wrong one would take a tmux at an ordinary logout. */
+	r = user_stopping(io, s->uid, deadline, unit, sizeof(unit));
+	if (r > 0) {
+		stop_user(id, &c, name, s->uid, unit, deadline, io, &l);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	if (r < 0)
+		ks_log(&l, LOG_WARNING,
+		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
+		       name, strerror(-r));
 	{
 		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
 		const struct ks_eligibility_io eio = {

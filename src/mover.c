@@ -190,7 +190,11 @@ static bool process_gone(const sd_bus_error *error, int r)
 static void log_call_error(const struct ks_mover *m, const char *what, const char *unit,
 			   const sd_bus_error *error, int r)
 {
-	if (sd_bus_error_is_set(error)) {
+	if (r == -ETIMEDOUT || sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT)) {
+		/* The call was sent: PID 1 may still carry it out. */
+		ks_log(m->log, LOG_ERR, "%s(%s): no answer in time; systemd may still carry it out",
+		       what, unit ? unit : "");
+	} else if (sd_bus_error_is_set(error)) {
 		char name[LOG_TEXT_MAX], message[LOG_TEXT_MAX];
 
 		ks_log(m->log, LOG_ERR, "%s(%s) failed: %s: %s", what, unit ? unit : "",
@@ -210,6 +214,17 @@ static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret
 	uint32_t id;
 
 	(void)ret_error;
+	/* On a bus, anyone may send a JobRemoved, and a match on the
+	 * well-known name lets any sender through: only the manager's
+	 * unique name, as it answered our calls, is believed. */
+	if (m->manager_unique) {
+		const char *sender = sd_bus_message_get_sender(msg);
+
+		if (!sender || strcmp(sender, m->manager_unique) != 0)
+			return 0;
+	} else if (m->bus_client) {
+		return 0;
+	}
 	/* A malformed signal is ignored, not trusted. */
 	if (sd_bus_message_read(msg, "uoss", &id, &path, &unit, &result) < 0)
 		return 0;
@@ -225,6 +240,21 @@ static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret
 		break;
 	}
 	return 0;
+}
+
+/* Remembers who answered for the manager on a bus: the unique name that
+ * JobRemoved must come from. */
+static int note_manager(struct ks_mover *m, sd_bus_message *reply)
+{
+	const char *sender;
+
+	if (!m->bus_client || m->manager_unique)
+		return 0;
+	sender = sd_bus_message_get_sender(reply);
+	if (!sender || sender[0] != ':')
+		return 0;
+	m->manager_unique = strdup(sender);
+	return m->manager_unique ? 0 : -ENOMEM;
 }
 
 static int read_version(struct ks_mover *m)
@@ -243,11 +273,11 @@ static int read_version(struct ks_mover *m)
 	if (r < 0)
 		goto out;
 	r = call_bounded(m->bus, m->deadline, msg, &error, &reply);
+	if (r >= 0)
+		r = note_manager(m, reply);
 	if (r < 0) {
-		if (call_lost(m->bus, r)) {
-			log_call_error(m, "Get", "Version", &error, r);
-			goto out;
-		}
+		if (call_lost(m->bus, r))
+			goto out; /* the caller says it, once */
 		/* The manager answered, just not with its version: carry on
 		 * with what every supported version understands. */
 		ks_log(m->log, LOG_NOTICE,
@@ -293,11 +323,11 @@ static int subscribe(struct ks_mover *m)
 	if (r < 0)
 		goto out;
 	r = call_bounded(m->bus, m->deadline, msg, &error, &reply);
+	if (r >= 0)
+		r = note_manager(m, reply);
 	if (r < 0) {
-		if (call_lost(m->bus, r)) {
-			log_call_error(m, "Subscribe", "", &error, r);
-			goto out;
-		}
+		if (call_lost(m->bus, r))
+			goto out; /* the caller says it, once */
 		/* systemd also sends JobRemoved to whoever queued the job, so
 		 * a refused Subscribe costs nothing. */
 		ks_log(m->log, LOG_DEBUG, "Subscribe refused; relying on job tracking");
@@ -324,29 +354,25 @@ int ks_mover_open(struct ks_mover *m, sd_bus *bus, uint64_t deadline, const stru
 	if (!bus)
 		return -EINVAL;
 
-	if (ks_now_usec() >= deadline) {
-		ks_log(log, LOG_ERR, "no time left to talk to the systemd manager");
+	/* Failures here are the caller's to log, in one line. */
+	if (ks_now_usec() >= deadline)
 		return -ETIMEDOUT;
-	}
 	/* On systemd's private socket there is no broker and no sender name:
 	 * whatever arrives comes from the manager. On a bus, the broker
 	 * guarantees the sender. The match goes in before any call so that no
 	 * JobRemoved can slip past; asynchronously, as a synchronous AddMatch
 	 * would use sd-bus's default timeout. */
 	bus_client = sd_bus_is_bus_client(bus) > 0;
+	m->bus_client = bus_client;
 	r = sd_bus_match_signal_async(bus, &m->job_removed, bus_client ? SD_MANAGER_SERVICE : NULL,
 				      SD_MANAGER_PATH, SD_MANAGER_IFACE, "JobRemoved",
 				      on_job_removed, NULL, m);
-	if (r < 0) {
-		ks_log(log, LOG_ERR, "cannot watch systemd jobs: %s", strerror(-r));
+	if (r < 0)
 		return r;
-	}
 
 	r = bus_wait_ready(bus, deadline);
-	if (r < 0) {
-		ks_log(log, LOG_ERR, "cannot connect to the systemd manager: %s", strerror(-r));
+	if (r < 0)
 		goto fail;
-	}
 	/* The private socket gets every signal unconditionally; through the
 	 * bus systemd sends them to subscribers (and to a job's own client). */
 	if (bus_client) {
@@ -453,6 +479,18 @@ static int append_pids(sd_bus_message *msg, const char *name, const char *type,
 	return q;
 }
 
+static int append_runtime_dir(sd_bus_message *msg, uid_t uid)
+{
+	char unit[64];
+	int q;
+
+	(void)snprintf(unit, sizeof(unit), "user-runtime-dir@%" PRIu32 ".service", (uint32_t)uid);
+	q = sd_bus_message_append(msg, "(sv)", "Wants", "as", 1, unit);
+	if (q >= 0)
+		q = sd_bus_message_append(msg, "(sv)", "After", "as", 1, unit);
+	return q;
+}
+
 static int build_start(struct ks_mover *m, const struct ks_scope_request *r, const char *slice,
 		       bool use_pidfds, sd_bus_message **ret)
 {
@@ -480,6 +518,15 @@ static int build_start(struct ks_mover *m, const struct ks_scope_request *r, con
 					   * tree, works on delegated units only. */
 					  "Delegate", "b", 1);
 	/* clang-format on */
+	/* $XDG_RUNTIME_DIR (zellij's and shpool's sockets, tmux -S there)
+	 * outlives the user's last logout while a kept scope wants it: up to
+	 * systemd 256, logind stops only user@UID.service and lets
+	 * StopWhenUnneeded= take user-runtime-dir@UID.service. After= orders
+	 * the directory's removal after the scope's stop. Never Requires= or
+	 * BindsTo=: from 257 logind stops the directory itself, and that would
+	 * stop the kept scope with it. */
+	if (q >= 0)
+		q = append_runtime_dir(msg, r->uid);
 	/* One OOM kill inside a multiplexer must not stop the whole scope. */
 	if (q >= 0 && m->version >= KS_SD_SCOPE_OOM_POLICY)
 		q = sd_bus_message_append(msg, "(sv)", "OOMPolicy", "s", "continue");
@@ -582,6 +629,14 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 		q = call_bounded(m->bus, m->deadline, msg, &error, &reply);
 		if (q >= 0)
 			break;
+		if (!call_lost(m->bus, q) && process_gone(&error, q)) {
+			/* The process exited since its check: the caller
+			 * re-roots its tree, nothing to say here. */
+			ks_log(m->log, LOG_DEBUG, "StartTransientUnit(%s): the process is gone",
+			       r->unit);
+			q = -ESRCH;
+			goto out;
+		}
 		if (!use_pidfds || call_lost(m->bus, q) ||
 		    !sd_bus_error_has_names(
 			    &error, SD_BUS_ERROR_PROPERTY_READ_ONLY, SD_BUS_ERROR_INVALID_ARGS,
@@ -600,6 +655,9 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 		msg = sd_bus_message_unref(msg);
 	}
 
+	q = note_manager(m, reply);
+	if (q < 0)
+		goto out;
 	q = sd_bus_message_read(reply, "o", &path);
 	if (q <= 0) {
 		ks_log(m->log, LOG_ERR, "StartTransientUnit(%s): unexpected reply signature \"%s\"",
@@ -758,6 +816,8 @@ void ks_mover_close(struct ks_mover *m)
 	free(m->jobs);
 	m->jobs = NULL;
 	m->n_jobs = 0;
+	free(m->manager_unique);
+	m->manager_unique = NULL;
 }
 
 /* Reads one logind Manager property. type is 'b' (into *b) or 'a' for "as"

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ks_proctree.h"
@@ -29,11 +30,14 @@
 #define MAX_CGROUPS 16384           /* sub-cgroups visited per scan */
 #define DELETED_SUFFIX " (deleted)"
 #define NO_INDEX SIZE_MAX
+#define DEADLINE_EVERY 16 /* processes read between two looks at the clock */
 
 /* One process of the session, as read from /proc. */
 struct proc {
 	pid_t pid;
 	pid_t ppid;
+	pid_t session;
+	int tty_nr; /* the controlling terminal, 0 for none */
 	uid_t uid;
 	unsigned long long starttime;
 	const char *match; /* the matched program entry, for the scan's uid only */
@@ -57,6 +61,17 @@ struct cgroup_walk {
 	bool too_deep;    /* logged once per scan */
 	const struct ks_log *log;
 };
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	/* Cannot fail on Linux; 0 would only make every deadline look
+	 * expired, which fails safe. */
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return UINT64_MAX;
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
 
 static bool is_gone(int err)
 {
@@ -153,17 +168,34 @@ static int parse_decimal(const char *s, size_t len, unsigned long long max, unsi
 	return 0;
 }
 
+/* A signed decimal (tty_nr is printed with %d). */
+static int parse_signed(const char *s, size_t len, long long *out)
+{
+	unsigned long long v;
+
+	if (len > 0 && s[0] == '-') {
+		if (parse_decimal(s + 1, len - 1, (unsigned long long)INT_MAX + 1, &v) < 0)
+			return -EINVAL;
+		*out = -(long long)v;
+		return 0;
+	}
+	if (parse_decimal(s, len, INT_MAX, &v) < 0)
+		return -EINVAL;
+	*out = (long long)v;
+	return 0;
+}
+
 /*
- * "PID (COMM) S PPID ... STARTTIME ...": COMM may hold blanks and ')', so
- * the fields after it are counted from the last ')'.
+ * "PID (COMM) S PPID PGRP SESSION TTY_NR ... STARTTIME ...": COMM may hold
+ * blanks and ')', so the fields after it are counted from the last ')'.
  */
-int ks_parse_proc_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
-		       unsigned long long *starttime)
+int ks_parse_proc_stat_fields(const char *buf, size_t len, pid_t pid, struct ks_proc_stat *st)
 {
 	const char *open_paren, *close_paren, *p, *end = buf + len;
+	struct ks_proc_stat out = { 0 };
 	unsigned long long v;
+	long long tty;
 	unsigned field;
-	bool have_ppid = false;
 
 	if (memchr(buf, '\0', len))
 		return -EINVAL;
@@ -189,17 +221,45 @@ int ks_parse_proc_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
 		tok_len = (size_t)(p - tok);
 		if (tok_len == 0)
 			return -EINVAL;
-		if (field == 4) {
+		switch (field) {
+		case 4:
+		case 6:
 			if (parse_decimal(tok, tok_len, INT_MAX, &v) < 0)
 				return -EINVAL;
-			*ppid = (pid_t)v;
-			have_ppid = true;
-		} else if (field == 22) {
-			if (parse_decimal(tok, tok_len, ULLONG_MAX, starttime) < 0)
+			if (field == 4)
+				out.ppid = (pid_t)v;
+			else
+				out.session = (pid_t)v;
+			break;
+		case 7:
+			if (parse_signed(tok, tok_len, &tty) < 0)
 				return -EINVAL;
+			out.tty_nr = (int)tty;
+			break;
+		case 22:
+			if (parse_decimal(tok, tok_len, ULLONG_MAX, &out.starttime) < 0)
+				return -EINVAL;
+			break;
+		default:
+			break;
 		}
 	}
-	return have_ppid ? 0 : -EINVAL;
+	*st = out;
+	return 0;
+}
+
+int ks_parse_proc_stat(const char *buf, size_t len, pid_t pid, pid_t *ppid,
+		       unsigned long long *starttime)
+{
+	struct ks_proc_stat st;
+	int r;
+
+	r = ks_parse_proc_stat_fields(buf, len, pid, &st);
+	if (r < 0)
+		return r;
+	*ppid = st.ppid;
+	*starttime = st.starttime;
+	return 0;
 }
 
 /* The first number of the "Uid:" line: the real uid. */
@@ -240,8 +300,7 @@ int ks_parse_status_uid(const char *buf, size_t len, uid_t *uid)
  * after a pidfd_open() a matching start time proves that both reads were
  * of the pinned process. -ESRCH when gone, -EINVAL when unparsable.
  */
-static int read_identity(int procfd, pid_t pid, pid_t *ppid, unsigned long long *starttime,
-			 uid_t *uid)
+static int read_identity(int procfd, pid_t pid, struct ks_proc_stat *st, uid_t *uid)
 {
 	char path[32];
 	char buf[STATUS_MAX + 1];
@@ -263,7 +322,7 @@ static int read_identity(int procfd, pid_t pid, pid_t *ppid, unsigned long long 
 	r = read_file_at(procfd, path, buf, STAT_MAX + 1, true, &len);
 	if (r < 0)
 		goto fail;
-	return ks_parse_proc_stat(buf, len, pid, ppid, starttime);
+	return ks_parse_proc_stat_fields(buf, len, pid, st);
 fail:
 	if (is_gone(-r))
 		return -ESRCH;
@@ -276,7 +335,7 @@ fail:
 
 int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *starttime, uid_t *uid)
 {
-	pid_t ppid;
+	struct ks_proc_stat st;
 	int procfd, r;
 
 	if (!proc_root || !starttime || !uid)
@@ -284,8 +343,10 @@ int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *start
 	procfd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (procfd < 0)
 		return -errno;
-	r = read_identity(procfd, pid, &ppid, starttime, uid);
+	r = read_identity(procfd, pid, &st, uid);
 	close(procfd);
+	if (r == 0)
+		*starttime = st.starttime;
 	return r;
 }
 
@@ -302,8 +363,13 @@ int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
 
 	/* pidfds are always close-on-exec. */
 	fd = (int)syscall(SYS_pidfd_open, id->pid, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		/* EPERM is a seccomp filter's refusal (pidfd_open checks no
+		 * permission): like a kernel without it. */
+		if (errno == EPERM)
+			return -ENOSYS;
 		return errno == EINVAL ? -ESRCH : -errno;
+	}
 
 	r = ks_proc_identity(proc_root, id->pid, &starttime, &now_uid);
 	if (r == -EINVAL || (r == 0 && (starttime != id->starttime || now_uid != uid)))
@@ -858,8 +924,20 @@ static int session_load(const struct ks_scan *scan, bool match, struct session *
 	for (size_t i = 0; i < n_pids; i++) {
 		struct proc *p = &s->procs[s->n];
 
+		struct ks_proc_stat st = { 0 };
+
+		/* The clock is read every few processes: a session of
+		 * thousands must not hold the close past its deadline. */
+		if (scan->deadline && i % DEADLINE_EVERY == 0 && now_usec() >= scan->deadline) {
+			r = -ETIMEDOUT;
+			goto out;
+		}
 		p->pid = pids[i];
-		r = read_identity(procfd, p->pid, &p->ppid, &p->starttime, &p->uid);
+		r = read_identity(procfd, p->pid, &st, &p->uid);
+		p->ppid = st.ppid;
+		p->session = st.session;
+		p->tty_nr = st.tty_nr;
+		p->starttime = st.starttime;
 		if (r == -ESRCH)
 			continue; /* gone since the cgroup was read */
 		if (r == -EINVAL) {
@@ -910,10 +988,76 @@ void ks_selection_free(struct ks_selection *s)
 	s->n = 0;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* top[i]: the outermost matched process at or above i, clients (when
+ * given) not counted as matched: they are transparent, so that the
+ * server below a client is a root of its own. */
+static void find_tops(const struct session *s, const bool *client, size_t *top)
+{
+	for (size_t k = 0; k < s->n; k++) {
+		size_t i = s->order[k], parent = s->procs[i].parent;
+
+		if (parent != NO_INDEX && top[parent] != NO_INDEX)
+			top[i] = top[parent];
+		else if (s->procs[i].match && !(client && client[i]))
+			top[i] = i;
+		else
+			top[i] = NO_INDEX;
+	}
+}
+
+/*
+ * The closing session's terminals, from the scan alone (the stop guard
+ * runs this outside the session, where PAM_TTY is unknown): the
+ * controlling terminals of session leaders not below a matched process,
+ * the login shell's pty, or an attached client's that sshd started
+ * directly. Multiplexer servers call setsid() and have none; their
+ * windows' shells are below them. Sorted, for bsearch().
+ */
+static int session_terminals(const struct session *s, const size_t *top, int **out, size_t *n_out)
+{
+	size_t n = 0, unique = 0;
+	int *ttys;
+
+	*out = NULL;
+	*n_out = 0;
+	ttys = malloc((s->n ? s->n : 1) * sizeof(*ttys));
+	if (!ttys)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct proc *p = &s->procs[i];
+
+		if (p->tty_nr == 0 || p->session != p->pid)
+			continue;
+		if (p->parent != NO_INDEX && top[p->parent] != NO_INDEX)
+			continue;
+		ttys[n++] = p->tty_nr;
+	}
+	qsort(ttys, n, sizeof(*ttys), cmp_int);
+	for (size_t i = 0; i < n; i++)
+		if (unique == 0 || ttys[i] != ttys[unique - 1])
+			ttys[unique++] = ttys[i];
+	if (unique == 0) {
+		free(ttys);
+		return 0;
+	}
+	*out = ttys;
+	*n_out = unique;
+	return 0;
+}
+
 int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const struct ks_log *log)
 {
 	struct session s;
-	size_t *top = NULL, *tree_of = NULL, n_trees = 0;
+	size_t *top = NULL, *tree_of = NULL, n_trees = 0, n_terminals = 0;
+	int *terminals = NULL;
+	bool *client = NULL;
 	struct ks_selection sel = { 0 };
 	int r;
 
@@ -924,20 +1068,37 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 	if (r < 0)
 		return r;
 
-	/* top: the outermost matched process above or at each one. */
+	/* top: the outermost matched process above or at each one that is
+	 * not a client on the session's terminal. */
 	top = malloc((s.n ? s.n : 1) * sizeof(*top));
 	tree_of = malloc((s.n ? s.n : 1) * sizeof(*tree_of));
 	if (!top || !tree_of) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t k = 0; k < s.n; k++) {
-		size_t i = s.order[k], parent = s.procs[i].parent;
+	find_tops(&s, NULL, top);
+	r = session_terminals(&s, top, &terminals, &n_terminals);
+	if (r < 0)
+		goto out;
+	if (n_terminals > 0) {
+		client = calloc(s.n ? s.n : 1, sizeof(*client));
+		if (!client) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < s.n; i++) {
+			int tty = s.procs[i].tty_nr;
 
-		if (parent != NO_INDEX && top[parent] != NO_INDEX)
-			top[i] = top[parent];
-		else
-			top[i] = s.procs[i].match ? i : NO_INDEX;
+			client[i] =
+				s.procs[i].match && tty != 0 &&
+				bsearch(&tty, terminals, n_terminals, sizeof(*terminals), cmp_int);
+			if (client[i])
+				ks_log(log, LOG_DEBUG,
+				       "process %d is a client on the session's terminal, "
+				       "not a tree of its own",
+				       (int)s.procs[i].pid);
+		}
+		find_tops(&s, client, top);
 	}
 
 	/* Trees in the order of their root's pid. */
@@ -996,8 +1157,33 @@ out:
 	ks_selection_free(&sel);
 	free(top);
 	free(tree_of);
+	free(terminals);
+	free(client);
 	session_free(&s);
 	return r;
+}
+
+/* Sorts kept by pid into sorted, from[] following along. */
+static void sort_kept(const struct ks_proc_id *kept, size_t n, struct ks_proc_id *sorted,
+		      size_t *from)
+{
+	size_t *idx = from;
+
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	/* Shell sort of indexes, as qsort() takes no context to compare
+	 * through: no allocation, fast enough for a session's processes. */
+	for (size_t gap = n / 2; gap > 0; gap /= 2)
+		for (size_t i = gap; i < n; i++)
+			for (size_t j = i; j >= gap && kept[idx[j - gap]].pid > kept[idx[j]].pid;
+			     j -= gap) {
+				size_t t = idx[j];
+
+				idx[j] = idx[j - gap];
+				idx[j - gap] = t;
+			}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = kept[idx[i]];
 }
 
 static const struct ks_proc_id *kept_find(const struct ks_proc_id *kept, size_t n, pid_t pid)
@@ -1007,12 +1193,13 @@ static const struct ks_proc_id *kept_find(const struct ks_proc_id *kept, size_t 
 	return n ? bsearch(&key, kept, n, sizeof(*kept), cmp_proc_id) : NULL;
 }
 
-int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *kept, size_t n_kept,
-			 struct ks_proc_id **out, size_t *n_out)
+int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_id *kept,
+			       size_t n_kept, struct ks_proc_id **out, size_t **owners,
+			       size_t *n_out)
 {
 	struct ks_proc_id *sorted = NULL, *result = NULL;
+	size_t *sorted_from = NULL, *owner = NULL, *result_owner = NULL;
 	struct session s;
-	bool *below = NULL;
 	size_t n_result = 0;
 	int r;
 
@@ -1020,21 +1207,24 @@ int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *ke
 		return -EINVAL;
 	*out = NULL;
 	*n_out = 0;
+	if (owners)
+		*owners = NULL;
 	/* No log here: the scan's problems were logged by ks_select_trees(). */
 	r = session_load(scan, false, &s, NULL);
 	if (r < 0)
 		return r;
 
 	sorted = malloc((n_kept ? n_kept : 1) * sizeof(*sorted));
-	below = calloc(s.n ? s.n : 1, sizeof(*below));
+	sorted_from = malloc((n_kept ? n_kept : 1) * sizeof(*sorted_from));
+	owner = malloc((s.n ? s.n : 1) * sizeof(*owner));
 	result = malloc((s.n ? s.n : 1) * sizeof(*result));
-	if (!sorted || !below || !result) {
+	result_owner = malloc((s.n ? s.n : 1) * sizeof(*result_owner));
+	if (!sorted || !sorted_from || !owner || !result || !result_owner) {
 		r = -ENOMEM;
 		goto out;
 	}
-	if (n_kept)
-		memcpy(sorted, kept, n_kept * sizeof(*sorted));
-	qsort(sorted, n_kept, sizeof(*sorted), cmp_proc_id);
+	/* Sorted by pid, each remembering its index in the caller's kept. */
+	sort_kept(kept, n_kept, sorted, sorted_from);
 
 	for (size_t k = 0; k < s.n; k++) {
 		size_t i = s.order[k], parent = s.procs[i].parent;
@@ -1049,12 +1239,18 @@ int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *ke
 			if (at != NO_INDEX && s.procs[at].starttime != kp->starttime)
 				kp = NULL;
 		}
-		below[i] = kp || (parent != NO_INDEX && below[parent]);
+		if (kp)
+			owner[i] = sorted_from[kp - sorted];
+		else if (parent != NO_INDEX)
+			owner[i] = owner[parent];
+		else
+			owner[i] = NO_INDEX;
 	}
 	for (size_t i = 0; i < s.n; i++) {
-		if (!below[i] || s.procs[i].uid != scan->uid ||
+		if (owner[i] == NO_INDEX || s.procs[i].uid != scan->uid ||
 		    kept_find(sorted, n_kept, s.procs[i].pid))
 			continue;
+		result_owner[n_result] = owner[i];
 		result[n_result++] = (struct ks_proc_id){
 			.pid = s.procs[i].pid,
 			.starttime = s.procs[i].starttime,
@@ -1064,11 +1260,23 @@ int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *ke
 		*out = result;
 		*n_out = n_result;
 		result = NULL;
+		if (owners) {
+			*owners = result_owner;
+			result_owner = NULL;
+		}
 	}
 out:
 	free(result);
-	free(below);
+	free(result_owner);
+	free(owner);
 	free(sorted);
+	free(sorted_from);
 	session_free(&s);
 	return r;
+}
+
+int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *kept, size_t n_kept,
+			 struct ks_proc_id **out, size_t *n_out)
+{
+	return ks_select_stragglers_owned(scan, kept, n_kept, out, NULL, n_out);
 }

@@ -35,6 +35,7 @@ struct child {
 	size_t starts; /* StartTransientUnit calls that consumed a step */
 	struct held_signal held[FAKE_MAX_STEPS];
 	bool quit;
+	bool killed; /* attach_kill_pid was killed */
 };
 
 static void copy_str(char *dst, size_t size, const char *src)
@@ -105,6 +106,19 @@ static int read_variant(struct child *c, sd_bus_message *m, struct fake_property
 		r = sd_bus_message_read(m, "b", &b);
 		if (r >= 0)
 			copy_str(prop->value, sizeof(prop->value), b ? "yes" : "no");
+	} else if (strcmp(contents, "as") == 0) {
+		const char *item;
+
+		/* The strings, blank-separated. */
+		r = sd_bus_message_enter_container(m, 'a', "s");
+		while (r >= 0 && (r = sd_bus_message_read(m, "s", &item)) > 0) {
+			size_t used = strlen(prop->value);
+
+			(void)snprintf(prop->value + used, sizeof(prop->value) - used, "%s%s",
+				       used ? " " : "", item);
+		}
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
 	} else if (strcmp(contents, "au") == 0 || strcmp(contents, "ah") == 0) {
 		bool fds = contents[1] == 'h';
 
@@ -215,6 +229,24 @@ static int send_job_removed(struct child *c, uint32_t id, const char *path, cons
 	return r;
 }
 
+/* Another local user's JobRemoved for our job, through the broker: its
+ * sender is that user's unique name, not the manager's. */
+static int send_forged(struct child *c, uint32_t id, const char *path, const char *unit)
+{
+	sd_bus_message *sig = NULL;
+	int r;
+
+	r = sd_bus_message_new_signal(c->bus, &sig, MANAGER_PATH, MANAGER_IFACE, "JobRemoved");
+	if (r >= 0)
+		r = sd_bus_message_append(sig, "uoss", id, path, unit, c->script->forged_sender);
+	if (r >= 0)
+		r = sd_bus_message_set_sender(sig, ":1.666");
+	if (r >= 0)
+		r = sd_bus_send(c->bus, sig, NULL);
+	sd_bus_message_unref(sig);
+	return r;
+}
+
 static void release_held(struct child *c)
 {
 	const struct fake_script *s = c->script;
@@ -232,6 +264,47 @@ static void release_held(struct child *c)
 				       c->held[k].result);
 		c->held[k].set = false;
 	}
+}
+
+/* Waits (2 s at most) until pid has exited: a SIGKILL is delivered
+ * asynchronously, and systemd only says "gone" of a process that is. */
+static void wait_dead(pid_t pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		char path[64], buf[512];
+		const char *paren;
+		ssize_t n;
+		int fd;
+
+		(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return;
+		buf[n] = '\0';
+		paren = strrchr(buf, ')');
+		if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
+			return;
+		(void)usleep(1000);
+	}
+}
+
+/* Takes a fake process out of the fake /proc, as its exit would. */
+static void remove_proc_dir(const char *dir)
+{
+	static const char *const files[] = { "stat", "status", "exe" };
+	char path[4096];
+
+	if (!dir)
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(dir);
 }
 
 static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *call)
@@ -252,7 +325,17 @@ static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *ca
 						  "Cannot set property PIDFDs, "
 						  "or unknown property.");
 
+	for (size_t p = 0; s->start_kill_pid && !c->killed && p < call->n_props; p++)
+		for (size_t k = 0; k < call->props[p].n_pids; k++)
+			if (call->props[p].pids[k] == s->start_kill_pid) {
+				c->killed = true;
+				(void)kill((pid_t)s->start_kill_pid, SIGKILL);
+				wait_dead((pid_t)s->start_kill_pid);
+				remove_proc_dir(s->start_kill_dir);
+			}
 	index = c->starts++;
+	if (s->start_delay_usec)
+		(void)usleep((useconds_t)s->start_delay_usec);
 	if (index < s->n_steps && index < FAKE_MAX_STEPS)
 		step = s->steps[index];
 	result = step.result ? step.result : "done";
@@ -290,6 +373,8 @@ static int handle_start(struct child *c, sd_bus_message *m, struct fake_call *ca
 		break;
 	}
 
+	if (s->forged_sender)
+		(void)send_forged(c, (uint32_t)(100 + index), call->job, call->arg0);
 	if (s->hold_signals_until == 0)
 		return send_job_removed(c, (uint32_t)(100 + index), call->job, call->arg0, result);
 	if (index < FAKE_MAX_STEPS) {
@@ -327,6 +412,102 @@ static int reply_strv(sd_bus_message *m, const char *const *list)
 	return r;
 }
 
+#define UNIT_PATH_PREFIX "/org/freedesktop/systemd1/unit/"
+
+/* The scripted unit behind a Get's object path, or NULL. */
+static const struct fake_unit *unit_of_path(const struct fake_script *s, const char *path)
+{
+	char *end;
+	unsigned long i;
+
+	if (!path || strncmp(path, UNIT_PATH_PREFIX, strlen(UNIT_PATH_PREFIX)) != 0)
+		return NULL;
+	i = strtoul(path + strlen(UNIT_PATH_PREFIX), &end, 10);
+	return *end == '\0' && i < s->n_units ? &s->units[i] : NULL;
+}
+
+static int get_unit_property(sd_bus_message *m, const struct fake_unit *u, const char *prop)
+{
+	if (strcmp(prop, "Description") == 0)
+		return sd_bus_reply_method_return(m, "v", "s",
+						  u->description ? u->description : "");
+	if (strcmp(prop, "ControlGroup") == 0)
+		return sd_bus_reply_method_return(m, "v", "s", u->cgroup ? u->cgroup : "");
+	if (strcmp(prop, "ActiveEnterTimestamp") == 0)
+		return sd_bus_reply_method_return(m, "v", "t", u->since_usec);
+	if (strcmp(prop, "RuntimeMaxUSec") == 0)
+		return sd_bus_reply_method_return(m, "v", "t", u->runtime_max_usec);
+	return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_PROPERTY, "unknown");
+}
+
+/* Joins the strings of an "as" argument with commas into buf. */
+static int read_strv_joined(sd_bus_message *m, char *buf, size_t size)
+{
+	size_t used = 0;
+	const char *v;
+	int r;
+
+	buf[0] = '\0';
+	r = sd_bus_message_enter_container(m, 'a', "s");
+	while (r > 0) {
+		r = sd_bus_message_read(m, "s", &v);
+		if (r > 0 && used < size)
+			used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "",
+						 v);
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(m);
+	return r;
+}
+
+static int handle_list_units(struct child *c, sd_bus_message *m, struct fake_call *call)
+{
+	const struct fake_script *s = c->script;
+	sd_bus_message *reply = NULL;
+	char path[128];
+	int r;
+
+	r = read_strv_joined(m, call->arg1, sizeof(call->arg1));
+	if (r >= 0)
+		r = read_strv_joined(m, call->arg0, sizeof(call->arg0));
+	if (r < 0) {
+		child_error(c, "ListUnitsByPatterns arguments", r);
+		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
+	}
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssssssouso)");
+	for (size_t i = 0; r >= 0 && i < s->n_units; i++) {
+		(void)snprintf(path, sizeof(path), UNIT_PATH_PREFIX "%zu", i);
+		r = sd_bus_message_append(reply, "(ssssssouso)", s->units[i].name,
+					  s->units[i].description ? s->units[i].description : "",
+					  "loaded", "active", "running", "", path, 0, "", "/");
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int handle_stop(struct child *c, sd_bus_message *m, struct fake_call *call)
+{
+	const char *unit, *mode;
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &unit, &mode);
+	if (r < 0) {
+		child_error(c, "StopUnit arguments", r);
+		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
+	}
+	copy_str(call->arg0, sizeof(call->arg0), unit);
+	copy_str(call->arg1, sizeof(call->arg1), mode);
+	if (c->script->stop_error)
+		return sd_bus_reply_method_errorf(m, c->script->stop_error, "refused");
+	return sd_bus_reply_method_return(m, "o", "/org/freedesktop/systemd1/job/7");
+}
+
 static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call)
 {
 	const struct fake_script *s = c->script;
@@ -353,6 +534,13 @@ static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call
 		case FAKE_VERSION_HANG:
 			return 0;
 		}
+	}
+	if (strcmp(iface, "org.freedesktop.systemd1.Unit") == 0 ||
+	    strcmp(iface, "org.freedesktop.systemd1.Scope") == 0) {
+		const struct fake_unit *u = unit_of_path(s, sd_bus_message_get_path(m));
+
+		if (u)
+			return get_unit_property(m, u, prop);
 	}
 	if (strcmp(iface, LOGIND_IFACE) == 0) {
 		if (s->logind_mode != FAKE_LOGIND_OK && s->logind_bad &&
@@ -396,6 +584,17 @@ static int handle_attach(struct child *c, sd_bus_message *m, struct fake_call *c
 		child_error(c, "AttachProcessesToUnit arguments", r);
 		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
 	}
+	for (size_t i = 0; c->script->attach_kill_pid && i < call->n_pids; i++)
+		if (call->pids[i] == c->script->attach_kill_pid && !c->killed) {
+			/* It exits while systemd checks the batch. */
+			c->killed = true;
+			(void)kill((pid_t)call->pids[i], SIGKILL);
+			wait_dead((pid_t)call->pids[i]);
+			remove_proc_dir(c->script->attach_kill_dir);
+			return sd_bus_reply_method_errorf(
+				m, "org.freedesktop.systemd1.NoSuchProcess",
+				"Process with ID %" PRIu32 " does not exist.", call->pids[i]);
+		}
 	for (size_t i = 0; c->script->attach_gone_pid && i < call->n_pids; i++)
 		if (call->pids[i] == c->script->attach_gone_pid)
 			return sd_bus_reply_method_errorf(
@@ -425,14 +624,20 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	if (!sd_bus_message_is_method_call(m, NULL, NULL))
 		return 0;
 
+	member = sd_bus_message_get_member(m);
+	c->rec->n_all_calls++;
+	if (member && strcmp(member, "StartTransientUnit") == 0)
+		c->rec->n_start_calls++;
+	if (member && strcmp(member, "AttachProcessesToUnit") == 0)
+		c->rec->n_attach_calls++;
 	if (c->rec->n_calls < FAKE_MAX_CALLS) {
 		call = &c->rec->calls[c->rec->n_calls++];
 	} else {
-		child_error(c, "too many calls", E2BIG);
+		if (!c->script->many_calls)
+			child_error(c, "too many calls", E2BIG);
 		call = &scratch;
 	}
 	memset(call, 0, sizeof(*call));
-	member = sd_bus_message_get_member(m);
 	copy_str(call->member, sizeof(call->member), member);
 	copy_str(call->interface, sizeof(call->interface), sd_bus_message_get_interface(m));
 	copy_str(call->path, sizeof(call->path), sd_bus_message_get_path(m));
@@ -459,6 +664,10 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 		r = handle_start(c, m, call);
 	} else if (strcmp(member, "AttachProcessesToUnit") == 0) {
 		r = handle_attach(c, m, call);
+	} else if (strcmp(member, "ListUnitsByPatterns") == 0) {
+		r = handle_list_units(c, m, call);
+	} else if (strcmp(member, "StopUnit") == 0) {
+		r = handle_stop(c, m, call);
 	} else {
 		r = sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown");
 	}
@@ -496,6 +705,9 @@ static int serve(int fd, const struct fake_script *script, struct fake_record *r
 		r = sd_bus_negotiate_fds(c.bus, 1);
 	if (r >= 0)
 		r = sd_bus_add_filter(c.bus, NULL, on_message, &c);
+	/* Through a broker, every message carries the sender's unique name. */
+	if (r >= 0 && script->broker)
+		r = sd_bus_set_sender(c.bus, SYSTEMD_UNIQUE);
 	if (r >= 0)
 		r = sd_bus_start(c.bus);
 	if (r < 0) {

@@ -59,6 +59,16 @@ enum fake_logind {
 	FAKE_LOGIND_HANG,       /* ... never answers */
 };
 
+/* A unit ListUnitsByPatterns answers with, and whose Unit/Scope
+ * properties Get answers (object path /org/freedesktop/systemd1/unit/N). */
+struct fake_unit {
+	const char *name;
+	const char *description;
+	const char *cgroup;
+	uint64_t since_usec;       /* ActiveEnterTimestamp */
+	uint64_t runtime_max_usec; /* RuntimeMaxUSec */
+};
+
 struct fake_script {
 	/* Pretend to be a bus broker: answer Hello and AddMatch, and send
 	 * signals from a unique name, so the client can be a bus client. */
@@ -91,11 +101,36 @@ struct fake_script {
 	uint32_t attach_gone_pid;
 	const char *attach_gone_error;
 
+	/* Kill this pid (and remove attach_kill_dir, its fake /proc entry)
+	 * when an attach first names it, and refuse that attach as systemd
+	 * does for a process gone. 0: none. */
+	uint32_t attach_kill_pid;
+	const char *attach_kill_dir;
+
+	/* Kill this pid (and remove start_kill_dir) when a start first names
+	 * it, before answering: the process exits as systemd takes it. */
+	uint32_t start_kill_pid;
+	const char *start_kill_dir;
+
+	/* Before each JobRemoved, a forged one with this result from
+	 * another unique name (broker only). NULL: none. */
+	const char *forged_sender;
+	/* Sleep this long before answering each StartTransientUnit. */
+	uint64_t start_delay_usec;
+	/* More than FAKE_MAX_CALLS calls are expected: only counted. */
+	bool many_calls;
+
 	enum fake_logind logind_mode;
 	const char *logind_bad; /* property name for WRONG_TYPE/ERROR */
 	bool kill_user_processes;
 	const char *const *kill_only_users;    /* NULL-terminated, or NULL */
 	const char *const *kill_exclude_users; /* NULL-terminated, or NULL */
+
+	/* ListUnitsByPatterns answers these, whatever the patterns (the
+	 * client must filter); StopUnit answers a job, or this error. */
+	const struct fake_unit *units;
+	size_t n_units;
+	const char *stop_error;
 };
 
 struct fake_property {
@@ -111,8 +146,9 @@ struct fake_call {
 	char interface[128];
 	char path[128];
 	char destination[128];
-	char arg0[FAKE_STR]; /* unit; Get: interface; AddMatch: rule */
-	char arg1[FAKE_STR]; /* mode; subcgroup; Get: property */
+	char arg0[FAKE_STR]; /* unit; Get: interface; AddMatch: rule; ListUnitsByPatterns: pattern
+			      */
+	char arg1[FAKE_STR]; /* mode; subcgroup; Get: property; ListUnitsByPatterns: states */
 	struct fake_property props[FAKE_MAX_PROPS];
 	size_t n_props;
 	size_t n_aux;
@@ -124,6 +160,8 @@ struct fake_call {
 struct fake_record {
 	struct fake_call calls[FAKE_MAX_CALLS];
 	size_t n_calls;
+	/* Every call, recorded or not. */
+	size_t n_all_calls, n_start_calls, n_attach_calls;
 	char error[FAKE_STR]; /* first thing the child could not parse */
 };
 

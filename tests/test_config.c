@@ -237,6 +237,7 @@ static void test_defaults(void **state)
 	assert_null(f->c.slice);
 	assert_int_equal(f->c.when, KS_WHEN_KILL);
 	assert_int_equal(f->c.timeout_usec, KS_DEFAULT_TIMEOUT_USEC);
+	assert_int_equal(f->c.max_trees, KS_DEFAULT_MAX_TREES);
 }
 
 static void test_every_key(void **state)
@@ -252,6 +253,7 @@ static void test_every_key(void **state)
 				  "slice = user-%U.slice\n"
 				  "when = always\n"
 				  "timeout = 500ms\n"
+				  "max_trees = 3\n"
 				  "debug = yes\n"),
 			 0);
 	assert_int_equal(f->cap.n, 0);
@@ -264,6 +266,7 @@ static void test_every_key(void **state)
 	assert_string_equal(f->c.slice, "user-%U.slice");
 	assert_int_equal(f->c.when, KS_WHEN_ALWAYS);
 	assert_int_equal(f->c.timeout_usec, 500 * 1000);
+	assert_int_equal(f->c.max_trees, 3);
 	assert_true(f->c.debug);
 
 	/* and back */
@@ -284,10 +287,23 @@ static void test_bad_values_keep_default(void **state)
 	static const struct {
 		const char *key, *value;
 	} bad[] = {
-		{ "optin", "maybe" },  { "user_commands", "2" },  { "debug", "" },
-		{ "max_age", "soon" }, { "max_age", "-1h" },      { "timeout", "0" },
-		{ "timeout", "61s" },  { "timeout", "infinity" }, { "timeout", "1x" },
-		{ "when", "never" },   { "when", "KILL" },        { "slice", "user.scope" },
+		{ "optin", "maybe" },
+		{ "user_commands", "2" },
+		{ "debug", "" },
+		{ "max_age", "soon" },
+		{ "max_age", "-1h" },
+		{ "timeout", "0" },
+		{ "timeout", "61s" },
+		{ "timeout", "infinity" },
+		{ "timeout", "1x" },
+		{ "when", "never" },
+		{ "when", "KILL" },
+		{ "slice", "user.scope" },
+		{ "max_trees", "0" },
+		{ "max_trees", "4097" },
+		{ "max_trees", "-1" },
+		{ "max_trees", "1x" },
+		{ "max_trees", "99999999999" },
 		{ "nosuchkey", "1" },
 	};
 	struct fixture *f = *state;
@@ -311,6 +327,7 @@ static void test_bad_values_keep_default(void **state)
 	assert_int_equal(f->c.timeout_usec, KS_DEFAULT_TIMEOUT_USEC);
 	assert_int_equal(f->c.when, KS_WHEN_KILL);
 	assert_null(f->c.slice);
+	assert_int_equal(f->c.max_trees, KS_DEFAULT_MAX_TREES);
 
 	/* A module argument is named as such, without a line number. */
 	assert_int_equal(ks_config_set(&f->c, "timeout", "forever", "module argument", 0, &f->log),
@@ -334,6 +351,22 @@ static void test_timeout_bounds(void **state)
 	assert_int_equal(parse(f, "timeout = 1.5s\n"), 0);
 	assert_int_equal(f->c.timeout_usec, 1500 * 1000);
 	assert_int_equal(logcap_count(&f->cap, "test.conf:1: timeout: must be more than 0"), 1);
+	relog(f);
+}
+
+static void test_max_trees_bounds(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(parse(f, "max_trees = 1\n"), 0);
+	assert_int_equal(f->c.max_trees, 1);
+	assert_int_equal(parse(f, "max_trees = 4096\n"), 0);
+	assert_int_equal(f->c.max_trees, KS_MAX_MAX_TREES);
+	assert_int_equal(parse(f, "max_trees = 0\n"), 1);
+	assert_int_equal(f->c.max_trees, KS_MAX_MAX_TREES);
+	assert_int_equal(
+		logcap_count(&f->cap, "test.conf:1: max_trees: must be a number from 1 to 4096"),
+		1);
 	relog(f);
 }
 
@@ -889,6 +922,7 @@ int main(void)
 		T(test_every_key),
 		T(test_bad_values_keep_default),
 		T(test_timeout_bounds),
+		T(test_max_trees_bounds),
 		T(test_max_age),
 		T(test_slice),
 		T(test_commands_entries),

@@ -39,6 +39,13 @@ struct world {
 	/* the manager */
 	int cgroup_result;
 	bool stopping;
+	/* unit_stopping's answer per unit: 1 stop job, 0 none, -errno */
+	int user_service, runtime_dir, user_slice;
+	unsigned unit_asks;
+	/* stop_units */
+	unsigned stop_calls, stop_count;
+	int stop_result;
+	char stop_pattern[600], stop_slice[256];
 	/* the password database: alice only */
 	int user_result;
 	char name_of_uid[32];
@@ -90,6 +97,37 @@ static bool fake_system_stopping(void *ctx, uint64_t deadline)
 
 	(void)deadline;
 	return w->stopping;
+}
+
+/* The manager's view of the user's units: what a terminate-user, an
+ * ordinary logout or a broken manager leaves there, by unit. */
+static int fake_unit_stopping(void *ctx, const char *unit, uint64_t deadline)
+{
+	struct world *w = ctx;
+
+	(void)deadline;
+	w->unit_asks++;
+	if (strcmp(unit, "user@1000.service") == 0)
+		return w->user_service;
+	if (strcmp(unit, "user-runtime-dir@1000.service") == 0)
+		return w->runtime_dir;
+	if (strcmp(unit, "user-1000.slice") == 0)
+		return w->user_slice;
+	fail_msg("unexpected unit %s", unit);
+	return -EINVAL;
+}
+
+static int fake_stop_units(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
+			   unsigned *stopped)
+{
+	struct world *w = ctx;
+
+	(void)deadline;
+	w->stop_calls++;
+	(void)snprintf(w->stop_pattern, sizeof(w->stop_pattern), "%s", pattern);
+	(void)snprintf(w->stop_slice, sizeof(w->stop_slice), "%s", slice);
+	*stopped = w->stop_count;
+	return w->stop_result;
 }
 
 static int fake_user_name(void *ctx, uid_t uid, char *buf, size_t size)
@@ -190,6 +228,8 @@ static int setup(void **state)
 		.lookup_session = fake_lookup_session,
 		.scope_cgroup = fake_scope_cgroup,
 		.system_stopping = fake_system_stopping,
+		.unit_stopping = fake_unit_stopping,
+		.stop_units = fake_stop_units,
 		.user_name = fake_user_name,
 		.leader_has_session = fake_leader_has_session,
 		.lookup_user = fake_lookup_user,
@@ -489,6 +529,137 @@ static void test_nothing_kept_at_shutdown(void **state)
 	assert_false(has_record(w, LEADER));
 }
 
+/* loginctl terminate-user alice: logind queued a stop job on
+ * user@1000.service (247, 252) or user-runtime-dir@1000.service (257)
+ * with the session's. Nothing of the session is kept, alice's kept
+ * scopes are stopped, and one line says so. */
+static void test_terminate_user_keeps_nothing(void **state)
+{
+	struct world *w = *state;
+
+	leader_alive(w);
+	leave_record(w, LEADER, "users=alice");
+	w->user_service = 1;
+	w->stop_count = 2;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->keeps, 0);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(w->stop_calls, 1);
+	assert_string_equal(w->stop_pattern, "keepsession-alice-*.scope");
+	assert_string_equal(w->stop_slice, "user-1000.slice");
+	assert_int_equal(w->cap.n, 1);
+	assert_int_equal(w->cap.prio[0], LOG_NOTICE);
+	assert_int_equal(logcap_count(&w->cap, "user alice is being stopped (stop job on "
+					       "user@1000.service): nothing kept from session 7, "
+					       "2 kept scope(s) stopped"),
+			 1);
+	assert_false(has_record(w, LEADER));
+
+	/* 257: the stop job is on the runtime directory's service. */
+	leave_record(w, LEADER, "users=alice");
+	w->user_service = 0;
+	w->runtime_dir = 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "(stop job on user-runtime-dir@1000.service)"), 1);
+	/* An admin stopping the user's slice. */
+	leave_record(w, LEADER, "users=alice");
+	w->runtime_dir = 0;
+	w->user_slice = 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "(stop job on user-1000.slice)"), 1);
+	assert_int_equal(w->stop_calls, 3);
+	assert_int_equal(w->keeps, 0);
+}
+
+/* Not eligible any more, or never: the kept scopes still go. */
+static void test_terminate_user_not_opted_in(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, NULL);
+	w->runtime_dir = 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->stop_calls, 1);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(w->keeps, 0);
+}
+
+/* The scopes are looked for where the module puts them: the configured
+ * slice, and the user's name escaped as in their names. */
+static void test_terminate_user_configured_slice(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice slice=kept-%U.slice");
+	w->user_service = 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_string_equal(w->stop_slice, "kept-1000.slice");
+	assert_string_equal(w->stop_pattern, "keepsession-alice-*.scope");
+
+	/* "al-ice" escapes to "al\x2dice"; fnmatch needs the '\' quoted. */
+	strcpy(w->name_of_uid, "al-ice");
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_string_equal(w->stop_pattern, "keepsession-al\\\\x2dice-*.scope");
+	assert_string_equal(w->stop_slice, "user-1000.slice");
+}
+
+/* Stopping the scopes fails: still nothing kept, and the failure said. */
+static void test_terminate_user_stop_fails(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->user_service = 1;
+	w->stop_count = 1;
+	w->stop_result = -ETIMEDOUT;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->keeps, 0);
+	assert_int_equal(logcap_count(&w->cap, "1 kept scope(s) stopped"), 1);
+	assert_int_equal(logcap_count(&w->cap, "cannot stop every kept scope of user alice"), 1);
+}
+
+/* An ordinary logout, an idle stop, terminate-session, a dead sshd: no
+ * job on the user's units (or a start job, as when a kept scope's
+ * Wants=user-runtime-dir@ starts it): kept as before. */
+static void test_no_stop_job_kept(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->unit_asks, 3);
+	assert_int_equal(w->keeps, 1);
+	assert_int_equal(w->stop_calls, 0);
+	assert_int_equal(w->cap.n, 0);
+}
+
+/* The manager cannot say (a timeout, a malformed reply): kept as on any
+ * other stop, with a warning. A missed terminate-user leaves a scope an
+ * admin can stop; a wrong one would take a tmux at an ordinary logout.
+ * A stop job on another unit still decides. */
+static void test_unreadable_jobs(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->user_service = -ETIMEDOUT;
+	w->runtime_dir = -EBADMSG;
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->keeps, 1);
+	assert_int_equal(w->stop_calls, 0);
+	assert_int_equal(logcap_count(&w->cap, "cannot tell whether user alice is being stopped"),
+			 1);
+	assert_int_equal(w->cap.prio[0], LOG_WARNING);
+
+	leave_record(w, LEADER, "users=alice");
+	w->user_slice = 1;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->keeps, 1);
+	assert_int_equal(w->stop_calls, 1);
+	assert_int_equal(logcap_count(&w->cap, "(stop job on user-1000.slice)"), 1);
+}
+
 static void test_stale_records_swept(void **state)
 {
 	struct world *w = *state;
@@ -546,6 +717,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emptied_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_kept_at_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_keeps_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_not_opted_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_configured_slice, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_stop_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_stop_job_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_gone_sweeps, setup, teardown),
 	};

@@ -45,7 +45,7 @@
 #define USER_UID 1000
 #define SESSION_ID "3"
 #define SESSION_CG "/user.slice/user-1000.slice/session-3.scope"
-#define MAX_CHILDREN 16
+#define MAX_CHILDREN 64
 
 #define MSEC 1000ULL
 #define SEC (1000 * MSEC)
@@ -705,23 +705,28 @@ static void test_manager_unreachable(void **state)
 	assert_one_line_with(fx, LOG_ERR, "cannot reach the systemd manager");
 }
 
-/* Runs ks_keep() with a SHORT timeout against a manager that stops
- * answering somewhere; returns ks_keep()'s result. */
-static int keep_bounded(struct fx *fx)
+/* Runs ks_keep() with a timeout against a manager that stops answering
+ * somewhere; returns ks_keep()'s result. */
+static int keep_bounded_in(struct fx *fx, uint64_t timeout)
 {
 	uint64_t start;
 	int r;
 
-	fx->c.timeout_usec = SHORT;
+	fx->c.timeout_usec = timeout;
 	start = ks_now_usec();
 	r = ks_keep(&fx->c, &fx->target, &fx->io, &fx->log);
 	if (ks_now_usec() - start >= BOUND)
 		fail_msg("ks_keep() took %llu ms with a %llu ms timeout",
 			 (unsigned long long)((ks_now_usec() - start) / MSEC),
-			 (unsigned long long)(SHORT / MSEC));
+			 (unsigned long long)(timeout / MSEC));
 	stop_fake(&fx->manager, "manager");
 	stop_fake(&fx->logind, "logind");
 	return r;
+}
+
+static int keep_bounded(struct fx *fx)
+{
+	return keep_bounded_in(fx, SHORT);
 }
 
 static void test_manager_hangs_on_start(void **state)
@@ -753,7 +758,7 @@ static void test_job_never_ends(void **state)
 	assert_int_equal(starts(fx), 1);
 	fp_path_join(line, sizeof(line),
 		     "could not keep tmux (pid %d) of user " USER " from session " SESSION_ID
-		     ": no answer from systemd in time",
+		     ": no answer from systemd in time (PID 1 may still start the scope)",
 		     (int)t.server);
 	assert_int_equal(lines_at(fx, LOG_INFO), 0);
 	assert_int_equal(lines_at(fx, LOG_ERR), 1);
@@ -772,6 +777,9 @@ static void test_manager_hangs_on_version(void **state)
 	assert_int_equal(starts(fx), 0);
 	assert_int_equal(lines_at(fx, LOG_INFO), 0);
 	assert_int_equal(logcap_count(&fx->cap, "cannot talk to the systemd manager"), 1);
+	/* A frozen manager is one line, not "cannot connect" and then
+	 * "cannot talk". */
+	assert_int_equal(loud_lines(fx), 1);
 }
 
 /* A silent logind must not hold the logout either, nor eat the whole
@@ -787,8 +795,10 @@ static void test_logind_hangs(void **state)
 	fx->logind_script.logind_bad = "KillUserProcesses";
 	add_tmux(fx, &t);
 
-	/* logind has a third of the timeout; the rest keeps the tree. */
-	assert_int_equal(keep_bounded(fx), 1);
+	/* logind has a third of the timeout; the rest keeps the tree. A
+	 * timeout long enough for the fake manager to start under valgrind:
+	 * what is checked is that logind's silence leaves the rest. */
+	assert_int_equal(keep_bounded_in(fx, 3 * SEC), 1);
 	assert_int_equal(fx->logind_opens, 1);
 	assert_int_equal(starts(fx), 1);
 	assert_int_equal(lines_at(fx, LOG_INFO), 1);
@@ -985,7 +995,8 @@ static void test_pin_error_said(void **state)
 	assert_int_equal(fx->manager_opens, 1);
 	assert_int_equal(starts(fx), 0);
 	assert_one_line_with(fx, LOG_ERR, strerror(ENOENT));
-	assert_int_equal(logcap_count(&fx->cap, "cannot pin tmux"), 1);
+	assert_int_equal(logcap_count(&fx->cap, "could not keep tmux"), 1);
+	assert_int_equal(logcap_count(&fx->cap, "cannot pin it"), 1);
 	assert_int_equal(loud_lines(fx), 1);
 }
 
@@ -1067,40 +1078,59 @@ static void test_forked_meanwhile(void **state)
 	assert_line(fx, LOG_INFO, 0, line);
 }
 
-/* A pane's child exits between the rescan and the attach: systemd refuses
- * the whole batch (it checks every pid first), the keeper retries process
- * by process, and the rest is kept. Normal at a logout: nothing loud. */
+/* A pane's child exits during the attach: systemd refuses the whole batch
+ * (it checks every pid first); the keeper drops the process its pidfd (or,
+ * without pidfds, /proc) shows exited and asks again for the rest in one
+ * call, not one call per process. Normal at a logout: nothing loud. */
 static void test_attach_member_gone(void **state)
 {
 	struct fx *fx = *state;
-	const struct fake_call *batch;
+	const struct fake_call *batch, *retry;
 	struct tmux_tree t;
-	char line[512], unit[128];
-	uint32_t singles[2];
+	char line[512], unit[128], dir[PATH_MAX];
 
 	add_tmux(fx, &t);
-	fx->manager_script.attach_gone_pid = (uint32_t)t.child;
-	reap(fx, t.child);
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)t.child);
+	fx->manager_script.attach_kill_pid = (uint32_t)t.child;
+	fx->manager_script.attach_kill_dir = dir;
 
 	assert_int_equal(keep(fx), 1);
 	scope_name(unit, sizeof(unit), "tmux", t.server);
-	/* The batch, then each of its two processes alone. */
-	assert_int_equal(attaches(fx), 3);
+	assert_int_equal(attaches(fx), 2);
 	batch = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 0);
 	assert_string_equal(batch->arg0, unit);
 	assert_same_pids(batch->pids, batch->n_pids, (const pid_t[]){ t.pane, t.child }, 2);
-	for (size_t i = 1; i < 3; i++) {
-		const struct fake_call *one =
-			fake_call_find(fx->manager.rec, "AttachProcessesToUnit", i);
-
-		assert_string_equal(one->arg0, unit);
-		assert_int_equal(one->n_pids, 1);
-		singles[i - 1] = one->pids[0];
-	}
-	assert_same_pids(singles, 2, (const pid_t[]){ t.pane, t.child }, 2);
+	retry = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 1);
+	assert_string_equal(retry->arg0, unit);
+	assert_same_pids(retry->pids, retry->n_pids, (const pid_t[]){ t.pane }, 1);
 	kept_line(line, sizeof(line), "tmux", t.server, 2);
 	assert_int_equal(loud_lines(fx), 1);
 	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* systemd says a process of the batch is gone and none shows it: the
+ * batch is halved, oldest first, so that the one it refuses does not take
+ * the others along, in a bounded number of calls; the kept line says what
+ * did not follow. (A pane forking short-lived children makes every large
+ * batch fail this way, while its shell lives on.) */
+static void test_attach_gone_unseen(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	const struct fake_call *call;
+
+	add_tmux(fx, &t);
+	fx->manager_script.attach_gone_pid = (uint32_t)t.child;
+
+	assert_int_equal(keep(fx), 1);
+	/* The batch once (nothing to drop), then each half once. */
+	assert_int_equal(attaches(fx), 3);
+	call = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 1);
+	assert_same_pids(call->pids, call->n_pids, (const pid_t[]){ t.pane }, 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_one_line_with(fx, LOG_WARNING, "2 process(es)) of user alice");
+	assert_int_equal(logcap_count(&fx->cap, "; 1 more could not be attached"), 1);
+	assert_int_equal(loud_lines(fx), 1);
 }
 
 /* Any other refusal would refuse each process alike: said once, not
@@ -1117,8 +1147,9 @@ static void test_attach_refused(void **state)
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(attaches(fx), 1);
 	kept_line(line, sizeof(line), "tmux", t.server, 1);
-	assert_int_equal(lines_at(fx, LOG_INFO), 1);
-	assert_line(fx, LOG_INFO, 0, line);
+	strcat(line, "; 2 more could not be attached");
+	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_line(fx, LOG_WARNING, 0, line);
 	assert_one_line_with(fx, LOG_ERR, "AttachProcessesToUnit");
 	assert_int_equal(loud_lines(fx), 2);
 }
@@ -1136,8 +1167,329 @@ static void test_attach_hangs(void **state)
 	assert_int_equal(keep_bounded(fx), 1);
 	assert_int_equal(starts(fx), 1);
 	assert_true(attaches(fx) >= 1);
-	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 0);
+	assert_one_line_with(fx, LOG_WARNING, "2 more could not be attached in time");
 	assert_true(logcap_count(&fx->cap, "AttachProcessesToUnit") >= 1);
+	assert_true(logcap_count(&fx->cap, "systemd may still carry it out") >= 1);
+}
+
+/* ---- selection at the close, the bound, and hostile shapes ---- */
+
+#define PTS0 (136 << 8)
+
+/* A real child listed as given: session and terminal too. */
+static pid_t add_proc_ex(struct fx *fx, pid_t ppid, pid_t sid, int tty, const char *exe)
+{
+	pid_t pid = spawn(fx);
+
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid,
+					      .ppid = ppid,
+					      .uid = USER_UID,
+					      .sid = sid,
+					      .tty = tty,
+					      .starttime = real_starttime(pid),
+					      .exe = exe });
+	return pid;
+}
+
+/* Rewrites a fake process's stat with another parent (a re-parenting). */
+static void reparent_fake(struct fx *fx, pid_t pid, pid_t ppid, const char *exe)
+{
+	remove_fake_proc(fx, pid);
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid,
+					      .ppid = ppid,
+					      .uid = USER_UID,
+					      .starttime = real_starttime(pid),
+					      .exe = exe,
+					      .outside = true });
+}
+
+/* The client dies between the scan and the pin (SIGHUP at a dropped
+ * connection), and SCREEN is re-parented: the lost tree's SCREEN is
+ * re-rooted by one rescan and kept, not dropped in silence. */
+static void client_dies(struct fx *fx)
+{
+	reap(fx, fx->victim);
+	remove_fake_proc(fx, fx->victim);
+	reparent_fake(fx, fx->straggler, 1, "/usr/bin/screen");
+}
+
+static void test_screen_client_dies(void **state)
+{
+	struct fx *fx = *state;
+	pid_t client, server, window;
+	char line[512];
+
+	/* After a hang-up tty_nr is 0: the client is the tree's root. */
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	window = add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	fx->victim = client;
+	fx->straggler = server;
+	fx->between = client_dies;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_start(start_call(fx, 0), "screen", server, "user-1000.slice");
+	kept_line(line, sizeof(line), "screen", server, 2);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+	(void)window;
+}
+
+/* The client exits after its pin, as systemd takes it: systemd >= 255
+ * fails the job ("resources": no PIDs left), older ones refuse the call.
+ * Either way its tree is re-rooted and SCREEN kept, and the loss of the
+ * client is no error. */
+static void check_client_dies_at_start(struct fx *fx, const struct fake_start_step *step)
+{
+	pid_t client, server;
+	char line[512], dir[PATH_MAX];
+
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	(void)add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)client);
+	fx->manager_script.start_kill_pid = (uint32_t)client;
+	fx->manager_script.start_kill_dir = dir;
+	fx->manager_script.steps[0] = *step;
+	fx->manager_script.n_steps = 1;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 2);
+	assert_start(start_call(fx, 0), "screen", client, "user-1000.slice");
+	assert_start(start_call(fx, 1), "screen", server, "user-1000.slice");
+	kept_line(line, sizeof(line), "screen", server, 2);
+	assert_line(fx, LOG_INFO, 0, line);
+	assert_int_equal(loud_lines(fx), 1);
+}
+
+static void test_client_dies_job_fails(void **state)
+{
+	check_client_dies_at_start(*state, &(struct fake_start_step){ .action = FAKE_START_OK,
+								      .result = "resources" });
+}
+
+static void test_client_dies_call_refused(void **state)
+{
+	check_client_dies_at_start(
+		*state,
+		&(struct fake_start_step){ .action = FAKE_START_ERROR,
+					   .error_name = "org.freedesktop.systemd1.NoSuchProcess",
+					   .error_message = "No such process" });
+}
+
+/* An attached tmux client on the login shell's terminal is no tree: one
+ * scope, the server's, and no "kept tmux" line for the client. */
+static void test_tmux_client_not_kept(void **state)
+{
+	struct fx *fx = *state;
+	pid_t shell, client, server;
+	char line[512];
+
+	shell = add_proc_ex(fx, 1, 0, PTS0, "/usr/bin/bash");
+	client = add_proc_ex(fx, shell, shell, PTS0, "/usr/bin/tmux");
+	server = add_proc(fx, 1, USER_UID, "/usr/bin/tmux");
+	(void)add_proc(fx, server, USER_UID, "/usr/bin/bash");
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_start(start_call(fx, 0), "tmux", server, "user-1000.slice");
+	kept_line(line, sizeof(line), "tmux", server, 2);
+	assert_line(fx, LOG_INFO, 0, line);
+	assert_int_equal(loud_lines(fx), 1);
+	(void)client;
+}
+
+/* More trees than max_trees: the cap holds before any StartTransientUnit,
+ * and the rest is one line. */
+static void test_max_trees(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->c.max_trees = 2;
+	for (int i = 0; i < 5; i++)
+		(void)add_proc(fx, 1, USER_UID, "/usr/bin/tmux");
+
+	assert_int_equal(keep(fx), 2);
+	assert_int_equal(starts(fx), 2);
+	assert_int_equal(lines_at(fx, LOG_INFO), 2);
+	assert_one_line_with(fx, LOG_WARNING, "3 tree(s) over max_trees = 2");
+	assert_int_equal(loud_lines(fx), 3);
+}
+
+/*
+ * The issue's case: hundreds of matching processes and thousands of
+ * others. The close makes max_trees scopes, scans the session a bounded
+ * number of times (not once per tree), begins no call past its deadline,
+ * and says what it left out in one line.
+ */
+#define FLOOD_FAKE_BASE 3000000 /* above any real pid here: never pinnable */
+static void test_flood(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_stats stats = { 0 };
+
+	fx->io.stats = &stats;
+	fx->manager_script.many_calls = true;
+	fx->log.debug = false; /* a debug line per tree would fill the capture */
+	for (int i = 0; i < 20; i++)
+		(void)add_proc(fx, 1, USER_UID, "/home/alice/bin/tmux");
+	for (int i = 0; i < 280; i++)
+		fake_proc(&fx->fp, FLOOD_FAKE_BASE + i, 1, USER_UID, "/home/alice/bin/tmux");
+	for (int i = 0; i < 3000; i++)
+		fake_proc(&fx->fp, FLOOD_FAKE_BASE + 1000 + i, 1, USER_UID, "/usr/bin/sleep");
+
+	if (keep(fx) != KS_DEFAULT_MAX_TREES) {
+		logcap_dump(&fx->cap);
+		fail_msg("want %d trees kept", KS_DEFAULT_MAX_TREES);
+	}
+	assert_int_equal(fx->manager.rec->n_start_calls, KS_DEFAULT_MAX_TREES);
+	assert_int_equal(stats.scopes, KS_DEFAULT_MAX_TREES);
+	assert_int_equal(stats.selected, 300);
+	/* The first scan and one straggler round (it finds nothing). */
+	assert_int_equal(stats.scans, 2);
+	assert_int_equal(fx->manager.rec->n_attach_calls, 0);
+	assert_int_equal(stats.late_calls, 0);
+	assert_int_equal(lines_at(fx, LOG_INFO), KS_DEFAULT_MAX_TREES);
+	assert_one_line_with(fx, LOG_WARNING, "284 tree(s) over max_trees = 16");
+	assert_int_equal(loud_lines(fx), KS_DEFAULT_MAX_TREES + 1);
+}
+
+/* The same flood with no time left: the scan gives up at its first look
+ * at the clock; no bus is opened, no call made, one line. */
+static void test_flood_no_time(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_stats stats = { 0 };
+
+	fx->io.stats = &stats;
+	fx->c.timeout_usec = 1;
+	for (int i = 0; i < 100; i++)
+		fake_proc(&fx->fp, FLOOD_FAKE_BASE + i, 1, USER_UID, "/home/alice/bin/tmux");
+	for (int i = 0; i < 1000; i++)
+		fake_proc(&fx->fp, FLOOD_FAKE_BASE + 1000 + i, 1, USER_UID, "/usr/bin/sleep");
+
+	assert_int_equal(keep(fx), -ETIMEDOUT);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(stats.calls, 0);
+	assert_int_equal(stats.scans, 1);
+	assert_one_line_with(fx, LOG_ERR, "no time left");
+	assert_int_equal(loud_lines(fx), 1);
+}
+
+/* A program name that is not UTF-8 (from ~/.keepsession with
+ * user_commands): the Description sent is printable ASCII, so sd-bus
+ * takes it, and the tree is kept. */
+static void test_description_not_utf8(void **state)
+{
+	struct fx *fx = *state;
+	const struct fake_property *p;
+	struct ks_strlist programs = { 0 };
+	char expected[256];
+	pid_t pid;
+
+	assert_int_equal(ks_strlist_add(&programs, "scr\xe9\xff", 6), 0);
+	fx->target.programs = &programs;
+	pid = add_proc(fx, 1, USER_UID, "/home/alice/bin/scr\xe9\xff");
+
+	assert_int_equal(keep(fx), 1);
+	p = fake_call_property(start_call(fx, 0), "Description");
+	assert_non_null(p);
+	fp_path_join(expected, sizeof(expected),
+		     "scr?? of user " USER " kept from session " SESSION_ID " by pam_keepsession");
+	assert_string_equal(p->value, expected);
+	(void)pid;
+	ks_strlist_clear(&programs);
+}
+
+/* ---- a property test over the keeper ---- */
+
+static unsigned long long rng_state;
+
+static unsigned rnd(unsigned n)
+{
+	rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)((rng_state >> 33) % n);
+}
+
+/* Between the scan and the pin: some processes exit. */
+static void random_exits(struct fx *fx)
+{
+	for (size_t i = 0; i < fx->n_children; i++) {
+		if (fx->children[i] <= 0 || rnd(4) != 0)
+			continue;
+		remove_fake_proc(fx, fx->children[i]);
+		reap(fx, fx->children[i]);
+	}
+}
+
+/* Is pid one of the test's processes listed with the user's uid? */
+static bool users_process(const pid_t *users, size_t n, uint32_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((uint32_t)users[i] == pid)
+			return true;
+	return false;
+}
+
+/*
+ * Seeded random sessions: trees of multiplexers with descendants of the
+ * user and of other uids, processes exiting between the scan and the pin,
+ * a manager that answers late, tight timeouts and caps. Whatever the
+ * draw: no call is begun past its deadline, no more scopes than
+ * max_trees, a bounded number of scans, and every pid sent to systemd is
+ * one of the user's.
+ */
+static void test_property_bound(void **state)
+{
+	(void)state;
+	for (unsigned seed = 1; seed <= 24; seed++) {
+		struct fx *fx;
+		struct ks_keep_stats stats = { 0 };
+		pid_t users[MAX_CHILDREN];
+		size_t n_users = 0, n_procs;
+		const struct fake_record *rec;
+
+		rng_state = seed;
+		assert_int_equal(setup((void **)&fx), 0);
+		fx->io.stats = &stats;
+		fx->c.max_trees = 1 + rnd(4);
+		fx->c.timeout_usec = (50 + rnd(400)) * MSEC;
+		fx->manager_script.start_delay_usec = rnd(3) == 0 ? rnd(200) * MSEC : 0;
+		if (rnd(3) == 0)
+			fx->between = random_exits;
+		n_procs = 4 + rnd(12);
+		for (size_t i = 0; i < n_procs; i++) {
+			pid_t parent = 1;
+			uid_t uid = rnd(5) == 0 ? 0 : USER_UID;
+			const char *exe = rnd(3) == 0 ? "/usr/bin/tmux" : "/usr/bin/bash";
+			pid_t pid;
+
+			if (fx->n_children > 0 && rnd(3) != 0)
+				parent = fx->children[rnd((unsigned)fx->n_children)];
+			pid = add_proc(fx, parent, uid, exe);
+			if (uid == USER_UID)
+				users[n_users++] = pid;
+		}
+
+		(void)keep(fx);
+		assert_int_equal(stats.late_calls, 0);
+		assert_true(stats.scopes <= fx->c.max_trees);
+		assert_true(stats.scans <= 2 + KS_MAX_ATTACH_ROUNDS);
+		rec = fx->manager.rec;
+		for (size_t i = 0; rec && i < rec->n_calls && i < FAKE_MAX_CALLS; i++) {
+			const struct fake_call *call = &rec->calls[i];
+
+			for (size_t k = 0; k < call->n_pids; k++)
+				assert_true(users_process(users, n_users, call->pids[k]));
+			for (size_t p = 0; p < call->n_props; p++)
+				for (size_t k = 0; k < call->props[p].n_pids; k++)
+					assert_true(users_process(users, n_users,
+								  call->props[p].pids[k]));
+		}
+		assert_int_equal(teardown((void **)&fx), 0);
+	}
 }
 
 static bool have_pidfds(void)
@@ -1183,6 +1535,16 @@ int main(void)
 		T(test_slice_setting),
 		T(test_forked_meanwhile),
 		T(test_attach_member_gone),
+		T(test_attach_gone_unseen),
+		T(test_screen_client_dies),
+		T(test_client_dies_job_fails),
+		T(test_client_dies_call_refused),
+		T(test_tmux_client_not_kept),
+		T(test_max_trees),
+		T(test_flood),
+		T(test_flood_no_time),
+		T(test_description_not_utf8),
+		cmocka_unit_test(test_property_bound),
 		T(test_attach_refused),
 		T(test_attach_hangs),
 	};

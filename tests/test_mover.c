@@ -308,6 +308,8 @@ static void check_version(const struct version_case *vc)
 	assert_prop(call, "Slice", "s", vc->slice);
 	assert_prop(call, "CollectMode", "s", "inactive-or-failed");
 	assert_prop(call, "Delegate", "b", "yes");
+	assert_prop(call, "Wants", "as", "user-runtime-dir@1000.service");
+	assert_prop(call, "After", "as", "user-runtime-dir@1000.service");
 	if (vc->oom_policy)
 		assert_prop(call, "OOMPolicy", "s", "continue");
 	else
@@ -336,7 +338,7 @@ static void check_version(const struct version_case *vc)
 		assert_null(prop(call, "PIDFDs"));
 	}
 	/* Nothing else: an unknown property fails the whole call. */
-	assert_int_equal(call->n_props, 5 + vc->oom_policy + vc->runtime_max);
+	assert_int_equal(call->n_props, 7 + vc->oom_policy + vc->runtime_max);
 	env_free(&e);
 	close(fds[0]);
 	close(fds[1]);
@@ -631,7 +633,10 @@ static void test_hang_bounded(void **state)
 	assert_int_equal(ks_mover_start(&e.m, &r), -ETIMEDOUT);
 	assert_true(ks_now_usec() - t0 < BOUND);
 	assert_int_equal(e.m.n_jobs, 0);
-	assert_non_null(captured(&e.cap, "StartTransientUnit(keepsession-a-tmux-1.scope) failed"));
+	/* Sent and unanswered: PID 1 may still run it, and the line says so. */
+	assert_non_null(captured(&e.cap,
+				 "StartTransientUnit(keepsession-a-tmux-1.scope): no answer "
+				 "in time; systemd may still carry it out"));
 	/* Past the deadline nothing more is even sent. */
 	r.unit = "keepsession-a-tmux-2.scope";
 	assert_int_equal(ks_mover_start(&e.m, &r), -ETIMEDOUT);
@@ -695,7 +700,8 @@ static void test_no_auth_bounded(void **state)
 	t0 = ks_now_usec();
 	assert_int_equal(ks_mover_open(&e.m, e.bus, t0 + SHORT, &e.log), -ETIMEDOUT);
 	assert_true(ks_now_usec() - t0 < BOUND);
-	assert_non_null(captured(&e.cap, "cannot connect to the systemd manager"));
+	/* The caller says it, in one line. */
+	assert_int_equal(e.cap.n, 0);
 	env_stop(&e);
 	env_free(&e);
 }
@@ -1030,6 +1036,32 @@ static void test_broker(void **state)
 	assert_non_null(strstr(match->arg0, "path='/org/freedesktop/systemd1'"));
 	assert_string_equal(fake_call_find(e.fm.rec, "Subscribe", 0)->destination,
 			    "org.freedesktop.systemd1");
+	env_free(&e);
+}
+
+/* On the system bus another local user can send a JobRemoved too, and a
+ * match on the well-known name lets it through: a forged "done" from
+ * another unique name, before the manager's own "failed", must not count. */
+static void test_broker_forged_job_removed(void **state)
+{
+	struct fake_script script = {
+		.broker = true,
+		.version = "252",
+		.forged_sender = "done",
+		.steps = { { .action = FAKE_START_OK, .result = "failed" } },
+		.n_steps = 1,
+	};
+	struct ks_scope_request r = simple_request("keepsession-a-tmux-1.scope");
+	struct env e;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	assert_string_equal(e.m.manager_unique, ":1.1");
+	assert_int_equal(ks_mover_start(&e.m, &r), 0);
+	assert_int_equal(ks_mover_wait(&e.m), 1);
+	assert_int_equal(e.m.jobs[0].state, KS_JOB_FAILED);
+	assert_string_equal(e.m.jobs[0].result, "failed");
+	env_stop(&e);
 	env_free(&e);
 }
 
@@ -1412,6 +1444,7 @@ int main(void)
 		cmocka_unit_test(test_signal_then_disconnect),
 		cmocka_unit_test(test_version_modes),
 		cmocka_unit_test(test_broker),
+		cmocka_unit_test(test_broker_forged_job_removed),
 		cmocka_unit_test(test_attach),
 		cmocka_unit_test(test_attach_error),
 		cmocka_unit_test(test_attach_gone),

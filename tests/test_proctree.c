@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -165,19 +167,41 @@ static int select_trees(struct fx *fx)
 	return ks_select_trees(&fx->scan, &fx->sel, &fx->log);
 }
 
-/* An ssh login: sshd privsep parent (root) and child, a login shell
- * running a tmux client, and the daemonized tmux server (ppid 1) with its
- * panes. Both tmux processes root a tree each; nothing else is kept. */
+/* pts/0 and pts/3 as the kernel encodes them in stat's tty_nr. */
+#define PTS0 (136 << 8)
+#define PTS3 ((136 << 8) | 3)
+
+/* An ssh login: sshd privsep parent (root) and child, a login shell on
+ * pts/0 running a tmux client, and the daemonized tmux server (ppid 1,
+ * its own session, no terminal) with its panes. The client is on the
+ * session's terminal: no tree of its own. The server's tree is kept. */
 static void test_tmux_login(void **state)
 {
 	struct fx *fx = *state;
 
 	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
-	fake_proc(&fx->fp, 101, 100, USER_UID, "/usr/sbin/sshd");
-	fake_proc(&fx->fp, 102, 101, USER_UID, "/usr/bin/bash");
-	fake_proc(&fx->fp, 103, 102, USER_UID, "/usr/bin/tmux");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 101,
+					      .ppid = 100,
+					      .uid = USER_UID,
+					      .sid = 100,
+					      .exe = "/usr/sbin/sshd" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 102,
+					      .ppid = 101,
+					      .uid = USER_UID,
+					      .tty = PTS0,
+					      .exe = "/usr/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 103,
+					      .ppid = 102,
+					      .uid = USER_UID,
+					      .sid = 102,
+					      .tty = PTS0,
+					      .exe = "/usr/bin/tmux" });
 	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201,
+					      .ppid = 200,
+					      .uid = USER_UID,
+					      .tty = PTS3,
+					      .exe = "/usr/bin/bash" });
 	fake_proc(&fx->fp, 202, 200, USER_UID, "/usr/bin/bash");
 	fake_proc(&fx->fp, 203, 201, USER_UID, "/usr/bin/vim");
 	fake_proc(&fx->fp, 204, 202, USER_UID, "/usr/bin/make");
@@ -185,13 +209,106 @@ static void test_tmux_login(void **state)
 	fake_proc(&fx->fp, 300, 1, USER_UID, "/usr/bin/sleep");
 
 	assert_int_equal(select_trees(fx), 0);
-	assert_int_equal(fx->sel.n, 2);
-	/* Trees come in the order of their root's pid. */
-	assert_int_equal(fx->sel.trees[0].procs[0].pid, 103);
-	assert_int_equal(fx->sel.trees[1].procs[0].pid, 200);
-	assert_tree(&fx->sel, "tmux", 103, 0);
+	assert_int_equal(fx->sel.n, 1);
 	assert_tree(&fx->sel, "tmux", 200, 201, 202, 203, 204, 205, 0);
 	assert_int_equal(count_loud_lines(fx), 0);
+}
+
+/*
+ * An attached screen that sshd started directly (ssh -t host screen): the
+ * client is the session leader on pts/0, the SCREEN server its child in a
+ * session of its own, and a window's shell below on pts/3. The client is
+ * transparent: SCREEN roots the tree, so that the client's death at a
+ * dropped connection cannot take the server along. A screen started
+ * inside a window is a client on the window's terminal, not the
+ * session's: it stays in the outer tree.
+ */
+static void test_screen_client_transparent(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 101,
+					      .ppid = 100,
+					      .uid = USER_UID,
+					      .sid = 100,
+					      .exe = "/usr/sbin/sshd" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 102,
+					      .ppid = 101,
+					      .uid = USER_UID,
+					      .tty = PTS0,
+					      .exe = "/usr/bin/screen" });
+	fake_proc(&fx->fp, 103, 102, USER_UID, "/usr/bin/screen");
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 104,
+					      .ppid = 103,
+					      .uid = USER_UID,
+					      .tty = PTS3,
+					      .exe = "/usr/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 105,
+					      .ppid = 104,
+					      .uid = USER_UID,
+					      .sid = 104,
+					      .tty = PTS3,
+					      .exe = "/usr/bin/screen" });
+	fake_proc(&fx->fp, 106, 105, USER_UID, "/usr/bin/screen");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "screen", 103, 104, 105, 106, 0);
+	assert_int_equal(count_lines(fx, "is a client"), 1);
+
+	/* The same tree once the pty was hung up (the kernel clears tty_nr
+	 * of the session): the client is a root again, SCREEN below it. */
+	fakeproc_remove(&fx->fp);
+	fakeproc_init(&fx->fp, SESSION_CG);
+	fx->scan.proc_root = fx->fp.proc;
+	fx->scan.cgroup_root = fx->fp.cgroot;
+	fake_proc(&fx->fp, 102, 101, USER_UID, "/usr/bin/screen");
+	fake_proc(&fx->fp, 103, 102, USER_UID, "/usr/bin/screen");
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "screen", 102, 103, 0);
+}
+
+/* stat's session and tty_nr, read in the same parse as the rest; tty_nr
+ * is printed with %d and may be negative for large pty numbers. */
+static void test_stat_fields(void **state)
+{
+	static const char line[] = "42 (a) b) S 7 42 40 -2147450624 -1 4194560 100 0 0 0 10 5 0 "
+				   "0 20 0 1 0 777 1234567\n";
+	struct ks_proc_stat st;
+
+	(void)state;
+	assert_int_equal(ks_parse_proc_stat_fields(line, sizeof(line) - 1, 42, &st), 0);
+	assert_int_equal(st.ppid, 7);
+	assert_int_equal(st.session, 40);
+	assert_int_equal(st.tty_nr, -2147450624);
+	assert_int_equal(st.starttime, 777);
+	assert_int_equal(
+		ks_parse_proc_stat_fields("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 5 0 "
+					  "0 20 0 1 0 777 1\n",
+					  strlen("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 "
+						 "5 0 0 20 0 1 0 777 1\n"),
+					  42, &st),
+		-EINVAL);
+}
+
+/* A scan past its deadline gives up, whatever the session's size. */
+static void test_scan_deadline(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
+
+	for (pid_t pid = 100; pid < 200; pid++)
+		fake_proc(&fx->fp, pid, 1, USER_UID, "/usr/bin/tmux");
+	fx->scan.deadline = 1; /* long past */
+	assert_int_equal(select_trees(fx), -ETIMEDOUT);
+	assert_int_equal(fx->sel.n, 0);
+	assert_int_equal(ks_select_stragglers(&fx->scan, NULL, 0, &out, &n_out), -ETIMEDOUT);
+	fx->scan.deadline = 0;
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 100);
 }
 
 /* tmux in a tmux pane, and screen in another: all one tree, the outer. */
@@ -807,6 +924,39 @@ static void test_stragglers(void **state)
 	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 4, &out, &n_out), -ENOENT);
 }
 
+/* One rescan for several trees: each straggler names the kept process it
+ * descends from (the nearest), as an index in the caller's array. */
+static void test_stragglers_owned(void **state)
+{
+	struct fx *fx = *state;
+	const struct ks_proc_id kept[] = {
+		{ 300, FAKE_STARTTIME(300) },
+		{ 200, FAKE_STARTTIME(200) },
+		{ 201, FAKE_STARTTIME(201) },
+	};
+	struct ks_proc_id *out = NULL;
+	size_t *owners = NULL, n_out = 0;
+
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 202, 201, USER_UID, "/usr/bin/make");
+	fake_proc(&fx->fp, 203, 200, USER_UID, "/usr/bin/vim");
+	fake_proc(&fx->fp, 301, 300, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 302, 301, USER_UID, "/usr/bin/sleep");
+
+	assert_int_equal(ks_select_stragglers_owned(&fx->scan, kept, 3, &out, &owners, &n_out), 0);
+	assert_int_equal(n_out, 4);
+	assert_int_equal(out[0].pid, 202);
+	assert_int_equal(owners[0], 2);
+	assert_int_equal(out[1].pid, 203);
+	assert_int_equal(owners[1], 1);
+	assert_int_equal(out[2].pid, 301);
+	assert_int_equal(owners[2], 0);
+	assert_int_equal(out[3].pid, 302);
+	assert_int_equal(owners[3], 0);
+	free(out);
+	free(owners);
+}
+
 /* 10 000 processes: a wide tree and a deep chain (no recursion, no n^2). */
 static void test_many_processes(void **state)
 {
@@ -1049,6 +1199,55 @@ static void test_proc_pin_real(void **state)
 	assert_int_equal(ks_proc_pin("/proc", NULL, getuid()), -EINVAL);
 }
 
+/* In a child: a seccomp filter that answers EPERM to pidfd_open(), as
+ * container runtimes with an old profile do. Exits 0 when ks_proc_pin()
+ * took that like a kernel without pidfds (-ENOSYS, so that the caller
+ * falls back to the identity check), 2 when it did not, 3 without a filter. */
+static int pin_under_seccomp(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	struct ks_proc_id id = { .pid = getpid() };
+	uid_t uid;
+
+	if (ks_proc_identity("/proc", id.pid, &id.starttime, &uid) < 0)
+		return 3;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return 3;
+	if (syscall(SYS_pidfd_open, id.pid, 0) >= 0 || errno != EPERM)
+		return 3;
+	return ks_proc_pin("/proc", &id, uid) == -ENOSYS ? 0 : 2;
+}
+
+static void test_proc_pin_seccomp_eperm(void **state)
+{
+	pid_t child;
+	int status;
+
+	(void)state;
+	if (!have_pidfd_open()) {
+		print_message("pidfd_open(2) missing: nothing for seccomp to refuse\n");
+		return;
+	}
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(pin_under_seccomp());
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 3) {
+		print_message("no seccomp filter here: skipped\n");
+		return;
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* The identity check reads proc_root, not the process's own /proc. */
 static void test_proc_pin_checks_proc_root(void **state)
 {
@@ -1080,6 +1279,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_tmux_login),
+		T(test_screen_client_transparent),
+		cmocka_unit_test(test_stat_fields),
+		T(test_scan_deadline),
 		T(test_nested_multiplexers),
 		T(test_match_by_exe_not_comm),
 		T(test_other_uids),
@@ -1094,12 +1296,14 @@ int main(void)
 		T(test_cgroup_depth_bound),
 		T(test_session_procs_bound),
 		T(test_stragglers),
+		T(test_stragglers_owned),
 		T(test_many_processes),
 		T(test_proc_cgroup),
 		cmocka_unit_test(test_proc_cgroup_real),
 		T(test_cgroup_mode_detect),
 		T(test_proc_identity_fake),
 		cmocka_unit_test(test_proc_pin_real),
+		cmocka_unit_test(test_proc_pin_seccomp_eperm),
 		T(test_proc_pin_checks_proc_root),
 	};
 

@@ -229,13 +229,18 @@ ks_install_module() {
 			ks_build_deb || { ks_chroot_umount_all; return 1; }
 			deb=$KS_DEB_BUILT
 		fi
-		if ! ks_chroot dpkg -i "$deb" >>"$log" 2>&1; then
+		# The command's package, built alongside, when there is one.
+		if [[ -z $KS_E2E_DEB && -f $KS_ROOT${deb%/*}/keepsession_${deb#*/libpam-keepsession_} ]]; then
+			deb="$deb ${deb%/*}/keepsession_${deb#*/libpam-keepsession_}"
+		fi
+		# shellcheck disable=SC2086 # one or two paths, without blanks
+		if ! ks_chroot dpkg -i $deb >>"$log" 2>&1; then
 			KS_MODULE_WHY="dpkg -i ${deb##*/} failed in the container"
 			tail -n 40 "$log" | sed 's/^/#   dpkg: /'
 			ks_chroot_umount_all
 			return 1
 		fi
-		ks_msg "installed ${deb##*/}"
+		ks_msg "installed $(for d in $deb; do printf '%s ' "${d##*/}"; done)"
 		;;
 	*) ks_die "KS_E2E_INSTALL must be make or deb, not '$KS_E2E_INSTALL'" ;;
 	esac

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef KS_BUSGET_H
+#define KS_BUSGET_H
+
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+/*
+ * Bounded method calls and property reads for the keepsession command:
+ * the connection is completed and every call answered within one
+ * CLOCK_MONOTONIC deadline (ks_now_usec()), never sd-bus's 25 s default.
+ */
+
+/* Returns what sd_bus_call() returns, or -ETIMEDOUT past the deadline. */
+int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
+		sd_bus_message **reply);
+
+/* org.freedesktop.DBus.Properties.Get: *reply is left inside the variant
+ * of the given contents signature ("b", "t", "s", "as"); a variant of
+ * another type is -EBADMSG. The caller exits the container (or just
+ * unrefs the reply). */
+int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+	       const char *interface, const char *property, const char *contents,
+	       sd_bus_message **reply);
+
+int ks_bus_get_bool(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+		    const char *interface, const char *property, int *value);
+int ks_bus_get_u64(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+		   const char *interface, const char *property, uint64_t *value);
+/* *value is malloc'd. */
+int ks_bus_get_string(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+		      const char *interface, const char *property, char **value);
+
+#endif

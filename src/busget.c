@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_busget.h"
+#include "ks_mover.h"
+
+/* sd_bus_call() would wait for the connection's authentication without a
+ * bound: complete it here first. */
+static int wait_ready(sd_bus *bus, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now;
+		int r;
+
+		if (sd_bus_is_ready(bus) > 0)
+			return 0;
+		if (sd_bus_is_open(bus) <= 0)
+			return -ENOTCONN;
+		now = ks_now_usec();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		r = sd_bus_wait(bus, deadline - now);
+		if (r < 0)
+			return r;
+	}
+}
+
+int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
+		sd_bus_message **reply)
+{
+	uint64_t now;
+	int r;
+
+	r = wait_ready(bus, deadline);
+	if (r < 0)
+		return r;
+	now = ks_now_usec();
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	return sd_bus_call(bus, msg, deadline - now, error, reply);
+}
+
+int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+	       const char *interface, const char *property, const char *contents,
+	       sd_bus_message **reply)
+{
+	sd_bus_message *msg = NULL;
+	int r;
+
+	*reply = NULL;
+	r = sd_bus_message_new_method_call(bus, &msg, destination, path,
+					   "org.freedesktop.DBus.Properties", "Get");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", interface, property);
+	if (r >= 0)
+		r = ks_bus_call(bus, deadline, msg, NULL, reply);
+	sd_bus_message_unref(msg);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(*reply, 'v', contents);
+	if (r <= 0) {
+		*reply = sd_bus_message_unref(*reply);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int get_basic(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+		     const char *interface, const char *property, char type, void *value)
+{
+	const char contents[2] = { type, '\0' };
+	sd_bus_message *reply = NULL;
+	int r;
+
+	r = ks_bus_get(bus, deadline, destination, path, interface, property, contents, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read_basic(reply, type, value);
+	sd_bus_message_unref(reply);
+	return r > 0 ? 0 : -EBADMSG;
+}
+
+int ks_bus_get_bool(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+		    const char *interface, const char *property, int *value)
+{
+	return get_basic(bus, deadline, destination, path, interface, property, 'b', value);
+}
+
+int ks_bus_get_u64(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+		   const char *interface, const char *property, uint64_t *value)
+{
+	return get_basic(bus, deadline, destination, path, interface, property, 't', value);
+}
+
+int ks_bus_get_string(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+		      const char *interface, const char *property, char **value)
+{
+	sd_bus_message *reply = NULL;
+	const char *s;
+	int r;
+
+	*value = NULL;
+	r = ks_bus_get(bus, deadline, destination, path, interface, property, "s", &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read_basic(reply, 's', &s);
+	if (r > 0) {
+		*value = strdup(s);
+		r = *value ? 0 : -ENOMEM;
+	} else {
+		r = -EBADMSG;
+	}
+	sd_bus_message_unref(reply);
+	return r;
+}

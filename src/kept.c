@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ks_busget.h"
+#include "ks_kept.h"
+#include "ks_strlist.h"
+#include "ks_unitname.h"
+
+#define SYSTEMD_SERVICE "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define MANAGER_IFACE "org.freedesktop.systemd1.Manager"
+#define UNIT_IFACE "org.freedesktop.systemd1.Unit"
+#define SCOPE_IFACE "org.freedesktop.systemd1.Scope"
+#define PREFIX "keepsession-"
+#define SUFFIX ".scope"
+#define MAX_COUNTED_PROCS 65536
+
+bool ks_kept_unit_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len > KS_UNIT_NAME_MAX || len <= strlen(PREFIX) + strlen(SUFFIX) ||
+	    strncmp(name, PREFIX, strlen(PREFIX)) != 0 ||
+	    strcmp(name + len - strlen(SUFFIX), SUFFIX) != 0)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr(":-_.\\@", *p)))
+			return false;
+	return true;
+}
+
+pid_t ks_kept_unit_pid(const char *name)
+{
+	size_t len = strlen(name), end, start;
+	long long pid = 0;
+
+	if (!ks_kept_unit_name_valid(name))
+		return 0;
+	end = len - strlen(SUFFIX);
+	start = end;
+	while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9')
+		start--;
+	if (start == end || start <= strlen(PREFIX) + 1 || name[start - 1] != '-' ||
+	    end - start > 10)
+		return 0;
+	for (size_t i = start; i < end; i++)
+		pid = pid * 10 + (name[i] - '0');
+	return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
+}
+
+int ks_kept_parse_description(const char *desc, char **program, char **user, char **session)
+{
+	static const char of_user[] = " of user ", from[] = " kept from session ",
+			  by[] = " by pam_keepsession";
+	const char *a = strstr(desc, of_user), *b, *c;
+	size_t len = strlen(desc);
+
+	*program = *user = *session = NULL;
+	if (!a || a == desc)
+		return -EINVAL;
+	b = strstr(a + strlen(of_user), from);
+	if (!b || b == a + strlen(of_user))
+		return -EINVAL;
+	c = b + strlen(from);
+	if (len < strlen(by) || strcmp(desc + len - strlen(by), by) != 0 ||
+	    desc + len - strlen(by) <= c)
+		return -EINVAL;
+	*program = strndup(desc, (size_t)(a - desc));
+	*user = strndup(a + strlen(of_user), (size_t)(b - a - strlen(of_user)));
+	*session = strndup(c, (size_t)(desc + len - strlen(by) - c));
+	if (!*program || !*user || !*session) {
+		free(*program);
+		free(*user);
+		free(*session);
+		*program = *user = *session = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ks_kept_list_free(struct ks_kept_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].unit);
+		free(l->v[i].object_path);
+		free(l->v[i].user);
+		free(l->v[i].program);
+		free(l->v[i].session);
+		free(l->v[i].cgroup);
+	}
+	free(l->v);
+	*l = (struct ks_kept_list){ 0 };
+}
+
+/* The rest of what list shows, per unit; a property that cannot be read
+ * stays unknown rather than failing the list. */
+static int fill_scope(sd_bus *bus, uint64_t deadline, const char *path, struct ks_kept_scope *s)
+{
+	char *desc = NULL;
+	int r;
+
+	r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, UNIT_IFACE, "Description",
+			      &desc);
+	if (r == -ENOMEM)
+		return r;
+	if (r >= 0 &&
+	    ks_kept_parse_description(desc, &s->program, &s->user, &s->session) == -ENOMEM) {
+		free(desc);
+		return -ENOMEM;
+	}
+	free(desc);
+	r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, SCOPE_IFACE, "ControlGroup",
+			      &s->cgroup);
+	if (r == -ENOMEM)
+		return r;
+	if (s->cgroup && !s->cgroup[0]) {
+		free(s->cgroup);
+		s->cgroup = NULL;
+	}
+	if (ks_bus_get_u64(bus, deadline, SYSTEMD_SERVICE, path, UNIT_IFACE, "ActiveEnterTimestamp",
+			   &s->since_usec) < 0)
+		s->since_usec = 0;
+	if (ks_bus_get_u64(bus, deadline, SYSTEMD_SERVICE, path, SCOPE_IFACE, "RuntimeMaxUSec",
+			   &s->runtime_max_usec) < 0)
+		s->runtime_max_usec = UINT64_MAX;
+	return 0;
+}
+
+static int add_scope(struct ks_kept_list *out, const char *unit, const char *path)
+{
+	struct ks_kept_scope *grown;
+
+	grown = realloc(out->v, (out->n + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	out->v = grown;
+	out->v[out->n] = (struct ks_kept_scope){
+		.unit = strdup(unit),
+		.object_path = strdup(path),
+		.pid = ks_kept_unit_pid(unit),
+		.runtime_max_usec = UINT64_MAX,
+	};
+	out->n++;
+	if (!out->v[out->n - 1].unit || !out->v[out->n - 1].object_path)
+		return -ENOMEM;
+	return 0;
+}
+
+int ks_kept_list(sd_bus *bus, uint64_t deadline, struct ks_kept_list *out)
+{
+	static const char *const states[] = { "active", "activating", "deactivating", NULL };
+	static const char *const patterns[] = { KS_KEPT_PATTERN, NULL };
+	sd_bus_message *msg = NULL, *reply = NULL;
+	int r;
+
+	*out = (struct ks_kept_list){ 0 };
+	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH, MANAGER_IFACE,
+					   "ListUnitsByPatterns");
+	if (r >= 0)
+		r = sd_bus_message_append_strv(msg, (char **)states);
+	if (r >= 0)
+		r = sd_bus_message_append_strv(msg, (char **)patterns);
+	if (r >= 0)
+		r = ks_bus_call(bus, deadline, msg, NULL, &reply);
+	if (r >= 0)
+		r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+	while (r >= 0) {
+		const char *name, *path;
+
+		r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL,
+					&path, NULL, NULL, NULL);
+		if (r <= 0)
+			break;
+		if (!ks_kept_unit_name_valid(name))
+			continue; /* the pattern is systemd's glob; the name rule is ours */
+		if (out->n >= KS_KEPT_MAX) {
+			r = -E2BIG;
+			break;
+		}
+		r = add_scope(out, name, path);
+	}
+	sd_bus_message_unref(msg);
+	sd_bus_message_unref(reply);
+	for (size_t i = 0; r >= 0 && i < out->n; i++)
+		r = fill_scope(bus, deadline, out->v[i].object_path, &out->v[i]);
+	if (r < 0) {
+		ks_kept_list_free(out);
+		return r;
+	}
+	return (int)out->n;
+}
+
+int ks_kept_stop(sd_bus *bus, uint64_t deadline, const char *unit, sd_bus_error *error)
+{
+	sd_bus_message *msg = NULL, *reply = NULL;
+	int r;
+
+	if (!ks_kept_unit_name_valid(unit))
+		return -EINVAL;
+	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH, MANAGER_IFACE,
+					   "StopUnit");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", unit, "replace");
+	if (r >= 0)
+		r = ks_bus_call(bus, deadline, msg, error, &reply);
+	sd_bus_message_unref(msg);
+	sd_bus_message_unref(reply);
+	return r < 0 ? r : 0;
+}
+
+long ks_kept_count_procs(const char *cgroup_root, const char *cgroup)
+{
+	char path[PATH_MAX], buf[8192];
+	long count = 0;
+	ssize_t n;
+	int fd;
+
+	if (cgroup[0] != '/' || strstr(cgroup, "/../") ||
+	    snprintf(path, sizeof(path), "%s%s/cgroup.procs", cgroup_root, cgroup) >=
+		    (int)sizeof(path))
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0 && count < MAX_COUNTED_PROCS)
+		for (ssize_t i = 0; i < n; i++)
+			count += buf[i] == '\n';
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	return count;
+}
