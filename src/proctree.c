@@ -31,6 +31,9 @@
 #define DELETED_SUFFIX " (deleted)"
 #define NO_INDEX SIZE_MAX
 #define DEADLINE_EVERY 16 /* processes read between two looks at the clock */
+/* Per-process debug lines, then one count: a session of thousands of
+ * processes must not flood the journal even with debug on. */
+#define DEBUG_LINES_MAX 8
 
 /* One process of the session, as read from /proc. */
 struct proc {
@@ -897,7 +900,7 @@ static int session_load(const struct ks_scan *scan, bool match, struct session *
 {
 	char path[32], exe[PATH_MAX];
 	pid_t *pids = NULL;
-	size_t n_pids = 0;
+	size_t n_pids = 0, n_unparsable = 0;
 	int procfd, r;
 
 	*s = (struct session){ 0 };
@@ -941,8 +944,9 @@ static int session_load(const struct ks_scan *scan, bool match, struct session *
 		if (r == -ESRCH)
 			continue; /* gone since the cgroup was read */
 		if (r == -EINVAL) {
-			ks_log(log, LOG_DEBUG, "process %d: unparsable /proc entry, skipped",
-			       (int)p->pid);
+			if (n_unparsable++ < DEBUG_LINES_MAX)
+				ks_log(log, LOG_DEBUG,
+				       "process %d: unparsable /proc entry, skipped", (int)p->pid);
 			continue;
 		}
 		if (r < 0) {
@@ -966,6 +970,9 @@ static int session_load(const struct ks_scan *scan, bool match, struct session *
 		}
 		s->n++;
 	}
+	if (n_unparsable > DEBUG_LINES_MAX)
+		ks_log(log, LOG_DEBUG, "%zu more unparsable /proc entries skipped",
+		       n_unparsable - DEBUG_LINES_MAX);
 	r = session_link(s);
 out:
 	close(procfd);
@@ -1086,18 +1093,23 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 			r = -ENOMEM;
 			goto out;
 		}
+		size_t n_clients = 0;
+
 		for (size_t i = 0; i < s.n; i++) {
 			int tty = s.procs[i].tty_nr;
 
 			client[i] =
 				s.procs[i].match && tty != 0 &&
 				bsearch(&tty, terminals, n_terminals, sizeof(*terminals), cmp_int);
-			if (client[i])
+			if (client[i] && n_clients++ < DEBUG_LINES_MAX)
 				ks_log(log, LOG_DEBUG,
 				       "process %d is a client on the session's terminal, "
 				       "not a tree of its own",
 				       (int)s.procs[i].pid);
 		}
+		if (n_clients > DEBUG_LINES_MAX)
+			ks_log(log, LOG_DEBUG, "%zu more clients on the session's terminal",
+			       n_clients - DEBUG_LINES_MAX);
 		find_tops(&s, client, top);
 	}
 
@@ -1148,9 +1160,11 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 			.starttime = s.procs[i].starttime,
 		};
 	}
-	for (size_t t = 0; t < sel.n; t++)
+	for (size_t t = 0; t < sel.n && t < DEBUG_LINES_MAX; t++)
 		ks_log(log, LOG_DEBUG, "selected process %d with %zu descendants",
 		       (int)sel.trees[t].procs[0].pid, sel.trees[t].n - 1);
+	if (sel.n > DEBUG_LINES_MAX)
+		ks_log(log, LOG_DEBUG, "selected %zu more processes", sel.n - DEBUG_LINES_MAX);
 	*out = sel;
 	sel = (struct ks_selection){ 0 };
 out:
