@@ -152,6 +152,19 @@ static void leave_record(pam_handle_t *pamh, int argc, const char **argv, const 
 	ks_record_free(&rec);
 }
 
+/* Tells the stop guard how many trees this logout kept, so that the two
+ * together keep at most max_trees of the session (ks_record.h). A
+ * failure leaves the count at 0: the guard may then keep max_trees more. */
+static void note_kept(const char *session_id, unsigned kept, const struct ks_log *log)
+{
+	int r = ks_record_set_kept(KS_RECORD_DIR, getpid(), 0, kept);
+
+	if (r < 0 && r != -ENOENT)
+		ks_log(log, LOG_WARNING,
+		       "cannot note the %u tree(s) kept from session %s for the stop guard: %s",
+		       kept, session_id, strerror(-r));
+}
+
 KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	enum open_state state = STATE_FRESH;
@@ -276,8 +289,10 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 			.programs = &programs,
 		};
 
-		(void)ks_keep(&c, &target, &io, &log);
+		r = ks_keep(&c, &target, &io, &log);
 	}
+	if (r > 0 && guard_installed(NULL))
+		note_kept(session_id, (unsigned)r, &log);
 out:
 	ks_strlist_clear(&programs);
 	ks_config_free(&c);

@@ -18,7 +18,9 @@
  * after it, and holds the leader's start time, the uid, and a
  * CLOCK_MONOTONIC stamp taken before logind created the session, so the
  * guard can tell its session from a later one with a reused pid even when
- * the leader is dead.
+ * the leader is dead. close_session adds how many trees the module kept
+ * at the logout, so that the guard keeps only what is left of max_trees:
+ * the cap is per session, not per hook.
  *
  * Every file is read as hostile: the directory and the file must be owned
  * by the trusted owner and closed to group and others, the file regular
@@ -28,6 +30,9 @@
 #define KS_RECORD_DIR "/run/pam_keepsession"
 #define KS_RECORD_MAX_SIZE 8192
 #define KS_RECORD_MAX_ARGS 64
+/* The most trees one session's record may say were kept: max_trees'
+ * own bound (KS_MAX_MAX_TREES). */
+#define KS_RECORD_MAX_KEPT 4096
 /* Directory entries looked at by one sweep, however many there are. */
 #define KS_RECORD_SWEEP_MAX 1024
 /* logind creates the session right after our open_session (pam_systemd is
@@ -40,13 +45,16 @@ struct ks_record {
 	unsigned long long starttime; /* the leader's, from /proc/PID/stat */
 	uint64_t created_usec;        /* CLOCK_MONOTONIC when written */
 	uid_t uid;
+	unsigned kept;          /* trees close_session kept; 0 before it ran */
 	struct ks_strlist args; /* the module's arguments, in order */
 };
 
 void ks_record_free(struct ks_record *r);
 
 /* The file's text. Refuses (-EINVAL) an argument with a control character
- * or more than KS_RECORD_MAX_ARGS of them, -E2BIG past KS_RECORD_MAX_SIZE.
+ * or more than KS_RECORD_MAX_ARGS of them, or kept past KS_RECORD_MAX_KEPT,
+ * -E2BIG past KS_RECORD_MAX_SIZE. The "kept" line is left out while kept
+ * is 0: open_session's record reads as it always did.
  * Returns the length written into buf (NUL-terminated). */
 int ks_record_format(const struct ks_record *r, char *buf, size_t size);
 
@@ -58,6 +66,12 @@ int ks_record_parse(const char *text, size_t len, struct ks_record *r);
  * over), creating dir (0700) when missing. An existing dir must be a real
  * directory owned by owner and closed to others. Returns 0 or -errno. */
 int ks_record_write(const char *dir, const struct ks_record *r, uid_t owner);
+
+/* Rewrites the record of leader (read with ks_record_read()'s checks,
+ * written as ks_record_write() does) with kept. Returns 0, -ENOENT when
+ * there is none, -EINVAL for kept past KS_RECORD_MAX_KEPT, or
+ * ks_record_read()'s and ks_record_write()'s errors. */
+int ks_record_set_kept(const char *dir, pid_t leader, uid_t owner, unsigned kept);
 
 /* Reads the record of leader. Returns 0, -ENOENT when there is none,
  * -EPERM for a directory or file failing the ownership, mode or type

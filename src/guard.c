@@ -231,6 +231,17 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 		ks_log(&l, LOG_WARNING,
 		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
 		       name, strerror(-r));
+	/* max_trees caps the session, not each hook: what the module's
+	 * close kept counts (0 when it kept nothing, failed or never ran). */
+	if (rec->kept >= c.max_trees) {
+		ks_log(&l, LOG_DEBUG,
+		       "the logout kept %u tree(s) of session %s, max_trees = %u: nothing more "
+		       "kept",
+		       rec->kept, id, c.max_trees);
+		outcome = KS_GUARD_NOT_KEPT;
+		goto out;
+	}
+	c.max_trees -= rec->kept;
 	{
 		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
 		const struct ks_eligibility_io eio = {

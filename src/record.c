@@ -42,7 +42,7 @@ int ks_record_format(const struct ks_record *r, char *buf, size_t size)
 	size_t len;
 	int n;
 
-	if (r->leader <= 0 || r->args.n > KS_RECORD_MAX_ARGS)
+	if (r->leader <= 0 || r->args.n > KS_RECORD_MAX_ARGS || r->kept > KS_RECORD_MAX_KEPT)
 		return -EINVAL;
 	n = snprintf(buf, size, RECORD_HEADER "\nleader %d\nstarttime %llu\ncreated %llu\nuid %u\n",
 		     (int)r->leader, r->starttime, (unsigned long long)r->created_usec,
@@ -50,6 +50,12 @@ int ks_record_format(const struct ks_record *r, char *buf, size_t size)
 	if (n < 0 || (size_t)n >= size)
 		return -E2BIG;
 	len = (size_t)n;
+	if (r->kept > 0) {
+		n = snprintf(buf + len, size - len, "kept %u\n", r->kept);
+		if (n < 0 || (size_t)n >= size - len)
+			return -E2BIG;
+		len += (size_t)n;
+	}
 	for (size_t i = 0; i < r->args.n; i++) {
 		if (!arg_valid(r->args.v[i]))
 			return -EINVAL;
@@ -98,7 +104,7 @@ static bool key_is(const char *line, size_t len, const char *key, const char **v
 /* One "key value" line into r; seen tracks the keys already set. */
 static int parse_line(const char *line, size_t len, struct ks_record *r, unsigned *seen)
 {
-	static const char *const keys[] = { "leader", "starttime", "created", "uid" };
+	static const char *const keys[] = { "leader", "starttime", "created", "uid", "kept" };
 	const char *value;
 	size_t vlen;
 
@@ -131,11 +137,22 @@ static int parse_line(const char *line, size_t len, struct ks_record *r, unsigne
 				return -EBADMSG;
 			r->created_usec = v;
 			return 0;
-		default:
+		case 3:
 			/* (uid_t)-1 is no user. */
 			if (parse_number(value, vlen, UINT32_MAX - 1, &v) < 0)
 				return -EBADMSG;
 			r->uid = (uid_t)v;
+			return 0;
+		default:
+			/* Optional (records written before close_session have
+			 * none: 0). A sign, garbage or a count past any
+			 * max_trees refuses the whole record like any other
+			 * malformed line, rather than reading it as a number:
+			 * the guard then keeps nothing of the session, which
+			 * never exceeds the cap, and removes the record. */
+			if (parse_number(value, vlen, KS_RECORD_MAX_KEPT, &v) < 0)
+				return -EBADMSG;
+			r->kept = (unsigned)v;
 			return 0;
 		}
 	}
@@ -175,7 +192,8 @@ int ks_record_parse(const char *text, size_t len, struct ks_record *r)
 		text += n + 1;
 		len -= n + 1;
 	}
-	if (seen != 0xf) {
+	/* Every key but the optional "kept" (bit 4). */
+	if ((seen & 0xf) != 0xf) {
 		ret = -EBADMSG;
 		goto fail;
 	}
@@ -325,6 +343,22 @@ int ks_record_read(const char *dir, pid_t leader, uid_t owner, struct ks_record 
 		ret = -EBADMSG; /* a record under another leader's name */
 	}
 	return ret;
+}
+
+int ks_record_set_kept(const char *dir, pid_t leader, uid_t owner, unsigned kept)
+{
+	struct ks_record rec;
+	int r;
+
+	if (kept > KS_RECORD_MAX_KEPT)
+		return -EINVAL;
+	r = ks_record_read(dir, leader, owner, &rec);
+	if (r < 0)
+		return r;
+	rec.kept = kept;
+	r = ks_record_write(dir, &rec, owner);
+	ks_record_free(&rec);
+	return r;
 }
 
 int ks_record_remove(const char *dir, pid_t leader)

@@ -59,6 +59,7 @@ struct world {
 	/* what the keeper was asked */
 	unsigned keeps;
 	enum ks_when when;
+	unsigned max_trees;
 	uint64_t timeout_usec;
 	char user[64], cgroup[256], programs[256], session_id[16];
 };
@@ -190,6 +191,7 @@ static int fake_keep(void *ctx, const struct ks_config *c, const struct ks_keep_
 	(void)log;
 	w->keeps++;
 	w->when = c->when;
+	w->max_trees = c->max_trees;
 	w->timeout_usec = c->timeout_usec;
 	(void)snprintf(w->user, sizeof(w->user), "%s", t->user);
 	(void)snprintf(w->cgroup, sizeof(w->cgroup), "%s", cgroup);
@@ -517,6 +519,122 @@ static void test_emptied_scope(void **state)
 	assert_false(has_record(w, LEADER));
 }
 
+/* The record as close_session leaves it: open_session's, then the
+ * number of trees the module kept at the logout. */
+static void leave_record_kept(struct world *w, const char *args, unsigned kept)
+{
+	leave_record(w, LEADER, args);
+	assert_int_equal(ks_record_set_kept(w->run, LEADER, getuid(), kept), 0);
+}
+
+/* max_trees caps the session: the guard keeps what the logout left of
+ * it, nothing once the logout used it all. */
+static void test_budget_left_by_logout(void **state)
+{
+	struct world *w = *state;
+
+	/* Kept 16 of 16: no opt-in read, no keeper, one debug line. */
+	leave_record_kept(w, "users=alice", KS_DEFAULT_MAX_TREES);
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->keeps, 0);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(logcap_count(&w->cap, "the logout kept 16 tree(s) of session 7, "
+					       "max_trees = 16: nothing more kept"),
+			 1);
+	assert_int_equal(w->cap.n, 1);
+	assert_int_equal(w->cap.prio[0], LOG_DEBUG);
+	assert_false(has_record(w, LEADER));
+
+	/* Kept 3: the keeper may keep the other 13. */
+	leave_record_kept(w, "users=alice", 3);
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->keeps, 1);
+	assert_int_equal(w->max_trees, KS_DEFAULT_MAX_TREES - 3);
+	assert_false(has_record(w, LEADER));
+
+	/* Kept 15: one left. */
+	leave_record_kept(w, "users=alice", KS_DEFAULT_MAX_TREES - 1);
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->keeps, 2);
+	assert_int_equal(w->max_trees, 1);
+}
+
+/* The configured max_trees, and more kept than it allows now (the file
+ * changed since the logout): nothing. */
+static void test_budget_configured(void **state)
+{
+	struct world *w = *state;
+	unsigned reads;
+
+	leave_record_kept(w, "users=alice max_trees=5", 2);
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->max_trees, 3);
+
+	reads = w->optin_reads;
+	leave_record_kept(w, "users=alice max_trees=5", 9);
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->keeps, 1);
+	assert_int_equal(w->optin_reads, reads);
+}
+
+/* A module that kept nothing (nothing matched, a frozen manager, an
+ * SELinux denial) or never updated the record leaves the whole cap to
+ * the guard: only the count matters. */
+static void test_budget_whole_when_module_kept_nothing(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->max_trees, KS_DEFAULT_MAX_TREES);
+
+	leave_record_kept(w, "users=alice", 0);
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->keeps, 2);
+	assert_int_equal(w->max_trees, KS_DEFAULT_MAX_TREES);
+}
+
+/* A count no writer makes refuses the record: nothing kept. */
+static void test_budget_hostile_count(void **state)
+{
+	static const char *const counts[] = { "-1", "4097", "99999999999999999999", "many" };
+	struct world *w = *state;
+	char name[16], text[256];
+
+	assert_int_equal(mkdir(w->run, 0700), 0);
+	(void)snprintf(name, sizeof(name), "%d", LEADER);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		char *path;
+		int n = snprintf(text, sizeof(text),
+				 "pam_keepsession-record 1\nleader %d\nstarttime %llu\ncreated "
+				 "5000000\nuid %d\nkept %s\narg users=alice\n",
+				 LEADER, (unsigned long long)FAKE_STARTTIME(LEADER), ALICE,
+				 counts[i]);
+
+		path = scratch_write(w->run, name, text, (size_t)n, 0600);
+		assert_non_null(path);
+		assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+		assert_int_equal(access(path, F_OK), -1);
+		free(path);
+	}
+	assert_int_equal(logcap_count(&w->cap, "removing the unusable record of session 7"), 4);
+	assert_int_equal(w->keeps, 0);
+}
+
+/* terminate-user still stops the user's kept scopes when the logout used
+ * the whole cap. */
+static void test_budget_spent_terminate_user(void **state)
+{
+	struct world *w = *state;
+
+	leave_record_kept(w, "users=alice", KS_DEFAULT_MAX_TREES);
+	w->user_service = 1;
+	w->stop_count = 16;
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->stop_calls, 1);
+	assert_int_equal(w->keeps, 0);
+}
+
 static void test_nothing_kept_at_shutdown(void **state)
 {
 	struct world *w = *state;
@@ -716,6 +834,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emptied_scope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_left_by_logout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_configured, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_whole_when_module_kept_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_budget_hostile_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_spent_terminate_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_kept_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminate_user_keeps_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminate_user_not_opted_in, setup, teardown),

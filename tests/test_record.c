@@ -74,8 +74,77 @@ static void test_format_parse_round_trip(void **state)
 	assert_int_equal(back.args.n, 2);
 	assert_string_equal(back.args.v[0], "debug");
 	assert_string_equal(back.args.v[1], "users=alice");
+	assert_int_equal(back.kept, 0);
 	ks_record_free(&back);
 	ks_record_free(&r);
+}
+
+/* close_session's count: written when there is one, read back; a record
+ * without it (open_session's, or one from before the field) reads 0. */
+static void test_kept_round_trip(void **state)
+{
+	static const unsigned counts[] = { 1, 3, 16, KS_RECORD_MAX_KEPT };
+	struct ks_record r = sample(), back;
+	char buf[KS_RECORD_MAX_SIZE + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		int len;
+
+		r.kept = counts[i];
+		len = ks_record_format(&r, buf, sizeof(buf));
+		assert_true(len > 0);
+		assert_int_equal(ks_record_parse(buf, (size_t)len, &back), 0);
+		assert_int_equal(back.kept, counts[i]);
+		assert_int_equal(back.args.n, 2);
+		ks_record_free(&back);
+	}
+	r.kept = 16;
+	assert_true(ks_record_format(&r, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, GOOD "kept 16\narg debug\narg users=alice\n");
+	/* Any place among the lines, as the other keys. */
+	assert_int_equal(
+		ks_record_parse(GOOD "arg a\nkept 7\n", strlen(GOOD "arg a\nkept 7\n"), &back), 0);
+	assert_int_equal(back.kept, 7);
+	ks_record_free(&back);
+	assert_int_equal(ks_record_parse(GOOD, strlen(GOOD), &back), 0);
+	assert_int_equal(back.kept, 0);
+	ks_record_free(&back);
+	r.kept = KS_RECORD_MAX_KEPT + 1;
+	assert_int_equal(ks_record_format(&r, buf, sizeof(buf)), -EINVAL);
+	ks_record_free(&r);
+}
+
+/* The update close_session makes: same file, same checks, the count in. */
+static void test_set_kept(void **state)
+{
+	struct ks_record r = sample(), back;
+	struct dir d;
+
+	(void)state;
+	dir_init(&d);
+	assert_int_equal(ks_record_set_kept(d.run, 42, getuid(), 3), -ENOENT);
+	assert_int_equal(ks_record_write(d.run, &r, getuid()), 0);
+	assert_int_equal(ks_record_set_kept(d.run, 42, getuid(), 3), 0);
+	assert_int_equal(ks_record_read(d.run, 42, getuid(), &back), 0);
+	assert_int_equal(back.kept, 3);
+	assert_int_equal(back.starttime, 777);
+	assert_int_equal(back.created_usec, 5000000);
+	assert_int_equal(back.uid, 1000);
+	assert_int_equal(back.args.n, 2);
+	assert_string_equal(back.args.v[1], "users=alice");
+	ks_record_free(&back);
+	assert_int_equal(ks_record_set_kept(d.run, 42, getuid(), KS_RECORD_MAX_KEPT + 1), -EINVAL);
+	assert_int_equal(ks_record_read(d.run, 42, getuid(), &back), 0);
+	assert_int_equal(back.kept, 3);
+	ks_record_free(&back);
+	/* A directory that is not ours is not written through. */
+	assert_int_equal(ks_record_set_kept(d.run, 42, getuid() + 1, 5), -EPERM);
+	/* A record that fails the reader's checks is not rewritten. */
+	write_raw(&d, "43", "pam_keepsession-record 1\nleader 43\n", 0600);
+	assert_int_equal(ks_record_set_kept(d.run, 43, getuid(), 5), -EBADMSG);
+	ks_record_free(&r);
+	dir_free(&d);
 }
 
 static void test_format_refuses(void **state)
@@ -128,6 +197,17 @@ static void test_parse_hostile(void **state)
 		GOOD "arg \n",
 		GOOD "arg a\tb\n",
 		GOOD "arg a\rb\n",
+		/* kept: negative, past any max_trees, overflowing, garbage,
+		 * blank, twice */
+		GOOD "kept -1\n",
+		GOOD "kept 4097\n",
+		GOOD "kept 99999999999999999999999\n",
+		GOOD "kept 18446744073709551617\n",
+		GOOD "kept lots\n",
+		GOOD "kept 3x\n",
+		GOOD "kept \n",
+		GOOD "kept\n",
+		GOOD "kept 3\nkept 3\n",
 	};
 	struct ks_record r;
 
@@ -390,6 +470,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_parse_round_trip),
+		cmocka_unit_test(test_kept_round_trip),
+		cmocka_unit_test(test_set_kept),
 		cmocka_unit_test(test_format_refuses),
 		cmocka_unit_test(test_parse_hostile),
 		cmocka_unit_test(test_parse_arg_limit),
