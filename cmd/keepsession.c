@@ -949,17 +949,31 @@ static int cmd_status(const struct opts *o, const char *who)
 
 /* ------------------------------------------------------------ list, release */
 
-static bool scope_of_user(const struct ks_kept_scope *s, const char *user)
+/* The uid of user, or (uid_t)-1 when it has no passwd entry. */
+static uid_t uid_of_user(const char *user)
 {
-	char escaped[KS_UNIT_NAME_MAX + 1], prefix[KS_UNIT_NAME_MAX + 16];
+	const struct passwd *pw = getpwnam(user);
 
-	if (s->user)
-		return strcmp(s->user, user) == 0;
-	/* A description not of ours: go by the name the module gives. */
-	if (ks_unit_name_escape(user, escaped, sizeof(escaped)) < 0)
+	return pw ? pw->pw_uid : (uid_t)-1;
+}
+
+/* By the unit name, which holds the user escaped; the Description is
+ * display text (sanitized, cut short). A name cut short that only the
+ * slice could tell, and does not, is left out with one line saying so. */
+static bool scope_of_user(const struct ks_kept_scope *s, const char *user, uid_t uid)
+{
+	switch (ks_kept_scope_owner(s, user, uid)) {
+	case KS_KEPT_OWNED:
+		return true;
+	case KS_KEPT_OWNED_UNSURE:
+		(void)error(0,
+			    "%s: not taken as %s's: its name may be cut short from a longer "
+			    "user name, and it is not in %s's user-UID.slice",
+			    s->unit, user, user);
 		return false;
-	(void)snprintf(prefix, sizeof(prefix), "keepsession-%s-", escaped);
-	return strncmp(s->unit, prefix, strlen(prefix)) == 0;
+	default:
+		return false;
+	}
 }
 
 static int list_scopes(struct ks_kept_list *l, bool manager)
@@ -1009,6 +1023,7 @@ static int cmd_list(const struct opts *o, const char *user)
 	bool have_root;
 	size_t shown = 0;
 	struct ks_json j;
+	uid_t uid = user ? uid_of_user(user) : (uid_t)-1;
 	int r;
 
 	r = list_scopes(&l, false);
@@ -1027,7 +1042,7 @@ static int cmd_list(const struct opts *o, const char *user)
 		const struct ks_kept_scope *s = &l.v[i];
 		long procs = -1;
 
-		if (user && !scope_of_user(s, user))
+		if (user && !scope_of_user(s, user, uid))
 			continue;
 		if (have_root && s->cgroup)
 			procs = ks_kept_count_procs(cgroup_root, s->cgroup);
@@ -1094,6 +1109,8 @@ static int cmd_release(int argc, char **argv, const char *user)
 	uint64_t deadline = ks_now_usec() + BUS_BOUND_USEC;
 	struct ks_kept_list l = { 0 };
 	sd_bus *bus = NULL;
+	size_t matched = 0;
+	uid_t uid = (uid_t)-1;
 	int r, ret = 0;
 
 	if (geteuid() != 0)
@@ -1105,6 +1122,7 @@ static int cmd_release(int argc, char **argv, const char *user)
 			return error(EXIT_USAGE, "release: %s is not a keepsession-*.scope unit",
 				     argv[i]);
 	if (user) {
+		uid = uid_of_user(user);
 		r = list_scopes(&l, true);
 		if (r < 0)
 			return error(EXIT_PROBLEM, "cannot list the kept scopes from systemd: %s",
@@ -1118,10 +1136,14 @@ static int cmd_release(int argc, char **argv, const char *user)
 	for (int i = 0; i < argc; i++)
 		if (stop_one(bus, deadline, argv[i]))
 			ret = EXIT_PROBLEM;
-	for (size_t i = 0; i < l.n; i++)
-		if (scope_of_user(&l.v[i], user) && stop_one(bus, deadline, l.v[i].unit))
+	for (size_t i = 0; i < l.n; i++) {
+		if (!scope_of_user(&l.v[i], user, uid))
+			continue;
+		matched++;
+		if (stop_one(bus, deadline, l.v[i].unit))
 			ret = EXIT_PROBLEM;
-	if (user && ret == 0 && l.n == 0)
+	}
+	if (user && ret == 0 && matched == 0)
 		printf("no kept scopes of %s\n", user);
 	sd_bus_flush_close_unref(bus);
 	ks_kept_list_free(&l);

@@ -67,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	put("common-session", data, size);
 	if (ks_pamstack_resolve(dir, "svc", &stack, &log) < 0)
 		return 0;
-	assert(stack.n <= KS_PAMSTACK_MAX_LINES);
+	assert(stack.n <= stack.parsed && stack.parsed <= KS_PAMSTACK_MAX_LINES);
+	assert(stack.files >= 1 && stack.files <= KS_PAMSTACK_MAX_FILES);
 	assert(lines >= stack.problems);
 	for (size_t i = 0; i < stack.n; i++) {
 		const struct ks_pam_line *l = &stack.lines[i];

@@ -8,6 +8,8 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
+#include "ks_unitname.h"
+
 /*
  * The kept scopes, as systemd knows them, for keepsession list and
  * release: only units named keepsession-*.scope, read over a bus the
@@ -24,6 +26,7 @@ struct ks_kept_scope {
 	char *program;             /* idem */
 	char *session;             /* idem */
 	char *cgroup;              /* ControlGroup, or NULL */
+	char *slice;               /* Slice, or NULL */
 	pid_t pid;                 /* from the unit name; 0 if it has none */
 	uint64_t since_usec;       /* ActiveEnterTimestamp, CLOCK_REALTIME; 0: unknown */
 	uint64_t runtime_max_usec; /* RuntimeMaxUSec; UINT64_MAX: no limit */
@@ -46,8 +49,38 @@ pid_t ks_kept_unit_pid(const char *name);
  * has another shape, or -ENOMEM. */
 int ks_kept_parse_description(const char *desc, char **program, char **user, char **session);
 
+enum ks_kept_owner {
+	KS_KEPT_NOT_OWNED,    /* another user's, or not a name the module gives */
+	KS_KEPT_OWNED,        /* the user's */
+	KS_KEPT_OWNED_UNSURE, /* the name may be the user's, cut short, or that of a
+			       * longer name cut to the same part: the uid must tell */
+};
+
+/* Names a module gave and shortened (ks_scope_name()) are at least this
+ * long: each part cut falls short of its share by less than one escaped
+ * 4-byte UTF-8 character (16 bytes). */
+#define KS_KEPT_SHORTENED_MIN (KS_UNIT_NAME_MAX - 2 * 15)
+/* ... and a user part cut keeps at least half of what the name leaves to
+ * user and program (255 - 30 with a 10-digit pid), less 15. */
+#define KS_KEPT_SHORTENED_USER_MIN ((KS_UNIT_NAME_MAX - 30) / 2 - 15)
+
+/*
+ * Whose is the kept scope unit, by its name "keepsession-<user>-<program>-
+ * <pid>.scope" alone: the user part is read from the right (the program
+ * part holds no '-') and compared with user escaped as the module escapes
+ * it. The Description is display text only: the module sanitizes it.
+ */
+enum ks_kept_owner ks_kept_unit_owner(const char *unit, const char *user);
+
+/*
+ * As ks_kept_unit_owner(), and where the name cannot tell, the scope's
+ * Slice can: "user-<uid>.slice" (the default) is user's. uid is
+ * (uid_t)-1 for a user without a passwd entry.
+ */
+enum ks_kept_owner ks_kept_scope_owner(const struct ks_kept_scope *s, const char *user, uid_t uid);
+
 /* ListUnitsByPatterns(["active", "activating", "deactivating"],
- * [KS_KEPT_PATTERN]), then each unit's Description, ControlGroup,
+ * [KS_KEPT_PATTERN]), then each unit's Description, ControlGroup, Slice,
  * ActiveEnterTimestamp and RuntimeMaxUSec. Units whose name is not ours
  * are skipped. Returns the number listed, or -errno. */
 int ks_kept_list(sd_bus *bus, uint64_t deadline, struct ks_kept_list *out);

@@ -13,12 +13,17 @@
  * brings in every line of FILE, "session include FILE" and "session
  * substack FILE" its session lines. Comments start at '#', a '\' at the
  * end of a line continues it, "[...]" controls may hold blanks, a leading
- * '-' on the type is kept. Bounded: include depth, file size, lines.
+ * '-' on the type is kept. Bounded: include depth, file size, and files
+ * and lines read in all.
  */
 
 #define KS_PAMSTACK_MAX_DEPTH 16               /* libpam's PAM_SUBSTACK_MAX_LEVEL */
 #define KS_PAMSTACK_MAX_FILE_SIZE (256 * 1024) /* per file: larger ones are refused */
-#define KS_PAMSTACK_MAX_LINES 4096             /* session module lines in one stack */
+/* Per resolve, a file included n times counted n times: depth alone lets
+ * a tree of includes fan out exponentially. At either cap the walk stops,
+ * reported once. */
+#define KS_PAMSTACK_MAX_FILES 256  /* files opened (or tried) */
+#define KS_PAMSTACK_MAX_LINES 4096 /* lines parsed, of any type */
 
 struct ks_pam_line {
 	char *file;        /* path of the file that holds the line */
@@ -35,6 +40,8 @@ struct ks_pamstack {
 	struct ks_pam_line *lines;
 	size_t n;
 	unsigned problems; /* missing files, loops, oversized files, bad lines */
+	unsigned files;    /* files opened or tried, at most KS_PAMSTACK_MAX_FILES */
+	unsigned parsed;   /* lines parsed, at most KS_PAMSTACK_MAX_LINES */
 };
 
 /*

@@ -55,6 +55,61 @@ pid_t ks_kept_unit_pid(const char *name)
 	return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
 }
 
+/* The user part of a name ks_kept_unit_pid() accepts: *len bytes from the
+ * returned pointer, or NULL when the name has no (non-empty) user part. */
+static const char *unit_user_part(const char *unit, size_t *len)
+{
+	size_t end = strlen(unit) - strlen(SUFFIX), plen = strlen(PREFIX);
+
+	while (end > plen && unit[end - 1] >= '0' && unit[end - 1] <= '9')
+		end--;
+	end--; /* the '-' before the pid */
+	/* The program part: escaped, so without '-'. */
+	while (end > plen && unit[end - 1] != '-')
+		end--;
+	if (end <= plen + 1)
+		return NULL;
+	*len = end - 1 - plen;
+	return unit + plen;
+}
+
+enum ks_kept_owner ks_kept_unit_owner(const char *unit, const char *user)
+{
+	/* The user part is shorter than a unit name: the escape of the first
+	 * KS_UNIT_NAME_MAX bytes of user is long enough to compare with, and
+	 * a prefix of the whole escape. */
+	char head[KS_UNIT_NAME_MAX + 1], escaped[4 * KS_UNIT_NAME_MAX + 1];
+	const char *part;
+	size_t part_len;
+	int n;
+
+	if (!unit || !user || !*user || ks_kept_unit_pid(unit) == 0)
+		return KS_KEPT_NOT_OWNED;
+	part = unit_user_part(unit, &part_len);
+	if (!part)
+		return KS_KEPT_NOT_OWNED;
+	(void)snprintf(head, sizeof(head), "%s", user);
+	n = ks_unit_name_escape(head, escaped, sizeof(escaped));
+	if (n <= 0 || (size_t)n < part_len || memcmp(part, escaped, part_len) != 0)
+		return KS_KEPT_NOT_OWNED;
+	/* A name this long may have been cut (ks_scope_name()): then its user
+	 * part may be user's cut short, or the start of a longer name. */
+	if (strlen(unit) >= KS_KEPT_SHORTENED_MIN && part_len >= KS_KEPT_SHORTENED_USER_MIN)
+		return KS_KEPT_OWNED_UNSURE;
+	return (size_t)n == part_len ? KS_KEPT_OWNED : KS_KEPT_NOT_OWNED;
+}
+
+enum ks_kept_owner ks_kept_scope_owner(const struct ks_kept_scope *s, const char *user, uid_t uid)
+{
+	enum ks_kept_owner owner = ks_kept_unit_owner(s->unit, user);
+	char slice[64];
+
+	if (owner != KS_KEPT_OWNED_UNSURE || uid == (uid_t)-1 || !s->slice)
+		return owner;
+	(void)snprintf(slice, sizeof(slice), "user-%lu.slice", (unsigned long)uid);
+	return strcmp(s->slice, slice) == 0 ? KS_KEPT_OWNED : KS_KEPT_OWNED_UNSURE;
+}
+
 int ks_kept_parse_description(const char *desc, char **program, char **user, char **session)
 {
 	static const char of_user[] = " of user ", from[] = " kept from session ",
@@ -94,6 +149,7 @@ void ks_kept_list_free(struct ks_kept_list *l)
 		free(l->v[i].program);
 		free(l->v[i].session);
 		free(l->v[i].cgroup);
+		free(l->v[i].slice);
 	}
 	free(l->v);
 	*l = (struct ks_kept_list){ 0 };
@@ -123,6 +179,14 @@ static int fill_scope(sd_bus *bus, uint64_t deadline, const char *path, struct k
 	if (s->cgroup && !s->cgroup[0]) {
 		free(s->cgroup);
 		s->cgroup = NULL;
+	}
+	r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, SCOPE_IFACE, "Slice",
+			      &s->slice);
+	if (r == -ENOMEM)
+		return r;
+	if (s->slice && !s->slice[0]) {
+		free(s->slice);
+		s->slice = NULL;
 	}
 	if (ks_bus_get_u64(bus, deadline, SYSTEMD_SERVICE, path, UNIT_IFACE, "ActiveEnterTimestamp",
 			   &s->since_usec) < 0)

@@ -21,6 +21,8 @@ struct resolver {
 	const struct ks_log *log;
 	const char *open[KS_PAMSTACK_MAX_DEPTH + 1]; /* the include chain, for loops */
 	size_t depth;
+	bool over_budget; /* files or lines: the rest of the walk is skipped */
+	bool loop_reported, depth_reported;
 };
 
 struct origin {
@@ -159,14 +161,7 @@ static int add_line(struct resolver *rs, const char *file, unsigned line, const 
 	struct ks_pamstack *out = rs->out;
 	struct ks_pam_line *grown, *l;
 
-	if (out->n >= KS_PAMSTACK_MAX_LINES) {
-		if (out->n == KS_PAMSTACK_MAX_LINES)
-			ks_log(rs->log, LOG_WARNING,
-			       "%s:%u: more than %d session lines, rest ignored", file, line,
-			       KS_PAMSTACK_MAX_LINES);
-		out->problems += out->n == KS_PAMSTACK_MAX_LINES;
-		return 0;
-	}
+	/* No cap of its own: out->n <= out->parsed <= KS_PAMSTACK_MAX_LINES. */
 	grown = realloc(out->lines, (out->n + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
@@ -197,6 +192,26 @@ static void problem(struct resolver *rs, const char *file, unsigned line, const 
 	rs->out->problems++;
 }
 
+/* Spends one of what (files or lines) from the resolve's budget. Returns
+ * false, with the one line that says so, once it is spent. */
+static bool spend(struct resolver *rs, unsigned *used, unsigned max, const char *what,
+		  const char *file, unsigned line)
+{
+	if (rs->over_budget)
+		return false;
+	if (*used < max) {
+		(*used)++;
+		return true;
+	}
+	ks_log(rs->log, LOG_WARNING,
+	       "%s:%u: more than %u %s read for one service (includes counted each time), "
+	       "rest ignored",
+	       file, line, max, what);
+	rs->out->problems++;
+	rs->over_budget = true;
+	return false;
+}
+
 /* One logical line, comments and continuations already gone. */
 static int parse_line(struct resolver *rs, char *s, const char *file, unsigned line,
 		      const struct origin *parent_top)
@@ -208,6 +223,8 @@ static int parse_line(struct resolver *rs, char *s, const char *file, unsigned l
 
 	type = next_token(&p, false);
 	if (!type)
+		return 0;
+	if (!spend(rs, &rs->out->parsed, KS_PAMSTACK_MAX_LINES, "lines", file, line))
 		return 0;
 	if (strcmp(type, "@include") == 0) {
 		const char *target = next_token(&p, false);
@@ -252,7 +269,7 @@ static int parse_text(struct resolver *rs, char *text, size_t len, const char *f
 
 	if (!logical)
 		return -ENOMEM;
-	while (pos < len && r >= 0) {
+	while (pos < len && r >= 0 && !rs->over_budget) {
 		char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		char *s = text + pos, *hash;
@@ -307,19 +324,30 @@ static int resolve_file(struct resolver *rs, const char *name, const char *from_
 			problem(rs, from_file, from_line, "include path too long");
 		return from_file ? 0 : -ENAMETOOLONG;
 	}
+	/* Loops and depth: the first of each is reported; in a tree that fans
+	 * out, the same cut would otherwise be reported once per branch. */
 	for (size_t i = 0; i < rs->depth; i++)
 		if (strcmp(rs->open[i], path) == 0) {
-			ks_log(rs->log, LOG_WARNING, "%s:%u: include loop: %s includes itself",
-			       from_file, from_line, path);
-			rs->out->problems++;
+			if (!rs->loop_reported)
+				ks_log(rs->log, LOG_WARNING,
+				       "%s:%u: include loop: %s includes itself", from_file,
+				       from_line, path);
+			rs->out->problems += !rs->loop_reported;
+			rs->loop_reported = true;
 			return 0;
 		}
 	if (rs->depth > KS_PAMSTACK_MAX_DEPTH) {
-		ks_log(rs->log, LOG_WARNING, "%s:%u: includes nested deeper than %d: %s ignored",
-		       from_file, from_line, KS_PAMSTACK_MAX_DEPTH, path);
-		rs->out->problems++;
+		if (!rs->depth_reported)
+			ks_log(rs->log, LOG_WARNING,
+			       "%s:%u: includes nested deeper than %d: %s ignored", from_file,
+			       from_line, KS_PAMSTACK_MAX_DEPTH, path);
+		rs->out->problems += !rs->depth_reported;
+		rs->depth_reported = true;
 		return 0;
 	}
+	/* The service file itself always fits: the budget starts with it. */
+	if (!spend(rs, &rs->out->files, KS_PAMSTACK_MAX_FILES, "files", from_file, from_line))
+		return 0;
 	r = read_bounded(path, &text, &len);
 	if (r == -ENOMEM)
 		return r;

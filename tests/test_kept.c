@@ -111,6 +111,122 @@ static void test_count_procs(void **state)
 	scratch_remove(dir);
 }
 
+/* The unit the module names for user's program, pid. */
+static const char *unit_of(const char *user, const char *program, pid_t pid)
+{
+	static char name[KS_UNIT_NAME_MAX + 1];
+
+	assert_true(ks_scope_name(user, program, pid, name, sizeof(name)) > 0);
+	return name;
+}
+
+static void test_owner_by_name(void **state)
+{
+	static const char jorg[] = "j\xc3\xb6rg", jurg[] = "j\xc3\xbcrg";
+	char alice[80], bob[80];
+
+	(void)state;
+	/* The Description makes both "j??rg": the name tells them apart. */
+	assert_int_equal(ks_kept_unit_owner(unit_of(jorg, "tmux", 100), jorg), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of(jorg, "tmux", 100), jurg), KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of(jurg, "tmux", 101), jurg), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of(jorg, "tmux", 100), "j??rg"),
+			 KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of(jurg, "tmux", 101), "j??rg"),
+			 KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("j??rg", "tmux", 102), "j??rg"), KS_KEPT_OWNED);
+
+	/* The Description cuts users at 63 bytes: the name does not. */
+	(void)snprintf(alice, sizeof(alice), "%063d_alice", 0);
+	(void)snprintf(bob, sizeof(bob), "%063d_bob", 0);
+	assert_int_equal(ks_kept_unit_owner(unit_of(alice, "tmux", 102), alice), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of(alice, "tmux", 102), bob), KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of(bob, "tmux", 103), alice), KS_KEPT_NOT_OWNED);
+
+	/* Whole parts only: a user is no prefix of another. */
+	assert_int_equal(ks_kept_unit_owner(unit_of("ab", "tmux", 1), "a"), KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("a", "tmux", 1), "ab"), KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("a-b", "tmux", 1), "a"), KS_KEPT_NOT_OWNED);
+	/* The program part has no '-': a user's '/' (escaped '-') and a
+	 * program's '-' (escaped \x2d) still split right. */
+	assert_int_equal(ks_kept_unit_owner(unit_of("a", "b-c", 1), "a"), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("a", "b-c", 1), "a-b"), KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("a/b", "tmux", 1), "a/b"), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("a/b", "tmux", 1), "a"), KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("a", "b/tmux", 1), "a"), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of(".a", "tmux", 1), ".a"), KS_KEPT_OWNED);
+
+	/* Not a name the module gives, or no user. */
+	assert_int_equal(ks_kept_unit_owner("keepsession-alice-tmux.scope", "alice"),
+			 KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner("keepsession-alice-1.scope", "alice"),
+			 KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner("keepsession--tmux-1.scope", "alice"),
+			 KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner("session-3.scope", "alice"), KS_KEPT_NOT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit_of("alice", "tmux", 1), ""), KS_KEPT_NOT_OWNED);
+}
+
+static void test_owner_of_shortened_names(void **state)
+{
+	static const char *const pieces[] = { "x", "\xc3\xb6", "\xf0\x9f\x98\x80", "a-" };
+	static const pid_t pids[] = { 1, 4194304, 2147483647 };
+	char first[600], second[sizeof(first) + 8], unit[KS_UNIT_NAME_MAX + 1];
+	struct ks_kept_scope s = { .unit = unit };
+
+	(void)state;
+	/* Two users alike for longer than a unit name holds: their names are
+	 * cut to the same user part, and only the slice tells them apart. */
+	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+		for (size_t k = 0; k < sizeof(pids) / sizeof(pids[0]); k++) {
+			size_t len = 0;
+
+			/* One ASCII byte first shifts where multi-byte ones
+			 * start, so cuts fall short by different amounts. */
+			first[len++] = 'a';
+			while (len + strlen(pieces[i]) < 300) {
+				memcpy(first + len, pieces[i], strlen(pieces[i]));
+				len += strlen(pieces[i]);
+			}
+			first[len] = '\0';
+			(void)snprintf(second, sizeof(second), "%s_bob", first);
+			(void)snprintf(first + len, sizeof(first) - len, "_alice");
+			(void)snprintf(unit, sizeof(unit), "%s",
+				       unit_of(first, i % 2 ? "tmux" : first, pids[k]));
+			assert_true(strlen(unit) >= KS_KEPT_SHORTENED_MIN);
+			assert_int_equal(ks_kept_unit_owner(unit, first), KS_KEPT_OWNED_UNSURE);
+			assert_int_equal(ks_kept_unit_owner(unit, second), KS_KEPT_OWNED_UNSURE);
+			assert_int_equal(ks_kept_unit_owner(unit, "alice"), KS_KEPT_NOT_OWNED);
+
+			s.slice = "user-1001.slice";
+			assert_int_equal(ks_kept_scope_owner(&s, first, 1001), KS_KEPT_OWNED);
+			assert_int_equal(ks_kept_scope_owner(&s, second, 1002),
+					 KS_KEPT_OWNED_UNSURE);
+			assert_int_equal(ks_kept_scope_owner(&s, first, (uid_t)-1),
+					 KS_KEPT_OWNED_UNSURE);
+			s.slice = "user.slice"; /* systemd < 240: shared by all */
+			assert_int_equal(ks_kept_scope_owner(&s, first, 1001),
+					 KS_KEPT_OWNED_UNSURE);
+			s.slice = NULL;
+			assert_int_equal(ks_kept_scope_owner(&s, first, 1001),
+					 KS_KEPT_OWNED_UNSURE);
+		}
+
+	/* A short user stays whole when a long program is cut. */
+	memset(first, 'p', 300);
+	first[300] = '\0';
+	(void)snprintf(unit, sizeof(unit), "%s", unit_of("alice", first, 2147483647));
+	assert_true(strlen(unit) >= KS_KEPT_SHORTENED_MIN);
+	assert_int_equal(ks_kept_unit_owner(unit, "alice"), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_unit_owner(unit, "alicea"), KS_KEPT_NOT_OWNED);
+
+	/* The slice never makes another user's name the user's. */
+	(void)snprintf(unit, sizeof(unit), "%s", unit_of("j\xc3\xb6rg", "tmux", 5));
+	s.slice = "user-1000.slice";
+	assert_int_equal(ks_kept_scope_owner(&s, "j\xc3\xb6rg", 1000), KS_KEPT_OWNED);
+	assert_int_equal(ks_kept_scope_owner(&s, "j\xc3\xbcrg", 1000), KS_KEPT_NOT_OWNED);
+}
+
 #define BOUND (10 * KS_USEC_PER_SEC)
 
 static const struct fake_unit kept_units[] = {
@@ -233,9 +349,14 @@ static void test_stop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unit_names),         cmocka_unit_test(test_description),
-		cmocka_unit_test(test_count_procs),        cmocka_unit_test(test_list_from_manager),
-		cmocka_unit_test(test_list_manager_hangs), cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_unit_names),
+		cmocka_unit_test(test_description),
+		cmocka_unit_test(test_count_procs),
+		cmocka_unit_test(test_list_from_manager),
+		cmocka_unit_test(test_list_manager_hangs),
+		cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_owner_by_name),
+		cmocka_unit_test(test_owner_of_shortened_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -275,6 +275,114 @@ static void test_bad_lines_and_sizes(void **state)
 	f->log = logcap_log(&f->cap);
 }
 
+/* A tree of includes, levels deep, each level's file including the next
+ * fan_out times; the last one holds leaf_lines session lines. */
+static void put_tree(struct fixture *f, int levels, int fan_out, int leaf_lines)
+{
+	char name[32], *text;
+	size_t size = 64 * (size_t)(fan_out > leaf_lines ? fan_out : leaf_lines) + 1;
+
+	text = malloc(size);
+	assert_non_null(text);
+	for (int i = 0; i <= levels; i++) {
+		size_t len = 0;
+
+		for (int k = 0; i < levels && k < fan_out; k++)
+			len += (size_t)snprintf(text + len, size - len, "session include l%d\n",
+						i + 1);
+		for (int k = 0; i == levels && k < leaf_lines; k++)
+			len += (size_t)snprintf(text + len, size - len,
+						"session optional pam_keepsession.so\n");
+		text[len] = '\0';
+		(void)snprintf(name, sizeof(name), "l%d", i);
+		put(f, name, text);
+	}
+	free(text);
+}
+
+static void test_budget_wide_tree(void **state)
+{
+	struct fixture *f = *state;
+
+	/* 8 includes a level, l1 to l17 within depth and free of loops: 8^16
+	 * files to open without a total budget. The walk stops at the cap of
+	 * files opened, says so once, and keeps what it found. */
+	put_tree(f, 17, 8, 1);
+	hang_guard(120);
+	assert_int_equal(resolve(f, "l1"), 0);
+	alarm(0);
+	assert_int_equal(f->stack.files, KS_PAMSTACK_MAX_FILES);
+	assert_true(f->stack.parsed <= KS_PAMSTACK_MAX_LINES);
+	assert_int_equal(f->stack.problems, 1);
+	assert_int_equal(f->cap.n, 1);
+	assert_int_equal(logcap_count(&f->cap, ": more than 256 files read for one service"), 1);
+	assert_true(f->stack.n > 0);
+	assert_line(f, 0, "l17", 1, "pam_keepsession.so");
+	f->log = logcap_log(&f->cap);
+
+	/* From l0, l17 is one level too deep, under each of 8^16 branches:
+	 * that cut is reported once too, then the cap of files. */
+	hang_guard(120);
+	assert_int_equal(resolve(f, "l0"), 0);
+	alarm(0);
+	assert_int_equal(f->stack.files, KS_PAMSTACK_MAX_FILES);
+	assert_int_equal(f->stack.n, 0);
+	assert_int_equal(f->stack.problems, 2);
+	assert_int_equal(f->cap.n, 2);
+	assert_int_equal(logcap_count(&f->cap, "l16:1: includes nested deeper than 16"), 1);
+	assert_int_equal(logcap_count(&f->cap, "more than 256 files"), 1);
+	f->log = logcap_log(&f->cap);
+
+	/* 2 a level (the session lines would number 2^16): one line too. */
+	put_tree(f, 17, 2, 1);
+	assert_int_equal(resolve(f, "l1"), 0);
+	assert_int_equal(f->stack.files, KS_PAMSTACK_MAX_FILES);
+	assert_int_equal(f->stack.problems, 1);
+	assert_int_equal(f->cap.n, 1);
+	assert_int_equal(logcap_count(&f->cap, "more than 256 files"), 1);
+	f->log = logcap_log(&f->cap);
+
+	/* Each line includes the file itself: the loop is reported once. */
+	put(f, "self", "@include self\n@include self\n@include self\n");
+	assert_int_equal(resolve(f, "self"), 0);
+	assert_int_equal(f->stack.problems, 1);
+	assert_int_equal(f->cap.n, 1);
+	assert_int_equal(logcap_count(&f->cap, "self:1: include loop"), 1);
+	f->log = logcap_log(&f->cap);
+}
+
+static void test_budget_lines(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 40 * (KS_PAMSTACK_MAX_LINES + 100), len = 0;
+	char *text = malloc(size);
+
+	/* Fewer files, many lines each: the cap of lines parsed stops it. */
+	put_tree(f, 4, 2, 600);
+	assert_int_equal(resolve(f, "l0"), 0);
+	assert_true(f->stack.files < KS_PAMSTACK_MAX_FILES);
+	assert_int_equal(f->stack.parsed, KS_PAMSTACK_MAX_LINES);
+	assert_true(f->stack.n < KS_PAMSTACK_MAX_LINES);
+	assert_int_equal(f->stack.problems, 1);
+	assert_int_equal(f->cap.n, 1);
+	assert_int_equal(logcap_count(&f->cap, ": more than 4096 lines read for one service"), 1);
+	f->log = logcap_log(&f->cap);
+
+	/* One file: the lines up to the cap are kept, then one line. */
+	assert_non_null(text);
+	for (int i = 0; i < KS_PAMSTACK_MAX_LINES + 100; i++)
+		len += (size_t)snprintf(text + len, size - len, "session optional pam_%d.so\n", i);
+	put(f, "svc", text);
+	free(text);
+	assert_int_equal(resolve(f, "svc"), 0);
+	assert_int_equal(f->stack.files, 1);
+	assert_int_equal(f->stack.n, KS_PAMSTACK_MAX_LINES);
+	assert_int_equal(f->stack.problems, 1);
+	assert_int_equal(f->cap.n, 1);
+	assert_int_equal(logcap_count(&f->cap, "svc:4097: more than 4096 lines read"), 1);
+	f->log = logcap_log(&f->cap);
+}
+
 static void test_placement_verdicts(void **state)
 {
 	struct fixture *f = *state;
@@ -303,6 +411,7 @@ int main(void)
 		T(test_include_and_substack), T(test_comments_and_continuations),
 		T(test_missing_files),        T(test_loops_and_depth),
 		T(test_bad_lines_and_sizes),  T(test_placement_verdicts),
+		T(test_budget_wide_tree),     T(test_budget_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
