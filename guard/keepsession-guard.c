@@ -410,8 +410,8 @@ out:
 	return r;
 }
 
-static int stop_units(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
-		      unsigned *stopped)
+static int stop_units(void *ctx, const char *pattern, const char *slice, const char *prefix,
+		      uint64_t deadline, unsigned *stopped, unsigned *skipped)
 {
 	sd_bus *bus = NULL;
 	char **names = NULL;
@@ -420,12 +420,19 @@ static int stop_units(void *ctx, const char *pattern, const char *slice, uint64_
 
 	(void)ctx;
 	*stopped = 0;
+	*skipped = 0;
 	r = ks_bus_open_manager(&bus);
 	if (r >= 0)
 		r = list_units(bus, deadline, pattern, &names, &n);
 	if (r < 0)
 		first = r; /* E2BIG: stop those listed */
 	for (size_t i = 0; i < n; i++) {
+		/* In a shared slice only the name can tell whose it is. */
+		if (!ks_guard_unit_owned(names[i], prefix)) {
+			(*skipped)++;
+			free(names[i]);
+			continue;
+		}
 		/* Past the deadline the rest is left, and said so. */
 		r = ks_now_usec() < deadline ? stop_unit_in_slice(bus, deadline, names[i], slice) :
 					       -ETIMEDOUT;

@@ -62,12 +62,15 @@ struct ks_guard_io {
 	 * loaded; -errno: cannot tell. Within deadline. */
 	int (*unit_stopping)(void *ctx, const char *unit, uint64_t deadline);
 	/* StopUnit(name, "replace") of every active, activating or reloading
-	 * unit matching the glob pattern whose Slice is slice, at most
+	 * unit matching the glob pattern (PID 1's, FNM_NOESCAPE) whose Slice
+	 * is slice and, unless prefix is NULL, which ks_guard_unit_owned()
+	 * (a shared slice: the name must prove the owner), at most
 	 * KS_GUARD_MAX_SCOPE_STOPS, without waiting for the jobs; *stopped
-	 * counts the stop jobs queued. 0, or the first -errno (the others
+	 * counts the stop jobs queued, *skipped the units matching the
+	 * pattern left for their name. 0, or the first -errno (the others
 	 * are still tried). Within deadline. */
-	int (*stop_units)(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
-			  unsigned *stopped);
+	int (*stop_units)(void *ctx, const char *pattern, const char *slice, const char *prefix,
+			  uint64_t deadline, unsigned *stopped, unsigned *skipped);
 	/* The name of uid (getpwuid_r) into buf: 0, or -errno (-ENOENT: no
 	 * such user). */
 	int (*user_name)(void *ctx, uid_t uid, char *buf, size_t size);
@@ -97,6 +100,11 @@ enum ks_guard_outcome {
 /* The guard's whole run for session id, bounded by the configured timeout
  * from start (CLOCK_MONOTONIC usec). The matched record is removed however
  * it ends, and stale ones are swept. */
+/* Is unit surely the kept scope of the user whose unshortened name
+ * prefix ("keepsession-<escaped user>-") is prefix? true for a NULL
+ * prefix: the slice is the user's own. */
+bool ks_guard_unit_owned(const char *unit, const char *prefix);
+
 enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct ks_guard_io *io,
 				   const struct ks_log *log);
 

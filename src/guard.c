@@ -101,11 +101,12 @@ static int user_stopping(const struct ks_guard_io *io, uid_t uid, uint64_t deadl
 #define KEPT_USER_PREFIX_MAX 100
 
 /* The glob matching the user's kept scopes, "keepsession-<user>-*.scope"
- * with the user escaped as in their names and '\' quoted for fnmatch(). */
+ * with the user escaped as in their names. PID 1 matches with
+ * FNM_NOESCAPE, so the escapes' '\' stand for themselves; an escaped name
+ * holds no other glob character. */
 static int kept_pattern(const char *user, char *buf, size_t size)
 {
 	char escaped[KS_UNIT_NAME_MAX + 1];
-	size_t len = 0;
 	int n;
 
 	n = ks_unit_name_escape(user, escaped, sizeof(escaped));
@@ -113,18 +114,50 @@ static int kept_pattern(const char *user, char *buf, size_t size)
 		return n;
 	if (n > KEPT_USER_PREFIX_MAX)
 		escaped[KEPT_USER_PREFIX_MAX] = '\0';
-	if (size < 2 * KS_UNIT_NAME_MAX + 32)
-		return -ENAMETOOLONG;
-	len += (size_t)snprintf(buf, size, "keepsession-");
-	for (const char *p = escaped; *p; p++) {
-		if (*p == '\\')
-			buf[len++] = '\\';
-		buf[len++] = *p;
-	}
 	/* A shortened name has no '-' right after the part kept. */
-	(void)snprintf(buf + len, size - len, "%s",
-		       n > KEPT_USER_PREFIX_MAX ? "*.scope" : "-*.scope");
+	if (snprintf(buf, size, "keepsession-%s%s", escaped,
+		     n > KEPT_USER_PREFIX_MAX ? "*.scope" : "-*.scope") >= (int)size)
+		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* Does the slice setting give every uid its own slice ("%U" in it, or the
+ * default user-UID.slice)? Then the Slice of a unit tells whose it is. */
+static bool slice_per_user(const char *slice)
+{
+	if (!slice)
+		return true;
+	for (const char *p = slice; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == 'U')
+			return true;
+		if (p[1] == '\0')
+			break;
+		p++; /* "%%": one '%' */
+	}
+	return false;
+}
+
+/* What a unit's name must start with to be surely the user's when the
+ * slice is shared: "keepsession-<user>-", the user unshortened. The
+ * pattern alone may match another user's scope when the name was cut. */
+static int owned_prefix(const char *user, char *buf, size_t size)
+{
+	char escaped[KS_UNIT_NAME_MAX + 1];
+	int n;
+
+	n = ks_unit_name_escape(user, escaped, sizeof(escaped));
+	if (n < 0)
+		return n;
+	if (snprintf(buf, size, "keepsession-%s-", escaped) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+bool ks_guard_unit_owned(const char *unit, const char *prefix)
+{
+	return !prefix || strncmp(unit, prefix, strlen(prefix)) == 0;
 }
 
 /* terminate-user: nothing of this session is kept, and the kept scopes of
@@ -136,19 +169,24 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 {
 	const struct ks_mover default_slice = { 0 }; /* version unknown: user-UID.slice */
 	const struct ks_scope_request req = { .slice = c->slice, .uid = uid };
-	char pattern[2 * KS_UNIT_NAME_MAX + 32], slice[KS_UNIT_NAME_MAX + 1];
-	unsigned stopped = 0;
+	char pattern[KS_UNIT_NAME_MAX + 32], prefix[KS_UNIT_NAME_MAX + 32],
+		slice[KS_UNIT_NAME_MAX + 1];
+	const bool per_user = slice_per_user(c->slice);
+	unsigned stopped = 0, skipped = 0;
 	int r;
 
 	r = kept_pattern(user, pattern, sizeof(pattern));
+	if (r >= 0 && !per_user)
+		r = owned_prefix(user, prefix, sizeof(prefix));
 	if (r >= 0)
 		r = ks_mover_slice(&default_slice, &req, slice, sizeof(slice));
 	if (r >= 0)
-		r = io->stop_units(io->ctx, pattern, slice, deadline, &stopped);
+		r = io->stop_units(io->ctx, pattern, slice, per_user ? NULL : prefix, deadline,
+				   &stopped, &skipped);
 	ks_log(log, LOG_NOTICE,
 	       "user %s is being stopped (stop job on %s): nothing kept from session %s, %u kept "
-	       "scope(s) stopped",
-	       user, unit, id, stopped);
+	       "scope(s) stopped, %u left (not surely the user's)",
+	       user, unit, id, stopped, skipped);
 	if (r < 0)
 		ks_log(log, LOG_ERR, "cannot stop every kept scope of user %s: %s", user,
 		       strerror(-r));

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <cmocka.h>
+#include <fnmatch.h>
 
 #include "fakeproc.h"
 #include "logcap.h"
@@ -15,6 +16,7 @@
 #include "ks_mover.h"
 #include "ks_optin_fork.h"
 #include "ks_record.h"
+#include "ks_unitname.h"
 
 #define LEADER 4242
 #define ALICE 1000
@@ -45,10 +47,16 @@ struct world {
 	/* stop_units */
 	unsigned stop_calls, stop_count;
 	int stop_result;
-	char stop_pattern[600], stop_slice[256];
+	char stop_pattern[600], stop_slice[256], stop_prefix[300];
+	bool stop_prefix_null;
+	/* kept scopes in the (shared) slice, added to stop_count when they
+	 * match as PID 1 matches and pass the owner's prefix */
+	char units[4][KS_UNIT_NAME_MAX + 1];
+	size_t n_units;
+	unsigned stop_skipped;
 	/* the password database: alice only */
 	int user_result;
-	char name_of_uid[32];
+	char name_of_uid[160];
 	/* ~/.keepsession */
 	enum ks_optin_status optin;
 	unsigned optin_reads;
@@ -117,8 +125,8 @@ static int fake_unit_stopping(void *ctx, const char *unit, uint64_t deadline)
 	return -EINVAL;
 }
 
-static int fake_stop_units(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
-			   unsigned *stopped)
+static int fake_stop_units(void *ctx, const char *pattern, const char *slice, const char *prefix,
+			   uint64_t deadline, unsigned *stopped, unsigned *skipped)
 {
 	struct world *w = ctx;
 
@@ -126,8 +134,30 @@ static int fake_stop_units(void *ctx, const char *pattern, const char *slice, ui
 	w->stop_calls++;
 	(void)snprintf(w->stop_pattern, sizeof(w->stop_pattern), "%s", pattern);
 	(void)snprintf(w->stop_slice, sizeof(w->stop_slice), "%s", slice);
+	w->stop_prefix_null = !prefix;
+	(void)snprintf(w->stop_prefix, sizeof(w->stop_prefix), "%s", prefix ? prefix : "");
 	*stopped = w->stop_count;
+	*skipped = 0;
+	/* ListUnitsByPatterns matches as fnmatch(FNM_NOESCAPE) does. */
+	for (size_t i = 0; i < w->n_units; i++) {
+		if (fnmatch(pattern, w->units[i], FNM_NOESCAPE) != 0)
+			continue;
+		if (ks_guard_unit_owned(w->units[i], prefix))
+			(*stopped)++;
+		else
+			(*skipped)++;
+	}
+	w->stop_skipped = *skipped;
 	return w->stop_result;
+}
+
+/* A kept scope of user in the manager, named as the mover names it. */
+static void add_unit(struct world *w, const char *user, pid_t pid)
+{
+	assert_true(w->n_units < sizeof(w->units) / sizeof(w->units[0]));
+	assert_true(ks_scope_name(user, "/usr/bin/tmux", pid, w->units[w->n_units],
+				  sizeof(w->units[0])) > 0);
+	w->n_units++;
 }
 
 static int fake_user_name(void *ctx, uid_t uid, char *buf, size_t size)
@@ -551,7 +581,7 @@ static void test_terminate_user_keeps_nothing(void **state)
 	assert_int_equal(w->cap.prio[0], LOG_NOTICE);
 	assert_int_equal(logcap_count(&w->cap, "user alice is being stopped (stop job on "
 					       "user@1000.service): nothing kept from session 7, "
-					       "2 kept scope(s) stopped"),
+					       "2 kept scope(s) stopped, 0 left"),
 			 1);
 	assert_false(has_record(w, LEADER));
 
@@ -595,13 +625,77 @@ static void test_terminate_user_configured_slice(void **state)
 	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
 	assert_string_equal(w->stop_slice, "kept-1000.slice");
 	assert_string_equal(w->stop_pattern, "keepsession-alice-*.scope");
+	/* A slice per uid: its Slice tells whose a unit is. */
+	assert_true(w->stop_prefix_null);
+}
 
-	/* "al-ice" escapes to "al\x2dice"; fnmatch needs the '\' quoted. */
+/* "al-ice" escapes to "al\x2dice": PID 1 matches with FNM_NOESCAPE, so
+ * the pattern holds the escape as the scope's name does. */
+static void test_terminate_user_escaped_names(void **state)
+{
+	static const char *const users[] = { "al-ice", "j.doe@corp", "anna_b" };
+	struct world *w = *state;
+
+	w->user_service = 1;
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		w->n_units = 0;
+		add_unit(w, users[i], 4242);
+		add_unit(w, "alice", 4243);
+		strcpy(w->name_of_uid, users[i]);
+		leave_record(w, LEADER, "users=alice");
+		assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+		assert_true(w->stop_prefix_null);
+		assert_int_equal(logcap_count(&w->cap, "1 kept scope(s) stopped, 0 left"),
+				 (int)i + 1);
+	}
+	assert_string_equal(w->stop_pattern, "keepsession-anna_b-*.scope");
 	strcpy(w->name_of_uid, "al-ice");
 	leave_record(w, LEADER, "users=alice");
 	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
-	assert_string_equal(w->stop_pattern, "keepsession-al\\\\x2dice-*.scope");
+	assert_string_equal(w->stop_pattern, "keepsession-al\\x2dice-*.scope");
 	assert_string_equal(w->stop_slice, "user-1000.slice");
+}
+
+/* A user name long enough to be cut in the pattern: the pattern matches
+ * another such user's scopes. In a slice shared by all users only a name
+ * with this user's whole prefix is stopped; the others are left and
+ * counted. */
+static void test_terminate_user_long_name_shared_slice(void **state)
+{
+	struct world *w = *state;
+	char bob[160];
+
+	memset(w->name_of_uid, 'x', 101);
+	strcpy(w->name_of_uid + 101, "_alice");
+	memset(bob, 'x', 101);
+	strcpy(bob + 101, "_bob");
+	add_unit(w, w->name_of_uid, 4242);
+	add_unit(w, bob, 777);
+	w->user_service = 1;
+	leave_record(w, LEADER, "users=alice slice=keepsession.slice");
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_false(w->stop_prefix_null);
+	assert_int_equal(strncmp(w->stop_prefix, "keepsession-xxx", 15), 0);
+	assert_int_equal(w->stop_skipped, 1);
+	assert_int_equal(logcap_count(&w->cap, "1 kept scope(s) stopped, 1 left (not surely the "
+					       "user's)"),
+			 1);
+
+	/* A slice per uid: the manager's Slice check separates them. */
+	leave_record(w, LEADER, "users=alice slice=kept-%U.slice");
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_true(w->stop_prefix_null);
+}
+
+static void test_unit_owned(void **state)
+{
+	(void)state;
+	assert_true(ks_guard_unit_owned("keepsession-bob-tmux-1.scope", NULL));
+	assert_true(ks_guard_unit_owned("keepsession-alice-tmux-1.scope", "keepsession-alice-"));
+	assert_false(ks_guard_unit_owned("keepsession-bob-tmux-1.scope", "keepsession-alice-"));
+	assert_false(ks_guard_unit_owned("keepsession-alice", "keepsession-alice-"));
+	assert_false(
+		ks_guard_unit_owned("keepsession-xxxxxtmux-1.scope", "keepsession-xxxxx_alice-"));
 }
 
 /* Stopping the scopes fails: still nothing kept, and the failure said. */
@@ -721,6 +815,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_terminate_user_not_opted_in, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminate_user_configured_slice, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_escaped_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_long_name_shared_slice, setup,
+						teardown),
+		cmocka_unit_test(test_unit_owned),
 		cmocka_unit_test_setup_teardown(test_terminate_user_stop_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_stop_job_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_jobs, setup, teardown),
