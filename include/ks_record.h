@@ -74,11 +74,15 @@ bool ks_record_any(const char *dir, uid_t owner);
 
 /* Is rec the record of the session of uid created at session_usec
  * (logind's TimestampMonotonic) and led by leader? The stamp decides: the
- * record is written shortly before logind creates the session. The
- * leader's start time cannot: a dead leader's pid may run another process
- * by now, and a record rewritten by a later leader with the same pid is
- * stamped after this session was created. */
-bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec);
+ * record is written shortly before logind creates the session. While the
+ * leader runs (read below proc_root), its start time must be the record's
+ * too, so that the record of a failed login cannot pass to a later
+ * session whose leader reused the pid; an unreadable leader matches
+ * nothing. A dead leader's pid may run another process by now: the stamp
+ * alone decides then, and a record rewritten by a later leader with the
+ * same pid is stamped after this session was created. */
+bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec,
+		       const char *proc_root);
 
 /* Decides whether the record of a leader is stale; ctx is the caller's. */
 typedef bool (*ks_record_stale_fn)(void *ctx, const struct ks_record *rec);

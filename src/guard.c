@@ -347,7 +347,7 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 		outcome = KS_GUARD_NOT_OURS;
 		goto out;
 	}
-	if (!ks_record_matches(&rec, s.leader, s.uid, s.timestamp_usec)) {
+	if (!ks_record_matches(&rec, s.leader, s.uid, s.timestamp_usec, io->proc_root)) {
 		ks_log(log, LOG_DEBUG, "the record of pid %d is not session %s's", (int)s.leader,
 		       id);
 		outcome = KS_GUARD_NOT_OURS;

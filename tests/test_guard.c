@@ -452,17 +452,25 @@ static void test_leader_pid_reused(void **state)
 {
 	struct world *w = *state;
 
-	/* sshd died and its pid runs another process: the stamp decides. */
+	/* sshd died and its pid is free: the stamp decides. */
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_false(has_record(w, LEADER));
+
+	/* The record of a login that failed after open_session; its pid now
+	 * leads a later session (of a stack without the module), created
+	 * within the lag: another start time, not that session's. */
 	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
 					     .ppid = 1,
 					     .outside = true,
 					     .starttime = FAKE_STARTTIME(LEADER) + 1 });
 	leave_record(w, LEADER, "users=alice");
-	assert_int_equal(run(w), KS_GUARD_KEPT);
-	assert_false(has_record(w, LEADER));
+	assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+	assert_int_equal(w->keeps, 1);
 
 	/* That process opened a later session and rewrote the record: not
 	 * this session's, and left to the later one. */
+	leader_alive(w);
 	leave_record(w, LEADER, "users=alice");
 	w->session.timestamp_usec = 5000000 - 1000;
 	w->live_leader = LEADER;

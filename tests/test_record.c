@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "fakeproc.h"
 #include "logcap.h"
 #include "ks_record.h"
 
@@ -291,17 +292,35 @@ static void test_matches(void **state)
 {
 	struct ks_record r = sample();
 	const uint64_t created = r.created_usec;
+	struct fakeproc fp;
 
 	(void)state;
-	/* The session created 10 ms after the record. */
-	assert_true(ks_record_matches(&r, 42, 1000, created + 10000));
+	fakeproc_init(&fp, "/user.slice/user-1000.slice/session-7.scope");
+	/* The leader is gone: the stamp decides. The session created 10 ms
+	 * after the record. */
+	assert_true(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
 	/* Another leader, another user. */
-	assert_false(ks_record_matches(&r, 43, 1000, created + 10000));
-	assert_false(ks_record_matches(&r, 42, 1001, created + 10000));
+	assert_false(ks_record_matches(&r, 43, 1000, created + 10000, fp.proc));
+	assert_false(ks_record_matches(&r, 42, 1001, created + 10000, fp.proc));
 	/* A session created before the record, or long after it. */
-	assert_false(ks_record_matches(&r, 42, 1000, created - 1));
-	assert_true(ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC));
-	assert_false(ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC + 1));
+	assert_false(ks_record_matches(&r, 42, 1000, created - 1, fp.proc));
+	assert_true(ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC, fp.proc));
+	assert_false(
+		ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC + 1, fp.proc));
+
+	/* The leader runs: it must be the record's writer. */
+	fake_proc_ex(&fp,
+		     &(struct fake){ .pid = 42, .ppid = 1, .starttime = 777, .outside = true });
+	assert_true(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
+	/* A later process with the pid (a failed login's record, a session
+	 * led by the reused pid within the lag). */
+	fake_proc_ex(&fp,
+		     &(struct fake){ .pid = 42, .ppid = 1, .starttime = 778, .outside = true });
+	assert_false(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
+	/* A leader that cannot be read matches nothing. */
+	fake_proc_ex(&fp, &(struct fake){ .pid = 42, .stat = "garbage", .outside = true });
+	assert_false(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
+	fakeproc_remove(&fp);
 	ks_record_free(&r);
 }
 
