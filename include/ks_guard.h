@@ -42,6 +42,10 @@ void ks_session_info_free(struct ks_session_info *s);
  * a hostile number of units, far above any real user's. */
 #define KS_GUARD_MAX_SCOPE_STOPS 4096
 
+/* Sessions' leaders read for one sweep of stale records; a host has far
+ * fewer sessions. With more, no record is judged stale by its session. */
+#define KS_GUARD_MAX_SESSIONS 4096
+
 struct ks_guard_io {
 	const char *record_dir; /* KS_RECORD_DIR */
 	const char *proc_root;  /* "/proc" */
@@ -74,9 +78,10 @@ struct ks_guard_io {
 	/* The name of uid (getpwuid_r) into buf: 0, or -errno (-ENOENT: no
 	 * such user). */
 	int (*user_name)(void *ctx, uid_t uid, char *buf, size_t size);
-	/* Does a session led by pid still exist? For the sweep of stale
-	 * records; true when it cannot tell. */
-	bool (*leader_has_session)(void *ctx, pid_t leader);
+	/* The leaders of logind's sessions, at most max of them, into
+	 * leaders (*n of them), for the sweep of stale records: read once
+	 * per sweep. 0, -E2BIG when there are more, or -errno. */
+	int (*session_leaders)(void *ctx, pid_t *leaders, size_t max, size_t *n);
 	/* The decision's seams (ks_eligibility.h), with ctx. read_optin gets
 	 * a const struct ks_optin_fork * bound by the configured timeout as
 	 * its ctx: ks_optin_read_forked() in production. */
@@ -99,7 +104,8 @@ enum ks_guard_outcome {
 
 /* The guard's whole run for session id, bounded by the configured timeout
  * from start (CLOCK_MONOTONIC usec). The matched record is removed however
- * it ends, and stale ones are swept. */
+ * it ends, and stale ones are swept until KS_GUARD_LOOKUP_USEC from start
+ * (the rest on a later run). */
 /* Is unit surely the kept scope of the user whose unshortened name
  * prefix ("keepsession-<escaped user>-") is prefix? true for a NULL
  * prefix: the slice is the user's own. */

@@ -35,27 +35,68 @@ static unsigned long long leader_starttime(const struct ks_guard_io *io, pid_t l
 	return starttime;
 }
 
+/* One sweep's state: the sessions' leaders are read once, when a record
+ * first needs them. */
+struct sweep_ctx {
+	const struct ks_guard_io *io;
+	uint64_t deadline;
+	pid_t *leaders; /* sorted */
+	size_t n_leaders;
+	int leaders_read; /* 0: not yet, 1: read, -1: cannot tell */
+};
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Does a session of logind name leader as its leader? true when it cannot
+ * tell: a record is removed only when surely stale. */
+static bool leader_has_session(struct sweep_ctx *sw, pid_t leader)
+{
+	if (sw->leaders_read == 0) {
+		sw->leaders = calloc(KS_GUARD_MAX_SESSIONS, sizeof(*sw->leaders));
+		sw->leaders_read = -1;
+		if (sw->leaders &&
+		    sw->io->session_leaders(sw->io->ctx, sw->leaders, KS_GUARD_MAX_SESSIONS,
+					    &sw->n_leaders) >= 0) {
+			qsort(sw->leaders, sw->n_leaders, sizeof(*sw->leaders), pid_cmp);
+			sw->leaders_read = 1;
+		}
+	}
+	if (sw->leaders_read < 0)
+		return true;
+	return bsearch(&leader, sw->leaders, sw->n_leaders, sizeof(*sw->leaders), pid_cmp);
+}
+
 /* A record is stale when no session is led by its pid and none ever will
  * be: its writer is gone (the session ended without a guard run: the
  * guard was installed meanwhile, the session was gone before its guard
- * looked, a crash), or it is older than any session it could match. */
-static bool record_stale(void *ctx, const struct ks_record *rec)
+ * looked, a crash), or it is older than any session it could match. The
+ * cheap checks come first: a young record of a running writer is kept
+ * without asking about sessions. Past the deadline the sweep stops. */
+static int record_stale(void *ctx, const struct ks_record *rec)
 {
-	const struct ks_guard_io *io = ctx;
-	unsigned long long starttime = leader_starttime(io, rec->leader);
+	struct sweep_ctx *sw = ctx;
 	uint64_t now = ks_now_usec();
+	bool young;
 
-	if (io->leader_has_session(io->ctx, rec->leader))
-		return false;
-	if (starttime == 0 || starttime != rec->starttime)
-		return true;
-	return rec->created_usec <= now && now - rec->created_usec > KS_RECORD_MAX_LAG_USEC;
+	if (now >= sw->deadline)
+		return -ETIMEDOUT;
+	young = rec->created_usec <= now && now - rec->created_usec <= KS_RECORD_MAX_LAG_USEC;
+	if (young && leader_starttime(sw->io, rec->leader) == rec->starttime)
+		return 0;
+	return !leader_has_session(sw, rec->leader);
 }
 
-static void sweep(const struct ks_guard_io *io, const struct ks_log *log)
+static void sweep(const struct ks_guard_io *io, uint64_t deadline, const struct ks_log *log)
 {
-	int r = ks_record_sweep(io->record_dir, io->trusted_owner, record_stale, (void *)io);
+	struct sweep_ctx sw = { .io = io, .deadline = deadline };
+	int r = ks_record_sweep(io->record_dir, io->trusted_owner, record_stale, &sw);
 
+	free(sw.leaders);
 	if (r > 0)
 		ks_log(log, LOG_DEBUG, "removed %d stale session record(s)", r);
 }
@@ -326,7 +367,7 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 		 * module handled), so nothing is left to keep. Its record,
 		 * if any, goes with the sweep. */
 		ks_log(log, LOG_DEBUG, "session %s is gone: nothing to keep", id);
-		sweep(io, log);
+		sweep(io, start + KS_GUARD_LOOKUP_USEC, log);
 		return KS_GUARD_NO_RECORD;
 	}
 	if (r < 0) {
@@ -358,7 +399,7 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 	}
 	ks_record_free(&rec);
 out:
-	sweep(io, log);
+	sweep(io, start + KS_GUARD_LOOKUP_USEC, log);
 	ks_session_info_free(&s);
 	return outcome;
 }

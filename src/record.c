@@ -426,13 +426,18 @@ int ks_record_sweep(const char *dir, uid_t owner, ks_record_stale_fn stale, void
 		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0) {
 			drop = temp_left_over(dirfd(d), de->d_name);
 		} else if (is_record_name(de->d_name)) {
+			int verdict = 0;
+
 			r = read_at(dirfd(d), de->d_name, owner, &rec);
 			if (r == -ENOENT)
 				continue; /* removed meanwhile */
-			drop = r == -EPERM || r == -EFBIG || r == -EBADMSG ||
-			       (r == 0 && stale(ctx, &rec));
-			if (r == 0)
+			if (r == 0) {
+				verdict = stale(ctx, &rec);
 				ks_record_free(&rec);
+				if (verdict < 0)
+					break;
+			}
+			drop = r == -EPERM || r == -EFBIG || r == -EBADMSG || verdict > 0;
 		} else {
 			continue; /* not ours to judge */
 		}

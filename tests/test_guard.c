@@ -62,8 +62,12 @@ struct world {
 	unsigned optin_reads;
 	char optin_path[256];
 	uint64_t optin_timeout_usec;
-	/* leaders of live sessions, for the sweep */
+	/* leaders of live sessions, for the sweep: live_leader and
+	 * more_sessions others (pids from 100000) */
 	pid_t live_leader;
+	size_t more_sessions;
+	int leaders_result;
+	unsigned leader_reads;
 	/* what the keeper was asked */
 	unsigned keeps;
 	enum ks_when when;
@@ -183,11 +187,25 @@ static int fake_lookup_user(void *ctx, const char *name, struct ks_user *u)
 	return 0;
 }
 
-static bool fake_leader_has_session(void *ctx, pid_t leader)
+static int fake_session_leaders(void *ctx, pid_t *leaders, size_t max, size_t *n)
 {
 	struct world *w = ctx;
 
-	return leader == w->live_leader;
+	w->leader_reads++;
+	*n = 0;
+	if (w->leaders_result < 0)
+		return w->leaders_result;
+	for (size_t i = 0; i < w->more_sessions; i++) {
+		if (*n >= max)
+			return -E2BIG;
+		leaders[(*n)++] = (pid_t)(100000 + i);
+	}
+	if (w->live_leader != 0) {
+		if (*n >= max)
+			return -E2BIG;
+		leaders[(*n)++] = w->live_leader;
+	}
+	return 0;
 }
 
 static enum ks_membership fake_in_group(void *ctx, const struct ks_user *u, const char *group)
@@ -261,7 +279,7 @@ static int setup(void **state)
 		.unit_stopping = fake_unit_stopping,
 		.stop_units = fake_stop_units,
 		.user_name = fake_user_name,
-		.leader_has_session = fake_leader_has_session,
+		.session_leaders = fake_session_leaders,
 		.lookup_user = fake_lookup_user,
 		.in_group = fake_in_group,
 		.read_optin = fake_read_optin,
@@ -784,6 +802,62 @@ static void test_stale_records_swept(void **state)
 	assert_false(has_record(w, 104));
 }
 
+/* Many records and many sessions: the sessions' leaders are read once per
+ * sweep, and not at all when every record is young and its writer runs. */
+static void test_sweep_reads_sessions_once(void **state)
+{
+	struct world *w = *state;
+	const uint64_t now = ks_now_usec();
+
+	w->lookup_result = -ENXIO; /* a run that only sweeps */
+	w->more_sessions = 3000;
+	for (pid_t pid = 1000; pid < 1300; pid++) {
+		leave_record_at(w, pid, NULL, now);
+		fake_proc_ex(&w->fp, &(struct fake){ .pid = pid, .ppid = 1, .outside = true });
+	}
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 0);
+	assert_true(has_record(w, 1000) && has_record(w, 1299));
+
+	/* Half of them led by a session but old, half with the writer gone:
+	 * one read for the whole sweep. */
+	for (pid_t pid = 2000; pid < 2300; pid++)
+		leave_record_at(w, pid, NULL, now - KS_RECORD_MAX_LAG_USEC - 1000000);
+	for (pid_t pid = 100000; pid < 100300; pid++)
+		leave_record_at(w, pid, NULL, now - KS_RECORD_MAX_LAG_USEC - 1000000);
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 1);
+	assert_false(has_record(w, 2000));
+	assert_false(has_record(w, 2299));
+	assert_true(has_record(w, 100000));
+	assert_true(has_record(w, 100299));
+	assert_true(has_record(w, 1000));
+
+	/* More sessions than read: nothing judged stale by its session. */
+	leave_record(w, 3000, NULL);
+	w->leaders_result = -E2BIG;
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 2);
+	assert_true(has_record(w, 3000));
+}
+
+/* Past the guard's bound the sweep stops: no look-up, nothing removed;
+ * a later run removes it. */
+static void test_sweep_stops_at_deadline(void **state)
+{
+	struct world *w = *state;
+
+	w->lookup_result = -ENXIO;
+	leave_record(w, 101, NULL); /* leader gone, no session: stale */
+	assert_int_equal(ks_guard_run("7", ks_now_usec() - KS_GUARD_LOOKUP_USEC, &w->io, &w->log),
+			 KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 0);
+	assert_true(has_record(w, 101));
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 1);
+	assert_false(has_record(w, 101));
+}
+
 static void test_session_gone_sweeps(void **state)
 {
 	struct world *w = *state;
@@ -831,6 +905,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_stop_job_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_reads_sessions_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_stops_at_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_gone_sweeps, setup, teardown),
 	};
 

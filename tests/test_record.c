@@ -324,7 +324,7 @@ static void test_matches(void **state)
 	ks_record_free(&r);
 }
 
-static bool stale_if_odd(void *ctx, const struct ks_record *rec)
+static int stale_if_odd(void *ctx, const struct ks_record *rec)
 {
 	unsigned *calls = ctx;
 
@@ -385,6 +385,33 @@ static void test_sweep(void **state)
 	dir_free(&d);
 }
 
+/* Every record stale, until the caller runs out of time at the third. */
+static int stale_until_third(void *ctx, const struct ks_record *rec)
+{
+	unsigned *calls = ctx;
+
+	(void)rec;
+	return ++(*calls) >= 3 ? -ETIMEDOUT : 1;
+}
+
+static void test_sweep_stops(void **state)
+{
+	struct ks_record r = sample();
+	unsigned calls = 0;
+	struct dir d;
+
+	(void)state;
+	dir_init(&d);
+	for (pid_t pid = 1; pid <= 10; pid++) {
+		r.leader = pid;
+		assert_int_equal(ks_record_write(d.run, &r, getuid()), 0);
+	}
+	assert_int_equal(ks_record_sweep(d.run, getuid(), stale_until_third, &calls), 2);
+	assert_int_equal(calls, 3);
+	ks_record_free(&r);
+	dir_free(&d);
+}
+
 static void test_sweep_is_bounded(void **state)
 {
 	struct ks_record r = sample();
@@ -417,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_write_refuses_foreign_dir),
 		cmocka_unit_test(test_matches),
 		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_sweep_stops),
 		cmocka_unit_test(test_sweep_is_bounded),
 	};
 
