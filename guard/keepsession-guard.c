@@ -43,8 +43,6 @@
 #define SYSTEMD_UNIT_IFACE "org.freedesktop.systemd1.Unit"
 #define SYSTEMD_JOB_IFACE "org.freedesktop.systemd1.Job"
 #define LOGIND_SESSIONS_DIR "/run/systemd/sessions"
-/* Sessions looked at for one stale-record check; a host has far fewer. */
-#define MAX_SESSIONS 4096
 /* getpwnam_r()/getgrnam_r() buffers grow up to this (a large group). */
 #define MAX_DB_BUFFER (1024 * 1024)
 
@@ -410,8 +408,8 @@ out:
 	return r;
 }
 
-static int stop_units(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
-		      unsigned *stopped)
+static int stop_units(void *ctx, const char *pattern, const char *slice, const char *prefix,
+		      uint64_t deadline, unsigned *stopped, unsigned *skipped)
 {
 	sd_bus *bus = NULL;
 	char **names = NULL;
@@ -420,12 +418,19 @@ static int stop_units(void *ctx, const char *pattern, const char *slice, uint64_
 
 	(void)ctx;
 	*stopped = 0;
+	*skipped = 0;
 	r = ks_bus_open_manager(&bus);
 	if (r >= 0)
 		r = list_units(bus, deadline, pattern, &names, &n);
 	if (r < 0)
 		first = r; /* E2BIG: stop those listed */
 	for (size_t i = 0; i < n; i++) {
+		/* In a shared slice only the name can tell whose it is. */
+		if (!ks_guard_unit_owned(names[i], prefix)) {
+			(*skipped)++;
+			free(names[i]);
+			continue;
+		}
 		/* Past the deadline the rest is left, and said so. */
 		r = ks_now_usec() < deadline ? stop_unit_in_slice(bus, deadline, names[i], slice) :
 					       -ETIMEDOUT;
@@ -514,44 +519,64 @@ static enum ks_membership in_group(void *ctx, const struct ks_user *u, const cha
 	return member;
 }
 
-/* Does logind's state file of any session name pid as its LEADER=? true
- * when it cannot tell: a record is removed only when surely stale. */
-static bool leader_has_session(void *ctx, pid_t leader)
+/* The LEADER= of one of logind's session state files; 0 when it names
+ * none (a session without a leader, a file not of a session). */
+static pid_t state_file_leader(int dfd, const char *name)
 {
-	char want[32], buf[4096];
+	char buf[4096];
+	const char *p;
+	unsigned long v;
+	char *end;
+	ssize_t n;
+	int fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	buf[0] = '\n';
+	n = read(fd, buf + 1, sizeof(buf) - 2);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n + 1] = '\0';
+	p = strstr(buf, "\nLEADER=");
+	if (!p || p[8] < '1' || p[8] > '9')
+		return 0;
+	errno = 0;
+	v = strtoul(p + 8, &end, 10);
+	if (errno != 0 || v > INT32_MAX || (*end != '\n' && *end != '\0'))
+		return 0;
+	return (pid_t)v;
+}
+
+/* The leaders named by logind's session state files, in one pass. */
+static int session_leaders(void *ctx, pid_t *leaders, size_t max, size_t *n)
+{
 	struct dirent *de;
-	unsigned seen = 0;
-	bool found = false;
+	int r = 0;
 	DIR *d;
 
 	(void)ctx;
+	*n = 0;
 	d = opendir(LOGIND_SESSIONS_DIR);
 	if (!d)
-		return errno != ENOENT;
-	(void)snprintf(want, sizeof(want), "\nLEADER=%d\n", (int)leader);
-	while (!found && (de = readdir(d))) {
-		ssize_t n;
-		int fd;
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		pid_t leader;
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (++seen > MAX_SESSIONS) {
-			found = true;
+		leader = state_file_leader(dirfd(d), de->d_name);
+		if (leader == 0)
+			continue;
+		if (*n >= max) {
+			r = -E2BIG;
 			break;
 		}
-		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		buf[0] = '\n';
-		n = read(fd, buf + 1, sizeof(buf) - 2);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n + 1] = '\0';
-		found = strstr(buf, want) != NULL;
+		leaders[(*n)++] = leader;
 	}
 	closedir(d);
-	return found;
+	return r;
 }
 
 static int open_manager(void *ctx, sd_bus **bus)
@@ -621,7 +646,7 @@ int main(int argc, char **argv)
 		.unit_stopping = unit_stopping,
 		.stop_units = stop_units,
 		.user_name = user_name,
-		.leader_has_session = leader_has_session,
+		.session_leaders = session_leaders,
 		.lookup_user = lookup_user,
 		.in_group = in_group,
 		.read_optin = ks_optin_read_forked,

@@ -42,6 +42,10 @@ void ks_session_info_free(struct ks_session_info *s);
  * a hostile number of units, far above any real user's. */
 #define KS_GUARD_MAX_SCOPE_STOPS 4096
 
+/* Sessions' leaders read for one sweep of stale records; a host has far
+ * fewer sessions. With more, no record is judged stale by its session. */
+#define KS_GUARD_MAX_SESSIONS 4096
+
 struct ks_guard_io {
 	const char *record_dir; /* KS_RECORD_DIR */
 	const char *proc_root;  /* "/proc" */
@@ -62,18 +66,22 @@ struct ks_guard_io {
 	 * loaded; -errno: cannot tell. Within deadline. */
 	int (*unit_stopping)(void *ctx, const char *unit, uint64_t deadline);
 	/* StopUnit(name, "replace") of every active, activating or reloading
-	 * unit matching the glob pattern whose Slice is slice, at most
+	 * unit matching the glob pattern (PID 1's, FNM_NOESCAPE) whose Slice
+	 * is slice and, unless prefix is NULL, which ks_guard_unit_owned()
+	 * (a shared slice: the name must prove the owner), at most
 	 * KS_GUARD_MAX_SCOPE_STOPS, without waiting for the jobs; *stopped
-	 * counts the stop jobs queued. 0, or the first -errno (the others
+	 * counts the stop jobs queued, *skipped the units matching the
+	 * pattern left for their name. 0, or the first -errno (the others
 	 * are still tried). Within deadline. */
-	int (*stop_units)(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
-			  unsigned *stopped);
+	int (*stop_units)(void *ctx, const char *pattern, const char *slice, const char *prefix,
+			  uint64_t deadline, unsigned *stopped, unsigned *skipped);
 	/* The name of uid (getpwuid_r) into buf: 0, or -errno (-ENOENT: no
 	 * such user). */
 	int (*user_name)(void *ctx, uid_t uid, char *buf, size_t size);
-	/* Does a session led by pid still exist? For the sweep of stale
-	 * records; true when it cannot tell. */
-	bool (*leader_has_session)(void *ctx, pid_t leader);
+	/* The leaders of logind's sessions, at most max of them, into
+	 * leaders (*n of them), for the sweep of stale records: read once
+	 * per sweep. 0, -E2BIG when there are more, or -errno. */
+	int (*session_leaders)(void *ctx, pid_t *leaders, size_t max, size_t *n);
 	/* The decision's seams (ks_eligibility.h), with ctx. read_optin gets
 	 * a const struct ks_optin_fork * bound by the configured timeout as
 	 * its ctx: ks_optin_read_forked() in production. */
@@ -96,7 +104,13 @@ enum ks_guard_outcome {
 
 /* The guard's whole run for session id, bounded by the configured timeout
  * from start (CLOCK_MONOTONIC usec). The matched record is removed however
- * it ends, and stale ones are swept. */
+ * it ends, and stale ones are swept until KS_GUARD_LOOKUP_USEC from start
+ * (the rest on a later run). */
+/* Is unit surely the kept scope of the user whose unshortened name
+ * prefix ("keepsession-<escaped user>-") is prefix? true for a NULL
+ * prefix: the slice is the user's own. */
+bool ks_guard_unit_owned(const char *unit, const char *prefix);
+
 enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct ks_guard_io *io,
 				   const struct ks_log *log);
 

@@ -88,19 +88,25 @@ bool ks_record_any(const char *dir, uid_t owner);
 
 /* Is rec the record of the session of uid created at session_usec
  * (logind's TimestampMonotonic) and led by leader? The stamp decides: the
- * record is written shortly before logind creates the session. The
- * leader's start time cannot: a dead leader's pid may run another process
- * by now, and a record rewritten by a later leader with the same pid is
- * stamped after this session was created. */
-bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec);
+ * record is written shortly before logind creates the session. While the
+ * leader runs (read below proc_root), its start time must be the record's
+ * too, so that the record of a failed login cannot pass to a later
+ * session whose leader reused the pid; an unreadable leader matches
+ * nothing. A dead leader's pid may run another process by now: the stamp
+ * alone decides then, and a record rewritten by a later leader with the
+ * same pid is stamped after this session was created. */
+bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec,
+		       const char *proc_root);
 
-/* Decides whether the record of a leader is stale; ctx is the caller's. */
-typedef bool (*ks_record_stale_fn)(void *ctx, const struct ks_record *rec);
+/* Decides whether the record of a leader is stale (1) or not (0); ctx is
+ * the caller's. Negative: stop the sweep here (out of time). */
+typedef int (*ks_record_stale_fn)(void *ctx, const struct ks_record *rec);
 
 /* Looks at up to KS_RECORD_SWEEP_MAX entries of dir and removes the
  * records stale() says are, what bears a record's name without being one
  * (symlink, wrong owner or mode, oversized, malformed) and temporaries
- * left by a writer that died. Other names are left alone. Returns the
+ * left by a writer that died, until stale() says stop. Other names are
+ * left alone. Returns the
  * number removed, or -errno when dir cannot be used. */
 int ks_record_sweep(const char *dir, uid_t owner, ks_record_stale_fn stale, void *ctx);
 

@@ -35,27 +35,68 @@ static unsigned long long leader_starttime(const struct ks_guard_io *io, pid_t l
 	return starttime;
 }
 
+/* One sweep's state: the sessions' leaders are read once, when a record
+ * first needs them. */
+struct sweep_ctx {
+	const struct ks_guard_io *io;
+	uint64_t deadline;
+	pid_t *leaders; /* sorted */
+	size_t n_leaders;
+	int leaders_read; /* 0: not yet, 1: read, -1: cannot tell */
+};
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Does a session of logind name leader as its leader? true when it cannot
+ * tell: a record is removed only when surely stale. */
+static bool leader_has_session(struct sweep_ctx *sw, pid_t leader)
+{
+	if (sw->leaders_read == 0) {
+		sw->leaders = calloc(KS_GUARD_MAX_SESSIONS, sizeof(*sw->leaders));
+		sw->leaders_read = -1;
+		if (sw->leaders &&
+		    sw->io->session_leaders(sw->io->ctx, sw->leaders, KS_GUARD_MAX_SESSIONS,
+					    &sw->n_leaders) >= 0) {
+			qsort(sw->leaders, sw->n_leaders, sizeof(*sw->leaders), pid_cmp);
+			sw->leaders_read = 1;
+		}
+	}
+	if (sw->leaders_read < 0)
+		return true;
+	return bsearch(&leader, sw->leaders, sw->n_leaders, sizeof(*sw->leaders), pid_cmp);
+}
+
 /* A record is stale when no session is led by its pid and none ever will
  * be: its writer is gone (the session ended without a guard run: the
  * guard was installed meanwhile, the session was gone before its guard
- * looked, a crash), or it is older than any session it could match. */
-static bool record_stale(void *ctx, const struct ks_record *rec)
+ * looked, a crash), or it is older than any session it could match. The
+ * cheap checks come first: a young record of a running writer is kept
+ * without asking about sessions. Past the deadline the sweep stops. */
+static int record_stale(void *ctx, const struct ks_record *rec)
 {
-	const struct ks_guard_io *io = ctx;
-	unsigned long long starttime = leader_starttime(io, rec->leader);
+	struct sweep_ctx *sw = ctx;
 	uint64_t now = ks_now_usec();
+	bool young;
 
-	if (io->leader_has_session(io->ctx, rec->leader))
-		return false;
-	if (starttime == 0 || starttime != rec->starttime)
-		return true;
-	return rec->created_usec <= now && now - rec->created_usec > KS_RECORD_MAX_LAG_USEC;
+	if (now >= sw->deadline)
+		return -ETIMEDOUT;
+	young = rec->created_usec <= now && now - rec->created_usec <= KS_RECORD_MAX_LAG_USEC;
+	if (young && leader_starttime(sw->io, rec->leader) == rec->starttime)
+		return 0;
+	return !leader_has_session(sw, rec->leader);
 }
 
-static void sweep(const struct ks_guard_io *io, const struct ks_log *log)
+static void sweep(const struct ks_guard_io *io, uint64_t deadline, const struct ks_log *log)
 {
-	int r = ks_record_sweep(io->record_dir, io->trusted_owner, record_stale, (void *)io);
+	struct sweep_ctx sw = { .io = io, .deadline = deadline };
+	int r = ks_record_sweep(io->record_dir, io->trusted_owner, record_stale, &sw);
 
+	free(sw.leaders);
 	if (r > 0)
 		ks_log(log, LOG_DEBUG, "removed %d stale session record(s)", r);
 }
@@ -101,11 +142,12 @@ static int user_stopping(const struct ks_guard_io *io, uid_t uid, uint64_t deadl
 #define KEPT_USER_PREFIX_MAX 100
 
 /* The glob matching the user's kept scopes, "keepsession-<user>-*.scope"
- * with the user escaped as in their names and '\' quoted for fnmatch(). */
+ * with the user escaped as in their names. PID 1 matches with
+ * FNM_NOESCAPE, so the escapes' '\' stand for themselves; an escaped name
+ * holds no other glob character. */
 static int kept_pattern(const char *user, char *buf, size_t size)
 {
 	char escaped[KS_UNIT_NAME_MAX + 1];
-	size_t len = 0;
 	int n;
 
 	n = ks_unit_name_escape(user, escaped, sizeof(escaped));
@@ -113,18 +155,50 @@ static int kept_pattern(const char *user, char *buf, size_t size)
 		return n;
 	if (n > KEPT_USER_PREFIX_MAX)
 		escaped[KEPT_USER_PREFIX_MAX] = '\0';
-	if (size < 2 * KS_UNIT_NAME_MAX + 32)
-		return -ENAMETOOLONG;
-	len += (size_t)snprintf(buf, size, "keepsession-");
-	for (const char *p = escaped; *p; p++) {
-		if (*p == '\\')
-			buf[len++] = '\\';
-		buf[len++] = *p;
-	}
 	/* A shortened name has no '-' right after the part kept. */
-	(void)snprintf(buf + len, size - len, "%s",
-		       n > KEPT_USER_PREFIX_MAX ? "*.scope" : "-*.scope");
+	if (snprintf(buf, size, "keepsession-%s%s", escaped,
+		     n > KEPT_USER_PREFIX_MAX ? "*.scope" : "-*.scope") >= (int)size)
+		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* Does the slice setting give every uid its own slice ("%U" in it, or the
+ * default user-UID.slice)? Then the Slice of a unit tells whose it is. */
+static bool slice_per_user(const char *slice)
+{
+	if (!slice)
+		return true;
+	for (const char *p = slice; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == 'U')
+			return true;
+		if (p[1] == '\0')
+			break;
+		p++; /* "%%": one '%' */
+	}
+	return false;
+}
+
+/* What a unit's name must start with to be surely the user's when the
+ * slice is shared: "keepsession-<user>-", the user unshortened. The
+ * pattern alone may match another user's scope when the name was cut. */
+static int owned_prefix(const char *user, char *buf, size_t size)
+{
+	char escaped[KS_UNIT_NAME_MAX + 1];
+	int n;
+
+	n = ks_unit_name_escape(user, escaped, sizeof(escaped));
+	if (n < 0)
+		return n;
+	if (snprintf(buf, size, "keepsession-%s-", escaped) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+bool ks_guard_unit_owned(const char *unit, const char *prefix)
+{
+	return !prefix || strncmp(unit, prefix, strlen(prefix)) == 0;
 }
 
 /* terminate-user: nothing of this session is kept, and the kept scopes of
@@ -136,19 +210,24 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 {
 	const struct ks_mover default_slice = { 0 }; /* version unknown: user-UID.slice */
 	const struct ks_scope_request req = { .slice = c->slice, .uid = uid };
-	char pattern[2 * KS_UNIT_NAME_MAX + 32], slice[KS_UNIT_NAME_MAX + 1];
-	unsigned stopped = 0;
+	char pattern[KS_UNIT_NAME_MAX + 32], prefix[KS_UNIT_NAME_MAX + 32],
+		slice[KS_UNIT_NAME_MAX + 1];
+	const bool per_user = slice_per_user(c->slice);
+	unsigned stopped = 0, skipped = 0;
 	int r;
 
 	r = kept_pattern(user, pattern, sizeof(pattern));
+	if (r >= 0 && !per_user)
+		r = owned_prefix(user, prefix, sizeof(prefix));
 	if (r >= 0)
 		r = ks_mover_slice(&default_slice, &req, slice, sizeof(slice));
 	if (r >= 0)
-		r = io->stop_units(io->ctx, pattern, slice, deadline, &stopped);
+		r = io->stop_units(io->ctx, pattern, slice, per_user ? NULL : prefix, deadline,
+				   &stopped, &skipped);
 	ks_log(log, LOG_NOTICE,
 	       "user %s is being stopped (stop job on %s): nothing kept from session %s, %u kept "
-	       "scope(s) stopped",
-	       user, unit, id, stopped);
+	       "scope(s) stopped, %u left (not surely the user's)",
+	       user, unit, id, stopped, skipped);
 	if (r < 0)
 		ks_log(log, LOG_ERR, "cannot stop every kept scope of user %s: %s", user,
 		       strerror(-r));
@@ -299,7 +378,7 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 		 * module handled), so nothing is left to keep. Its record,
 		 * if any, goes with the sweep. */
 		ks_log(log, LOG_DEBUG, "session %s is gone: nothing to keep", id);
-		sweep(io, log);
+		sweep(io, start + KS_GUARD_LOOKUP_USEC, log);
 		return KS_GUARD_NO_RECORD;
 	}
 	if (r < 0) {
@@ -320,7 +399,7 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 		outcome = KS_GUARD_NOT_OURS;
 		goto out;
 	}
-	if (!ks_record_matches(&rec, s.leader, s.uid, s.timestamp_usec)) {
+	if (!ks_record_matches(&rec, s.leader, s.uid, s.timestamp_usec, io->proc_root)) {
 		ks_log(log, LOG_DEBUG, "the record of pid %d is not session %s's", (int)s.leader,
 		       id);
 		outcome = KS_GUARD_NOT_OURS;
@@ -331,7 +410,7 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 	}
 	ks_record_free(&rec);
 out:
-	sweep(io, log);
+	sweep(io, start + KS_GUARD_LOOKUP_USEC, log);
 	ks_session_info_free(&s);
 	return outcome;
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ks_proctree.h"
 #include "ks_record.h"
 
 #define RECORD_HEADER "pam_keepsession-record 1"
@@ -393,9 +394,19 @@ bool ks_record_any(const char *dir, uid_t owner)
 	return any;
 }
 
-bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec)
+bool ks_record_matches(const struct ks_record *rec, pid_t leader, uid_t uid, uint64_t session_usec,
+		       const char *proc_root)
 {
+	unsigned long long starttime;
+	uid_t owner;
+	int r;
+
 	if (rec->leader != leader || rec->uid != uid)
+		return false;
+	/* A live leader must be the record's writer: a failed login's record
+	 * cannot pass to a later session whose leader reused the pid. */
+	r = ks_proc_identity(proc_root, leader, &starttime, &owner);
+	if (r != -ESRCH && (r < 0 || starttime != rec->starttime))
 		return false;
 	/* The record is written before logind creates the session, shortly. */
 	return rec->created_usec <= session_usec &&
@@ -449,13 +460,18 @@ int ks_record_sweep(const char *dir, uid_t owner, ks_record_stale_fn stale, void
 		if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0) {
 			drop = temp_left_over(dirfd(d), de->d_name);
 		} else if (is_record_name(de->d_name)) {
+			int verdict = 0;
+
 			r = read_at(dirfd(d), de->d_name, owner, &rec);
 			if (r == -ENOENT)
 				continue; /* removed meanwhile */
-			drop = r == -EPERM || r == -EFBIG || r == -EBADMSG ||
-			       (r == 0 && stale(ctx, &rec));
-			if (r == 0)
+			if (r == 0) {
+				verdict = stale(ctx, &rec);
 				ks_record_free(&rec);
+				if (verdict < 0)
+					break;
+			}
+			drop = r == -EPERM || r == -EFBIG || r == -EBADMSG || verdict > 0;
 		} else {
 			continue; /* not ours to judge */
 		}

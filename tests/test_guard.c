@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <cmocka.h>
+#include <fnmatch.h>
 
 #include "fakeproc.h"
 #include "logcap.h"
@@ -15,6 +16,7 @@
 #include "ks_mover.h"
 #include "ks_optin_fork.h"
 #include "ks_record.h"
+#include "ks_unitname.h"
 
 #define LEADER 4242
 #define ALICE 1000
@@ -45,17 +47,27 @@ struct world {
 	/* stop_units */
 	unsigned stop_calls, stop_count;
 	int stop_result;
-	char stop_pattern[600], stop_slice[256];
+	char stop_pattern[600], stop_slice[256], stop_prefix[300];
+	bool stop_prefix_null;
+	/* kept scopes in the (shared) slice, added to stop_count when they
+	 * match as PID 1 matches and pass the owner's prefix */
+	char units[4][KS_UNIT_NAME_MAX + 1];
+	size_t n_units;
+	unsigned stop_skipped;
 	/* the password database: alice only */
 	int user_result;
-	char name_of_uid[32];
+	char name_of_uid[160];
 	/* ~/.keepsession */
 	enum ks_optin_status optin;
 	unsigned optin_reads;
 	char optin_path[256];
 	uint64_t optin_timeout_usec;
-	/* leaders of live sessions, for the sweep */
+	/* leaders of live sessions, for the sweep: live_leader and
+	 * more_sessions others (pids from 100000) */
 	pid_t live_leader;
+	size_t more_sessions;
+	int leaders_result;
+	unsigned leader_reads;
 	/* what the keeper was asked */
 	unsigned keeps;
 	enum ks_when when;
@@ -118,8 +130,8 @@ static int fake_unit_stopping(void *ctx, const char *unit, uint64_t deadline)
 	return -EINVAL;
 }
 
-static int fake_stop_units(void *ctx, const char *pattern, const char *slice, uint64_t deadline,
-			   unsigned *stopped)
+static int fake_stop_units(void *ctx, const char *pattern, const char *slice, const char *prefix,
+			   uint64_t deadline, unsigned *stopped, unsigned *skipped)
 {
 	struct world *w = ctx;
 
@@ -127,8 +139,30 @@ static int fake_stop_units(void *ctx, const char *pattern, const char *slice, ui
 	w->stop_calls++;
 	(void)snprintf(w->stop_pattern, sizeof(w->stop_pattern), "%s", pattern);
 	(void)snprintf(w->stop_slice, sizeof(w->stop_slice), "%s", slice);
+	w->stop_prefix_null = !prefix;
+	(void)snprintf(w->stop_prefix, sizeof(w->stop_prefix), "%s", prefix ? prefix : "");
 	*stopped = w->stop_count;
+	*skipped = 0;
+	/* ListUnitsByPatterns matches as fnmatch(FNM_NOESCAPE) does. */
+	for (size_t i = 0; i < w->n_units; i++) {
+		if (fnmatch(pattern, w->units[i], FNM_NOESCAPE) != 0)
+			continue;
+		if (ks_guard_unit_owned(w->units[i], prefix))
+			(*stopped)++;
+		else
+			(*skipped)++;
+	}
+	w->stop_skipped = *skipped;
 	return w->stop_result;
+}
+
+/* A kept scope of user in the manager, named as the mover names it. */
+static void add_unit(struct world *w, const char *user, pid_t pid)
+{
+	assert_true(w->n_units < sizeof(w->units) / sizeof(w->units[0]));
+	assert_true(ks_scope_name(user, "/usr/bin/tmux", pid, w->units[w->n_units],
+				  sizeof(w->units[0])) > 0);
+	w->n_units++;
 }
 
 static int fake_user_name(void *ctx, uid_t uid, char *buf, size_t size)
@@ -154,11 +188,25 @@ static int fake_lookup_user(void *ctx, const char *name, struct ks_user *u)
 	return 0;
 }
 
-static bool fake_leader_has_session(void *ctx, pid_t leader)
+static int fake_session_leaders(void *ctx, pid_t *leaders, size_t max, size_t *n)
 {
 	struct world *w = ctx;
 
-	return leader == w->live_leader;
+	w->leader_reads++;
+	*n = 0;
+	if (w->leaders_result < 0)
+		return w->leaders_result;
+	for (size_t i = 0; i < w->more_sessions; i++) {
+		if (*n >= max)
+			return -E2BIG;
+		leaders[(*n)++] = (pid_t)(100000 + i);
+	}
+	if (w->live_leader != 0) {
+		if (*n >= max)
+			return -E2BIG;
+		leaders[(*n)++] = w->live_leader;
+	}
+	return 0;
 }
 
 static enum ks_membership fake_in_group(void *ctx, const struct ks_user *u, const char *group)
@@ -233,7 +281,7 @@ static int setup(void **state)
 		.unit_stopping = fake_unit_stopping,
 		.stop_units = fake_stop_units,
 		.user_name = fake_user_name,
-		.leader_has_session = fake_leader_has_session,
+		.session_leaders = fake_session_leaders,
 		.lookup_user = fake_lookup_user,
 		.in_group = fake_in_group,
 		.read_optin = fake_read_optin,
@@ -424,17 +472,25 @@ static void test_leader_pid_reused(void **state)
 {
 	struct world *w = *state;
 
-	/* sshd died and its pid runs another process: the stamp decides. */
+	/* sshd died and its pid is free: the stamp decides. */
+	leave_record(w, LEADER, "users=alice");
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_false(has_record(w, LEADER));
+
+	/* The record of a login that failed after open_session; its pid now
+	 * leads a later session (of a stack without the module), created
+	 * within the lag: another start time, not that session's. */
 	fake_proc_ex(&w->fp, &(struct fake){ .pid = LEADER,
 					     .ppid = 1,
 					     .outside = true,
 					     .starttime = FAKE_STARTTIME(LEADER) + 1 });
 	leave_record(w, LEADER, "users=alice");
-	assert_int_equal(run(w), KS_GUARD_KEPT);
-	assert_false(has_record(w, LEADER));
+	assert_int_equal(run(w), KS_GUARD_NOT_OURS);
+	assert_int_equal(w->keeps, 1);
 
 	/* That process opened a later session and rewrote the record: not
 	 * this session's, and left to the later one. */
+	leader_alive(w);
 	leave_record(w, LEADER, "users=alice");
 	w->session.timestamp_usec = 5000000 - 1000;
 	w->live_leader = LEADER;
@@ -669,7 +725,7 @@ static void test_terminate_user_keeps_nothing(void **state)
 	assert_int_equal(w->cap.prio[0], LOG_NOTICE);
 	assert_int_equal(logcap_count(&w->cap, "user alice is being stopped (stop job on "
 					       "user@1000.service): nothing kept from session 7, "
-					       "2 kept scope(s) stopped"),
+					       "2 kept scope(s) stopped, 0 left"),
 			 1);
 	assert_false(has_record(w, LEADER));
 
@@ -713,13 +769,77 @@ static void test_terminate_user_configured_slice(void **state)
 	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
 	assert_string_equal(w->stop_slice, "kept-1000.slice");
 	assert_string_equal(w->stop_pattern, "keepsession-alice-*.scope");
+	/* A slice per uid: its Slice tells whose a unit is. */
+	assert_true(w->stop_prefix_null);
+}
 
-	/* "al-ice" escapes to "al\x2dice"; fnmatch needs the '\' quoted. */
+/* "al-ice" escapes to "al\x2dice": PID 1 matches with FNM_NOESCAPE, so
+ * the pattern holds the escape as the scope's name does. */
+static void test_terminate_user_escaped_names(void **state)
+{
+	static const char *const users[] = { "al-ice", "j.doe@corp", "anna_b" };
+	struct world *w = *state;
+
+	w->user_service = 1;
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		w->n_units = 0;
+		add_unit(w, users[i], 4242);
+		add_unit(w, "alice", 4243);
+		strcpy(w->name_of_uid, users[i]);
+		leave_record(w, LEADER, "users=alice");
+		assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+		assert_true(w->stop_prefix_null);
+		assert_int_equal(logcap_count(&w->cap, "1 kept scope(s) stopped, 0 left"),
+				 (int)i + 1);
+	}
+	assert_string_equal(w->stop_pattern, "keepsession-anna_b-*.scope");
 	strcpy(w->name_of_uid, "al-ice");
 	leave_record(w, LEADER, "users=alice");
 	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
-	assert_string_equal(w->stop_pattern, "keepsession-al\\\\x2dice-*.scope");
+	assert_string_equal(w->stop_pattern, "keepsession-al\\x2dice-*.scope");
 	assert_string_equal(w->stop_slice, "user-1000.slice");
+}
+
+/* A user name long enough to be cut in the pattern: the pattern matches
+ * another such user's scopes. In a slice shared by all users only a name
+ * with this user's whole prefix is stopped; the others are left and
+ * counted. */
+static void test_terminate_user_long_name_shared_slice(void **state)
+{
+	struct world *w = *state;
+	char bob[160];
+
+	memset(w->name_of_uid, 'x', 101);
+	strcpy(w->name_of_uid + 101, "_alice");
+	memset(bob, 'x', 101);
+	strcpy(bob + 101, "_bob");
+	add_unit(w, w->name_of_uid, 4242);
+	add_unit(w, bob, 777);
+	w->user_service = 1;
+	leave_record(w, LEADER, "users=alice slice=keepsession.slice");
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_false(w->stop_prefix_null);
+	assert_int_equal(strncmp(w->stop_prefix, "keepsession-xxx", 15), 0);
+	assert_int_equal(w->stop_skipped, 1);
+	assert_int_equal(logcap_count(&w->cap, "1 kept scope(s) stopped, 1 left (not surely the "
+					       "user's)"),
+			 1);
+
+	/* A slice per uid: the manager's Slice check separates them. */
+	leave_record(w, LEADER, "users=alice slice=kept-%U.slice");
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_true(w->stop_prefix_null);
+}
+
+static void test_unit_owned(void **state)
+{
+	(void)state;
+	assert_true(ks_guard_unit_owned("keepsession-bob-tmux-1.scope", NULL));
+	assert_true(ks_guard_unit_owned("keepsession-alice-tmux-1.scope", "keepsession-alice-"));
+	assert_false(ks_guard_unit_owned("keepsession-bob-tmux-1.scope", "keepsession-alice-"));
+	assert_false(ks_guard_unit_owned("keepsession-alice", "keepsession-alice-"));
+	assert_false(
+		ks_guard_unit_owned("keepsession-xxxxxtmux-1.scope", "keepsession-xxxxx_alice-"));
 }
 
 /* Stopping the scopes fails: still nothing kept, and the failure said. */
@@ -800,6 +920,62 @@ static void test_stale_records_swept(void **state)
 	assert_false(has_record(w, 104));
 }
 
+/* Many records and many sessions: the sessions' leaders are read once per
+ * sweep, and not at all when every record is young and its writer runs. */
+static void test_sweep_reads_sessions_once(void **state)
+{
+	struct world *w = *state;
+	const uint64_t now = ks_now_usec();
+
+	w->lookup_result = -ENXIO; /* a run that only sweeps */
+	w->more_sessions = 3000;
+	for (pid_t pid = 1000; pid < 1300; pid++) {
+		leave_record_at(w, pid, NULL, now);
+		fake_proc_ex(&w->fp, &(struct fake){ .pid = pid, .ppid = 1, .outside = true });
+	}
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 0);
+	assert_true(has_record(w, 1000) && has_record(w, 1299));
+
+	/* Half of them led by a session but old, half with the writer gone:
+	 * one read for the whole sweep. */
+	for (pid_t pid = 2000; pid < 2300; pid++)
+		leave_record_at(w, pid, NULL, now - KS_RECORD_MAX_LAG_USEC - 1000000);
+	for (pid_t pid = 100000; pid < 100300; pid++)
+		leave_record_at(w, pid, NULL, now - KS_RECORD_MAX_LAG_USEC - 1000000);
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 1);
+	assert_false(has_record(w, 2000));
+	assert_false(has_record(w, 2299));
+	assert_true(has_record(w, 100000));
+	assert_true(has_record(w, 100299));
+	assert_true(has_record(w, 1000));
+
+	/* More sessions than read: nothing judged stale by its session. */
+	leave_record(w, 3000, NULL);
+	w->leaders_result = -E2BIG;
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 2);
+	assert_true(has_record(w, 3000));
+}
+
+/* Past the guard's bound the sweep stops: no look-up, nothing removed;
+ * a later run removes it. */
+static void test_sweep_stops_at_deadline(void **state)
+{
+	struct world *w = *state;
+
+	w->lookup_result = -ENXIO;
+	leave_record(w, 101, NULL); /* leader gone, no session: stale */
+	assert_int_equal(ks_guard_run("7", ks_now_usec() - KS_GUARD_LOOKUP_USEC, &w->io, &w->log),
+			 KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 0);
+	assert_true(has_record(w, 101));
+	assert_int_equal(run(w), KS_GUARD_NO_RECORD);
+	assert_int_equal(w->leader_reads, 1);
+	assert_false(has_record(w, 101));
+}
+
 static void test_session_gone_sweeps(void **state)
 {
 	struct world *w = *state;
@@ -845,10 +1021,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_terminate_user_not_opted_in, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminate_user_configured_slice, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_escaped_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_long_name_shared_slice, setup,
+						teardown),
+		cmocka_unit_test(test_unit_owned),
 		cmocka_unit_test_setup_teardown(test_terminate_user_stop_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_stop_job_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_records_swept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_reads_sessions_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_stops_at_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_gone_sweeps, setup, teardown),
 	};
 

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "fakeproc.h"
 #include "logcap.h"
 #include "ks_record.h"
 
@@ -371,21 +372,39 @@ static void test_matches(void **state)
 {
 	struct ks_record r = sample();
 	const uint64_t created = r.created_usec;
+	struct fakeproc fp;
 
 	(void)state;
-	/* The session created 10 ms after the record. */
-	assert_true(ks_record_matches(&r, 42, 1000, created + 10000));
+	fakeproc_init(&fp, "/user.slice/user-1000.slice/session-7.scope");
+	/* The leader is gone: the stamp decides. The session created 10 ms
+	 * after the record. */
+	assert_true(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
 	/* Another leader, another user. */
-	assert_false(ks_record_matches(&r, 43, 1000, created + 10000));
-	assert_false(ks_record_matches(&r, 42, 1001, created + 10000));
+	assert_false(ks_record_matches(&r, 43, 1000, created + 10000, fp.proc));
+	assert_false(ks_record_matches(&r, 42, 1001, created + 10000, fp.proc));
 	/* A session created before the record, or long after it. */
-	assert_false(ks_record_matches(&r, 42, 1000, created - 1));
-	assert_true(ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC));
-	assert_false(ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC + 1));
+	assert_false(ks_record_matches(&r, 42, 1000, created - 1, fp.proc));
+	assert_true(ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC, fp.proc));
+	assert_false(
+		ks_record_matches(&r, 42, 1000, created + KS_RECORD_MAX_LAG_USEC + 1, fp.proc));
+
+	/* The leader runs: it must be the record's writer. */
+	fake_proc_ex(&fp,
+		     &(struct fake){ .pid = 42, .ppid = 1, .starttime = 777, .outside = true });
+	assert_true(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
+	/* A later process with the pid (a failed login's record, a session
+	 * led by the reused pid within the lag). */
+	fake_proc_ex(&fp,
+		     &(struct fake){ .pid = 42, .ppid = 1, .starttime = 778, .outside = true });
+	assert_false(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
+	/* A leader that cannot be read matches nothing. */
+	fake_proc_ex(&fp, &(struct fake){ .pid = 42, .stat = "garbage", .outside = true });
+	assert_false(ks_record_matches(&r, 42, 1000, created + 10000, fp.proc));
+	fakeproc_remove(&fp);
 	ks_record_free(&r);
 }
 
-static bool stale_if_odd(void *ctx, const struct ks_record *rec)
+static int stale_if_odd(void *ctx, const struct ks_record *rec)
 {
 	unsigned *calls = ctx;
 
@@ -446,6 +465,33 @@ static void test_sweep(void **state)
 	dir_free(&d);
 }
 
+/* Every record stale, until the caller runs out of time at the third. */
+static int stale_until_third(void *ctx, const struct ks_record *rec)
+{
+	unsigned *calls = ctx;
+
+	(void)rec;
+	return ++(*calls) >= 3 ? -ETIMEDOUT : 1;
+}
+
+static void test_sweep_stops(void **state)
+{
+	struct ks_record r = sample();
+	unsigned calls = 0;
+	struct dir d;
+
+	(void)state;
+	dir_init(&d);
+	for (pid_t pid = 1; pid <= 10; pid++) {
+		r.leader = pid;
+		assert_int_equal(ks_record_write(d.run, &r, getuid()), 0);
+	}
+	assert_int_equal(ks_record_sweep(d.run, getuid(), stale_until_third, &calls), 2);
+	assert_int_equal(calls, 3);
+	ks_record_free(&r);
+	dir_free(&d);
+}
+
 static void test_sweep_is_bounded(void **state)
 {
 	struct ks_record r = sample();
@@ -480,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_write_refuses_foreign_dir),
 		cmocka_unit_test(test_matches),
 		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_sweep_stops),
 		cmocka_unit_test(test_sweep_is_bounded),
 	};
 
