@@ -466,7 +466,8 @@ static bool tree_has(const struct ks_tree *tree, const struct ks_proc_id *id)
  * attached screen client dies of SIGHUP right at a dropped connection):
  * one rescan for all of them, and the trees rooted in their members (the
  * re-parented SCREEN) are pinned into dest[] in their place, in_use
- * trees being kept already, within max_trees. Returns the number added.
+ * trees being pinned (and so started or about to be) already, within
+ * max_trees. Returns the number added.
  */
 static size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_lost,
 		     struct ks_selection *rescan, struct kept_tree *dest, size_t in_use,
@@ -674,9 +675,11 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 				lost[n_lost++] = kept[i].tree;
 				kept[i].gone = true;
 			}
+		/* Every tree pinned so far cost a start, lost or not: max_trees
+		 * bounds what PID 1 is asked for, not what it kept. */
 		if (n_lost > 0 && !past(run, starts_deadline)) {
 			n_pinned += reroot(run, lost, n_lost, &rerooted_again, kept + n_pinned,
-					   n_pinned - n_lost, &n_over);
+					   n_pinned, &n_over);
 			start_trees(run, &mover, kept, first, n_pinned, starts_deadline, &n_late);
 			(void)ks_mover_wait(&mover);
 		}

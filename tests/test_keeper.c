@@ -1279,6 +1279,33 @@ static void test_client_dies_call_refused(void **state)
 					   .error_message = "No such process" });
 }
 
+/* max_trees = 1 and the one tree's root exits as systemd takes it: its
+ * start counted, so SCREEN is not started in its place (PID 1 is never
+ * asked for more scopes than max_trees), and one line says so. */
+static void test_reroot_within_max_trees(void **state)
+{
+	struct fx *fx = *state;
+	pid_t client, server;
+	char dir[PATH_MAX];
+
+	fx->c.max_trees = 1;
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	(void)add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)client);
+	fx->manager_script.start_kill_pid = (uint32_t)client;
+	fx->manager_script.start_kill_dir = dir;
+	fx->manager_script.steps[0] =
+		(struct fake_start_step){ .action = FAKE_START_OK, .result = "resources" };
+	fx->manager_script.n_steps = 1;
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(starts(fx), 1);
+	assert_start(start_call(fx, 0), "screen", client, "user-1000.slice");
+	assert_one_line_with(fx, LOG_WARNING, "1 tree(s) over max_trees = 1");
+	assert_int_equal(loud_lines(fx), 1);
+}
+
 /* An attached tmux client on the login shell's terminal is no tree: one
  * scope, the server's, and no "kept tmux" line for the client. */
 static void test_tmux_client_not_kept(void **state)
@@ -1541,6 +1568,7 @@ int main(void)
 		T(test_client_dies_call_refused),
 		T(test_tmux_client_not_kept),
 		T(test_max_trees),
+		T(test_reroot_within_max_trees),
 		T(test_flood),
 		T(test_flood_no_time),
 		T(test_description_not_utf8),
