@@ -613,6 +613,36 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 	       k->unit, missed, complete ? "" : " in time");
 }
 
+/*
+ * Admins keep the last word: while the user is stopped as a whole
+ * (terminate-user), nothing is kept, or a multiplexer that outlived the
+ * stop guard's pass (one that ignores SIGTERM) would escape it here, in
+ * sshd's close after the guard. When the manager cannot tell, the trees
+ * are kept, as the guard does: a missed terminate-user leaves a scope an
+ * admin can stop, a wrong answer would take a tmux at an ordinary logout.
+ */
+static bool user_being_stopped(struct keep_run *run, sd_bus *bus, uint64_t deadline)
+{
+	char unit[64];
+	int r;
+
+	if (run->io->user_stop_checked)
+		return false;
+	run->stats.calls++;
+	r = ks_user_stopping(ks_unit_stopping, bus, run->t->uid, deadline, unit, sizeof(unit));
+	if (r > 0) {
+		ks_log(run->log, LOG_NOTICE,
+		       "user %s is being stopped (stop job on %s): nothing kept from session %s",
+		       run->t->user, unit, run->t->session_id);
+		return true;
+	}
+	if (r < 0)
+		ks_log(run->log, LOG_WARNING,
+		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
+		       run->t->user, strerror(-r));
+	return false;
+}
+
 static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 {
 	struct ks_selection rerooted = { 0 }, rerooted_again = { 0 };
@@ -653,6 +683,10 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 		ks_log(run->log, LOG_ERR,
 		       "cannot talk to the systemd manager, nothing kept for %s: %s", t->user,
 		       strerror(-r));
+		goto out;
+	}
+	if (user_being_stopped(run, bus, starts_deadline)) {
+		r = 0;
 		goto out;
 	}
 
