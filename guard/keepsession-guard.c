@@ -40,8 +40,6 @@
 #define SYSTEMD_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_UNIT_PATH "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_SCOPE_IFACE "org.freedesktop.systemd1.Scope"
-#define SYSTEMD_UNIT_IFACE "org.freedesktop.systemd1.Unit"
-#define SYSTEMD_JOB_IFACE "org.freedesktop.systemd1.Job"
 #define LOGIND_SESSIONS_DIR "/run/systemd/sessions"
 /* getpwnam_r()/getgrnam_r() buffers grow up to this (a large group). */
 #define MAX_DB_BUFFER (1024 * 1024)
@@ -240,81 +238,16 @@ static int manager_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_
 	return sd_bus_call(bus, msg, deadline - now, error, reply);
 }
 
-/* GetUnit(unit): its object path into *path (malloc'd); -ENOENT when no
- * such unit is loaded. */
-static int get_unit(sd_bus *bus, uint64_t deadline, const char *unit, char **path)
-{
-	sd_bus_error error = SD_BUS_ERROR_NULL;
-	sd_bus_message *msg = NULL, *reply = NULL;
-	const char *value = NULL;
-	int r;
-
-	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH,
-					   SYSTEMD_MANAGER_IFACE, "GetUnit");
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "s", unit);
-	if (r >= 0)
-		r = manager_call(bus, deadline, msg, &error, &reply);
-	if (r < 0 && sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit"))
-		r = -ENOENT;
-	if (r >= 0 && (sd_bus_message_read(reply, "o", &value) <= 0 || !value))
-		r = -EBADMSG;
-	if (r >= 0) {
-		*path = strdup(value);
-		if (!*path)
-			r = -ENOMEM;
-	}
-	sd_bus_error_free(&error);
-	sd_bus_message_unref(msg);
-	sd_bus_message_unref(reply);
-	return r;
-}
-
+/* The guard's seam over ks_unit_stopping(), on a connection of its own. */
 static int unit_stopping(void *ctx, const char *unit, uint64_t deadline)
 {
-	sd_bus_message *reply = NULL;
-	const char *job_path = NULL, *type = NULL;
-	char *path = NULL;
 	sd_bus *bus = NULL;
-	uint32_t job = 0;
 	int r;
 
 	(void)ctx;
 	r = ks_bus_open_manager(&bus);
 	if (r >= 0)
-		r = get_unit(bus, deadline, unit, &path);
-	if (r == -ENOENT) {
-		r = 0; /* not loaded: no job either */
-		goto out;
-	}
-	if (r >= 0)
-		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_UNIT_IFACE, "Job",
-				 &reply);
-	if (r >= 0 && (sd_bus_message_read(reply, "v", "(uo)", &job, &job_path) <= 0 || !job_path))
-		r = -EBADMSG;
-	if (r < 0)
-		goto out;
-	if (job == 0) {
-		r = 0;
-		goto out;
-	}
-	/* The path is the manager's; read it before the reply goes. */
-	{
-		char *jp = strdup(job_path);
-
-		reply = sd_bus_message_unref(reply);
-		r = jp ? get_property(bus, deadline, SYSTEMD_SERVICE, jp, SYSTEMD_JOB_IFACE,
-				      "JobType", &reply) :
-			 -ENOMEM;
-		free(jp);
-	}
-	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &type) <= 0 || !type))
-		r = -EBADMSG;
-	if (r >= 0)
-		r = strcmp(type, "stop") == 0;
-out:
-	sd_bus_message_unref(reply);
-	free(path);
+		r = ks_unit_stopping(bus, unit, deadline);
 	if (bus)
 		sd_bus_close_unref(bus);
 	return r;
@@ -612,6 +545,7 @@ static int keep(void *ctx, const struct ks_config *c, const struct ks_keep_targe
 			.session_cgroup = cgroup,
 			.open_manager = open_manager,
 			.open_logind = open_logind,
+			.user_stop_checked = true, /* by ks_guard_run() */
 		};
 
 		return ks_keep(c, t, &io, log);

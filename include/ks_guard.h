@@ -10,6 +10,7 @@
 #include "ks_eligibility.h"
 #include "ks_keeper.h"
 #include "ks_log.h"
+#include "ks_mover.h"
 
 /*
  * The stop guard's decision: systemd runs keepsession-guard SESSION_ID
@@ -61,10 +62,9 @@ struct ks_guard_io {
 	 * "stopping")? Then nothing is kept: every scope goes. false when it
 	 * cannot tell. */
 	bool (*system_stopping)(void *ctx, uint64_t deadline);
-	/* Is a stop job queued on unit (the manager's Unit.Job, its JobType
-	 * "stop")? 1: yes; 0: no job, another job type, or no such unit
-	 * loaded; -errno: cannot tell. Within deadline. */
-	int (*unit_stopping)(void *ctx, const char *unit, uint64_t deadline);
+	/* Is a stop job queued on unit? A ks_unit_stopping_fn (ks_mover.h):
+	 * ks_unit_stopping() on the manager in production. */
+	ks_unit_stopping_fn unit_stopping;
 	/* StopUnit(name, "replace") of every active, activating or reloading
 	 * unit matching the glob pattern (PID 1's, FNM_NOESCAPE) whose Slice
 	 * is slice and, unless prefix is NULL, which ks_guard_unit_owned()

@@ -2,6 +2,7 @@
 #ifndef KS_KEEPER_H
 #define KS_KEEPER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
@@ -14,7 +15,9 @@
  * The close_session work, with every outside thing passed in so that it
  * runs in tests against a fake /proc, a fake cgroup tree and a fake
  * manager: scan first (local and cheap), connect to systemd only when
- * there is something to keep, move, wait, then catch stragglers.
+ * there is something to keep, move, wait, then catch stragglers. Nothing
+ * is kept while the user is being stopped as a whole (ks_user_stopping():
+ * loginctl terminate-user).
  */
 /* What one ks_keep() did, for tests and the bound's accounting. */
 struct ks_keep_stats {
@@ -37,6 +40,9 @@ struct ks_keep_io {
 	int (*open_manager)(void *ctx, sd_bus **bus);
 	int (*open_logind)(void *ctx, sd_bus **bus);
 	void *ctx;
+	/* The caller asked already whether the user is being stopped as a
+	 * whole (the stop guard does, before the keeper): not asked again. */
+	bool user_stop_checked;
 	struct ks_keep_stats *stats; /* filled in when not NULL */
 };
 

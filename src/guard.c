@@ -101,40 +101,12 @@ static void sweep(const struct ks_guard_io *io, uint64_t deadline, const struct 
 		ks_log(log, LOG_DEBUG, "removed %d stale session record(s)", r);
 }
 
-/*
- * Is the user stopped as a whole? logind's terminate-user queues a stop
- * job on user@UID.service (systemd 247, 252) or user-runtime-dir@UID.service
- * (257) together with the stop jobs of the session scopes, so while the
- * guard runs; an admin may stop user-UID.slice. An ordinary last logout
- * (even with UserStopDelaySec=0), an idle stop, terminate-session and a
- * dead sshd queue none then: logind stops the user only once the session
- * is finalized, after its scope (and so this guard) is done. logind's own
- * User.State is "closing" in all of these alike. Wants= and After= on
- * user-runtime-dir@UID.service in kept scopes queue no job either.
- * Returns 1 with the unit in unit, 0, or -errno when no unit said stop
- * and one could not be read.
- */
+/* Is the user stopped as a whole (ks_user_stopping())? Asked through
+ * the seam, ks_unit_stopping() in production. */
 static int user_stopping(const struct ks_guard_io *io, uid_t uid, uint64_t deadline, char *unit,
 			 size_t size)
 {
-	static const char *const names[][2] = {
-		{ "user@", ".service" },
-		{ "user-runtime-dir@", ".service" },
-		{ "user-", ".slice" },
-	};
-	int result = 0;
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		int r;
-
-		(void)snprintf(unit, size, "%s%u%s", names[i][0], (unsigned)uid, names[i][1]);
-		r = io->unit_stopping(io->ctx, unit, deadline);
-		if (r > 0)
-			return 1;
-		if (r < 0 && result == 0)
-			result = r;
-	}
-	return result;
+	return ks_user_stopping(io->unit_stopping, io->ctx, uid, deadline, unit, size);
 }
 
 /* Escaped user names longer than this may be shortened in scope names

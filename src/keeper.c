@@ -466,7 +466,8 @@ static bool tree_has(const struct ks_tree *tree, const struct ks_proc_id *id)
  * attached screen client dies of SIGHUP right at a dropped connection):
  * one rescan for all of them, and the trees rooted in their members (the
  * re-parented SCREEN) are pinned into dest[] in their place, in_use
- * trees being kept already, within max_trees. Returns the number added.
+ * trees being pinned (and so started or about to be) already, within
+ * max_trees. Returns the number added.
  */
 static size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_lost,
 		     struct ks_selection *rescan, struct kept_tree *dest, size_t in_use,
@@ -612,6 +613,36 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 	       k->unit, missed, complete ? "" : " in time");
 }
 
+/*
+ * Admins keep the last word: while the user is stopped as a whole
+ * (terminate-user), nothing is kept, or a multiplexer that outlived the
+ * stop guard's pass (one that ignores SIGTERM) would escape it here, in
+ * sshd's close after the guard. When the manager cannot tell, the trees
+ * are kept, as the guard does: a missed terminate-user leaves a scope an
+ * admin can stop, a wrong answer would take a tmux at an ordinary logout.
+ */
+static bool user_being_stopped(struct keep_run *run, sd_bus *bus, uint64_t deadline)
+{
+	char unit[64];
+	int r;
+
+	if (run->io->user_stop_checked)
+		return false;
+	run->stats.calls++;
+	r = ks_user_stopping(ks_unit_stopping, bus, run->t->uid, deadline, unit, sizeof(unit));
+	if (r > 0) {
+		ks_log(run->log, LOG_NOTICE,
+		       "user %s is being stopped (stop job on %s): nothing kept from session %s",
+		       run->t->user, unit, run->t->session_id);
+		return true;
+	}
+	if (r < 0)
+		ks_log(run->log, LOG_WARNING,
+		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
+		       run->t->user, strerror(-r));
+	return false;
+}
+
 static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 {
 	struct ks_selection rerooted = { 0 }, rerooted_again = { 0 };
@@ -654,6 +685,10 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 		       strerror(-r));
 		goto out;
 	}
+	if (user_being_stopped(run, bus, starts_deadline)) {
+		r = 0;
+		goto out;
+	}
 
 	n_pinned = pin_roots(run, sel, &rerooted, kept, &n_over, &n_late);
 	start_trees(run, &mover, kept, 0, n_pinned, starts_deadline, &n_late);
@@ -674,9 +709,11 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel)
 				lost[n_lost++] = kept[i].tree;
 				kept[i].gone = true;
 			}
+		/* Every tree pinned so far cost a start, lost or not: max_trees
+		 * bounds what PID 1 is asked for, not what it kept. */
 		if (n_lost > 0 && !past(run, starts_deadline)) {
 			n_pinned += reroot(run, lost, n_lost, &rerooted_again, kept + n_pinned,
-					   n_pinned - n_lost, &n_over);
+					   n_pinned, &n_over);
 			start_trees(run, &mover, kept, first, n_pinned, starts_deadline, &n_late);
 			(void)ks_mover_wait(&mover);
 		}

@@ -12,6 +12,8 @@
 #define SD_MANAGER_SERVICE "org.freedesktop.systemd1"
 #define SD_MANAGER_PATH "/org/freedesktop/systemd1"
 #define SD_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
+#define SD_UNIT_IFACE "org.freedesktop.systemd1.Unit"
+#define SD_JOB_IFACE "org.freedesktop.systemd1.Job"
 #define LOGIND_SERVICE "org.freedesktop.login1"
 #define LOGIND_PATH "/org/freedesktop/login1"
 #define LOGIND_IFACE "org.freedesktop.login1.Manager"
@@ -910,4 +912,112 @@ int ks_logind_kill_settings(sd_bus *bus, uint64_t deadline, bool *kill_user_proc
 	ks_strlist_clear(kill_exclude_users);
 	*kill_exclude_users = exclude;
 	return 0;
+}
+
+/* GetUnit(unit): its object path into *path (malloc'd); -ENOENT when no
+ * such unit is loaded. */
+static int get_unit_path(sd_bus *bus, uint64_t deadline, const char *unit, char **path)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *msg = NULL, *reply = NULL;
+	const char *value = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(bus, &msg, SD_MANAGER_SERVICE, SD_MANAGER_PATH,
+					   SD_MANAGER_IFACE, "GetUnit");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "s", unit);
+	if (r >= 0)
+		r = call_bounded(bus, deadline, msg, &error, &reply);
+	if (r < 0 && sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit"))
+		r = -ENOENT;
+	if (r >= 0 && (sd_bus_message_read(reply, "o", &value) <= 0 || !value))
+		r = -EBADMSG;
+	if (r >= 0) {
+		*path = strdup(value);
+		if (!*path)
+			r = -ENOMEM;
+	}
+	sd_bus_error_free(&error);
+	sd_bus_message_unref(msg);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+/* Properties.Get of a manager object; *reply is left for the caller to
+ * read the variant from. */
+static int manager_get(sd_bus *bus, uint64_t deadline, const char *path, const char *interface,
+		       const char *property, sd_bus_message **reply)
+{
+	sd_bus_message *msg = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(bus, &msg, SD_MANAGER_SERVICE, path, PROPERTIES_IFACE,
+					   "Get");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", interface, property);
+	if (r >= 0)
+		r = call_bounded(bus, deadline, msg, NULL, reply);
+	sd_bus_message_unref(msg);
+	return r;
+}
+
+int ks_unit_stopping(void *bus, const char *unit, uint64_t deadline)
+{
+	sd_bus_message *reply = NULL;
+	const char *job_path = NULL, *type = NULL;
+	char *path = NULL, *job = NULL;
+	uint32_t job_id = 0;
+	int r;
+
+	r = get_unit_path(bus, deadline, unit, &path);
+	if (r == -ENOENT)
+		return 0; /* not loaded: no job either */
+	if (r >= 0)
+		r = manager_get(bus, deadline, path, SD_UNIT_IFACE, "Job", &reply);
+	if (r >= 0 &&
+	    (sd_bus_message_read(reply, "v", "(uo)", &job_id, &job_path) <= 0 || !job_path))
+		r = -EBADMSG;
+	if (r < 0)
+		goto out;
+	if (job_id == 0) {
+		r = 0; /* no job */
+		goto out;
+	}
+	/* The path is the reply's: copied before the reply goes. */
+	job = strdup(job_path);
+	reply = sd_bus_message_unref(reply);
+	r = job ? manager_get(bus, deadline, job, SD_JOB_IFACE, "JobType", &reply) : -ENOMEM;
+	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &type) <= 0 || !type))
+		r = -EBADMSG;
+	if (r >= 0)
+		r = strcmp(type, "stop") == 0;
+out:
+	sd_bus_message_unref(reply);
+	free(path);
+	free(job);
+	return r;
+}
+
+int ks_user_stopping(ks_unit_stopping_fn unit_stopping, void *ctx, uid_t uid, uint64_t deadline,
+		     char *unit, size_t size)
+{
+	static const char *const names[][2] = {
+		{ "user@", ".service" },
+		{ "user-runtime-dir@", ".service" },
+		{ "user-", ".slice" },
+	};
+	int result = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int r;
+
+		(void)snprintf(unit, size, "%s%u%s", names[i][0], (unsigned)uid, names[i][1]);
+		r = unit_stopping(ctx, unit, deadline);
+		if (r > 0)
+			return 1;
+		if (r < 0 && result == 0)
+			result = r;
+	}
+	return result;
 }

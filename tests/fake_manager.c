@@ -426,6 +426,69 @@ static const struct fake_unit *unit_of_path(const struct fake_script *s, const c
 	return *end == '\0' && i < s->n_units ? &s->units[i] : NULL;
 }
 
+#define LOADED_PATH_PREFIX "/org/freedesktop/systemd1/loaded/"
+#define JOB_PATH_PREFIX "/org/freedesktop/systemd1/job/"
+
+/* The index behind path prefix+N, or -1. */
+static long path_index(const char *path, const char *prefix, size_t n)
+{
+	char *end;
+	unsigned long i;
+
+	if (!path || strncmp(path, prefix, strlen(prefix)) != 0)
+		return -1;
+	i = strtoul(path + strlen(prefix), &end, 10);
+	return *end == '\0' && i < n ? (long)i : -1;
+}
+
+static int handle_get_unit(struct child *c, sd_bus_message *m, struct fake_call *call)
+{
+	const struct fake_script *s = c->script;
+	const char *unit;
+	char path[128];
+	int r;
+
+	r = sd_bus_message_read(m, "s", &unit);
+	if (r < 0) {
+		child_error(c, "GetUnit arguments", r);
+		return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_INVALID_ARGS, "unparsable");
+	}
+	copy_str(call->arg0, sizeof(call->arg0), unit);
+	if (s->get_unit_error)
+		return sd_bus_reply_method_errorf(m, s->get_unit_error, "refused");
+	for (size_t i = 0; i < s->n_loaded; i++)
+		if (strcmp(s->loaded[i].name, unit) == 0) {
+			(void)snprintf(path, sizeof(path), LOADED_PATH_PREFIX "%zu", i);
+			return sd_bus_reply_method_return(m, "o", path);
+		}
+	return sd_bus_reply_method_errorf(m, "org.freedesktop.systemd1.NoSuchUnit",
+					  "Unit %s not loaded.", unit);
+}
+
+/* Unit.Job of a loaded unit, JobType of its job; 1 when answered. */
+static int get_loaded_property(sd_bus_message *m, const struct fake_script *s, const char *iface,
+			       const char *prop)
+{
+	const char *path = sd_bus_message_get_path(m);
+	long i;
+
+	i = path_index(path, LOADED_PATH_PREFIX, s->n_loaded);
+	if (i >= 0 && strcmp(iface, "org.freedesktop.systemd1.Unit") == 0 &&
+	    strcmp(prop, "Job") == 0) {
+		char job[128];
+
+		if (!s->loaded[i].job_type)
+			return sd_bus_reply_method_return(m, "v", "(uo)", 0, "/");
+		(void)snprintf(job, sizeof(job), JOB_PATH_PREFIX "%ld", 100 + i);
+		return sd_bus_reply_method_return(m, "v", "(uo)", (uint32_t)(100 + i), job);
+	}
+	i = path_index(path, JOB_PATH_PREFIX, 100 + s->n_loaded);
+	if (i >= 100 && strcmp(iface, "org.freedesktop.systemd1.Job") == 0 &&
+	    strcmp(prop, "JobType") == 0 && s->loaded[i - 100].job_type)
+		return sd_bus_reply_method_return(m, "v", "s", s->loaded[i - 100].job_type);
+	return 0;
+}
+
 static int get_unit_property(sd_bus_message *m, const struct fake_unit *u, const char *prop)
 {
 	if (strcmp(prop, "Description") == 0)
@@ -542,6 +605,9 @@ static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call
 		if (u)
 			return get_unit_property(m, u, prop);
 	}
+	r = get_loaded_property(m, s, iface, prop);
+	if (r != 0)
+		return r;
 	if (strcmp(iface, LOGIND_IFACE) == 0) {
 		if (s->logind_mode != FAKE_LOGIND_OK && s->logind_bad &&
 		    strcmp(prop, s->logind_bad) == 0) {
@@ -666,6 +732,8 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 		r = handle_attach(c, m, call);
 	} else if (strcmp(member, "ListUnitsByPatterns") == 0) {
 		r = handle_list_units(c, m, call);
+	} else if (strcmp(member, "GetUnit") == 0) {
+		r = handle_get_unit(c, m, call);
 	} else if (strcmp(member, "StopUnit") == 0) {
 		r = handle_stop(c, m, call);
 	} else {

@@ -69,6 +69,13 @@ struct fake_unit {
 	uint64_t runtime_max_usec; /* RuntimeMaxUSec */
 };
 
+/* A unit GetUnit finds (object path /org/freedesktop/systemd1/loaded/N),
+ * with the job queued on it: Unit.Job and that job's Job.JobType answer. */
+struct fake_loaded_unit {
+	const char *name;
+	const char *job_type; /* "stop", "start"...; NULL: no job */
+};
+
 struct fake_script {
 	/* Pretend to be a bus broker: answer Hello and AddMatch, and send
 	 * signals from a unique name, so the client can be a bus client. */
@@ -131,6 +138,12 @@ struct fake_script {
 	const struct fake_unit *units;
 	size_t n_units;
 	const char *stop_error;
+
+	/* GetUnit finds these (others: NoSuchUnit, as for a unit not
+	 * loaded), or answers get_unit_error when set. */
+	const struct fake_loaded_unit *loaded;
+	size_t n_loaded;
+	const char *get_unit_error;
 };
 
 struct fake_property {
@@ -146,7 +159,8 @@ struct fake_call {
 	char interface[128];
 	char path[128];
 	char destination[128];
-	char arg0[FAKE_STR]; /* unit; Get: interface; AddMatch: rule; ListUnitsByPatterns: pattern
+	char arg0[FAKE_STR]; /* unit (also GetUnit); Get: interface; AddMatch: rule;
+			      * ListUnitsByPatterns: pattern
 			      */
 	char arg1[FAKE_STR]; /* mode; subcgroup; Get: property; ListUnitsByPatterns: states */
 	struct fake_property props[FAKE_MAX_PROPS];

@@ -520,6 +520,10 @@ static void check_keep_tmux(struct fx *fx, const char *version, bool pidfds)
 	assert_int_equal(attaches(fx), 1);
 	assert_true(fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 0) >
 		    fake_call_find(fx->manager.rec, "StartTransientUnit", 0));
+	/* Whether the user is being stopped was asked first. */
+	assert_int_equal(fake_call_count(fx->manager.rec, "GetUnit"), 3);
+	assert_true(fake_call_find(fx->manager.rec, "GetUnit", 2) <
+		    fake_call_find(fx->manager.rec, "StartTransientUnit", 0));
 
 	kept_line(line, sizeof(line), "tmux", t.server, 3);
 	assert_int_equal(loud_lines(fx), 1);
@@ -537,6 +541,118 @@ static void test_keep_tmux(void **state)
 static void test_keep_tmux_pidfds(void **state)
 {
 	check_keep_tmux(*state, "255.4-1", true);
+}
+
+/* terminate-user: a stop job on one of the user's units. Nothing is kept
+ * (no StartTransientUnit), one line says why. */
+static void check_user_stopping(struct fx *fx, const char *unit)
+{
+	/* Another of the user's units loaded with no job (the first match
+	 * is the one GetUnit answers). */
+	const struct fake_loaded_unit loaded[] = {
+		{ .name = unit, .job_type = "stop" },
+		{ .name = "user@1000.service" },
+	};
+	struct tmux_tree t;
+	char line[256];
+
+	fx->manager_script.loaded = loaded;
+	fx->manager_script.n_loaded = 2;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(starts(fx), 0);
+	assert_int_equal(attaches(fx), 0);
+	assert_string_equal(fake_call_find(fx->manager.rec, "GetUnit", 0)->arg0,
+			    "user@1000.service");
+	(void)snprintf(line, sizeof(line),
+		       "user alice is being stopped (stop job on %s): nothing kept from session 3",
+		       unit);
+	assert_line(fx, LOG_NOTICE, 0, line);
+	assert_int_equal(loud_lines(fx), 1);
+}
+
+/* systemd 247, 252: the stop job is on user@UID.service. */
+static void test_user_stopping_service(void **state)
+{
+	check_user_stopping(*state, "user@1000.service");
+}
+
+/* systemd 257: on user-runtime-dir@UID.service. */
+static void test_user_stopping_runtime_dir(void **state)
+{
+	check_user_stopping(*state, "user-runtime-dir@1000.service");
+}
+
+/* An admin stopping the user's slice. */
+static void test_user_stopping_slice(void **state)
+{
+	check_user_stopping(*state, "user-1000.slice");
+}
+
+/* A start job, no job, no such unit: an ordinary logout, kept. */
+static void test_user_not_stopping(void **state)
+{
+	const struct fake_loaded_unit loaded[] = {
+		{ .name = "user@1000.service", .job_type = "start" },
+		{ .name = "user-runtime-dir@1000.service" },
+	};
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512];
+
+	fx->manager_script.loaded = loaded;
+	fx->manager_script.n_loaded = 2;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_int_equal(fake_call_count(fx->manager.rec, "GetUnit"), 3);
+	assert_string_equal(fake_call_find(fx->manager.rec, "GetUnit", 2)->arg0, "user-1000.slice");
+	/* The start job's type was read. */
+	assert_non_null(fake_call_find(fx->manager.rec, "Get", 0));
+	kept_line(line, sizeof(line), "tmux", t.server, 3);
+	assert_line(fx, LOG_INFO, 0, line);
+	assert_int_equal(loud_lines(fx), 1);
+}
+
+/* The manager cannot tell: kept as the guard does, with one warning. */
+static void test_user_stopping_unknown(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char line[512];
+
+	fx->manager_script.get_unit_error = "org.freedesktop.DBus.Error.AccessDenied";
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_one_line_with(fx, LOG_WARNING,
+			     "cannot tell whether user alice is being stopped (Permission denied), "
+			     "keeping as for a logout");
+	kept_line(line, sizeof(line), "tmux", t.server, 3);
+	assert_line(fx, LOG_INFO, 0, line);
+	assert_int_equal(loud_lines(fx), 2);
+}
+
+/* The stop guard asked already: not asked again. */
+static void test_user_stop_checked(void **state)
+{
+	const struct fake_loaded_unit loaded[] = {
+		{ .name = "user@1000.service", .job_type = "stop" },
+	};
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->io.user_stop_checked = true;
+	fx->manager_script.loaded = loaded;
+	fx->manager_script.n_loaded = 1;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_int_equal(fake_call_count(fx->manager.rec, "GetUnit"), 0);
 }
 
 static void test_two_trees(void **state)
@@ -1279,6 +1395,33 @@ static void test_client_dies_call_refused(void **state)
 					   .error_message = "No such process" });
 }
 
+/* max_trees = 1 and the one tree's root exits as systemd takes it: its
+ * start counted, so SCREEN is not started in its place (PID 1 is never
+ * asked for more scopes than max_trees), and one line says so. */
+static void test_reroot_within_max_trees(void **state)
+{
+	struct fx *fx = *state;
+	pid_t client, server;
+	char dir[PATH_MAX];
+
+	fx->c.max_trees = 1;
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	(void)add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)client);
+	fx->manager_script.start_kill_pid = (uint32_t)client;
+	fx->manager_script.start_kill_dir = dir;
+	fx->manager_script.steps[0] =
+		(struct fake_start_step){ .action = FAKE_START_OK, .result = "resources" };
+	fx->manager_script.n_steps = 1;
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(starts(fx), 1);
+	assert_start(start_call(fx, 0), "screen", client, "user-1000.slice");
+	assert_one_line_with(fx, LOG_WARNING, "1 tree(s) over max_trees = 1");
+	assert_int_equal(loud_lines(fx), 1);
+}
+
 /* An attached tmux client on the login shell's terminal is no tree: one
  * scope, the server's, and no "kept tmux" line for the client. */
 static void test_tmux_client_not_kept(void **state)
@@ -1541,6 +1684,13 @@ int main(void)
 		T(test_client_dies_call_refused),
 		T(test_tmux_client_not_kept),
 		T(test_max_trees),
+		T(test_user_stopping_service),
+		T(test_user_stopping_runtime_dir),
+		T(test_user_stopping_slice),
+		T(test_user_not_stopping),
+		T(test_user_stopping_unknown),
+		T(test_user_stop_checked),
+		T(test_reroot_within_max_trees),
 		T(test_flood),
 		T(test_flood_no_time),
 		T(test_description_not_utf8),
