@@ -109,9 +109,12 @@ static int user_stopping(const struct ks_guard_io *io, uid_t uid, uint64_t deadl
 	return ks_user_stopping(io->unit_stopping, io->ctx, uid, deadline, unit, size);
 }
 
-/* Escaped user names longer than this may be shortened in scope names
- * (ks_scope_name() keeps at least this much of them). */
-#define KEPT_USER_PREFIX_MAX 100
+/* Escaped user names longer than this may be shortened in scope names.
+ * ks_scope_name() gives a shortened user at least half its budget (255
+ * less the fixed parts with a 10-digit pid: 225 / 2 = 112 bytes) and cuts
+ * only between whole characters, which loses up to one UTF-8 character
+ * of four escapes (15 bytes): at least 97 bytes remain. */
+#define KEPT_USER_PREFIX_MAX 96
 
 /* The glob matching the user's kept scopes, "keepsession-<user>-*.scope"
  * with the user escaped as in their names. PID 1 matches with
@@ -119,7 +122,9 @@ static int user_stopping(const struct ks_guard_io *io, uid_t uid, uint64_t deadl
  * holds no other glob character. */
 static int kept_pattern(const char *user, char *buf, size_t size)
 {
-	char escaped[KS_UNIT_NAME_MAX + 1];
+	/* Escaped whole before it is cut: up to four bytes per byte of a
+	 * user name of up to 255 bytes. */
+	char escaped[4 * KS_UNIT_NAME_MAX + 1];
 	int n;
 
 	n = ks_unit_name_escape(user, escaped, sizeof(escaped));

@@ -157,12 +157,17 @@ static int fake_stop_units(void *ctx, const char *pattern, const char *slice, co
 }
 
 /* A kept scope of user in the manager, named as the mover names it. */
-static void add_unit(struct world *w, const char *user, pid_t pid)
+static void add_unit_of(struct world *w, const char *user, const char *program, pid_t pid)
 {
 	assert_true(w->n_units < sizeof(w->units) / sizeof(w->units[0]));
-	assert_true(ks_scope_name(user, "/usr/bin/tmux", pid, w->units[w->n_units],
-				  sizeof(w->units[0])) > 0);
+	assert_true(ks_scope_name(user, program, pid, w->units[w->n_units], sizeof(w->units[0])) >
+		    0);
 	w->n_units++;
+}
+
+static void add_unit(struct world *w, const char *user, pid_t pid)
+{
+	add_unit_of(w, user, "/usr/bin/tmux", pid);
 }
 
 static int fake_user_name(void *ctx, uid_t uid, char *buf, size_t size)
@@ -831,6 +836,31 @@ static void test_terminate_user_long_name_shared_slice(void **state)
 	assert_true(w->stop_prefix_null);
 }
 
+/* The shortest user part a scope name can keep: one ASCII byte, then
+ * four-byte UTF-8 characters (16 bytes escaped each), a long program and
+ * pids of 7 to 10 digits, so that the cut falls 15 bytes short of the
+ * user's half of the name (97 bytes kept). Every such scope of the user
+ * matches the pattern. */
+static void test_terminate_user_shortest_cut(void **state)
+{
+	static const pid_t pids[] = { 1000000, 10000000, 100000000, 1000000000 };
+	struct world *w = *state;
+	char program[128];
+
+	w->name_of_uid[0] = 'a';
+	for (size_t i = 0; i < 30; i++)
+		memcpy(w->name_of_uid + 1 + 4 * i, "\xf0\x9f\x98\x80", 4);
+	w->name_of_uid[121] = '\0';
+	memset(program, 'p', sizeof(program) - 1);
+	program[sizeof(program) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
+		add_unit_of(w, w->name_of_uid, program, pids[i]);
+	w->user_service = 1;
+	leave_record(w, LEADER, "users=*");
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(logcap_count(&w->cap, "4 kept scope(s) stopped"), 1);
+}
+
 static void test_unit_owned(void **state)
 {
 	(void)state;
@@ -1022,6 +1052,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_terminate_user_configured_slice, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_terminate_user_escaped_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminate_user_shortest_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminate_user_long_name_shared_slice, setup,
 						teardown),
 		cmocka_unit_test(test_unit_owned),
