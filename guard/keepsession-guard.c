@@ -58,30 +58,6 @@ static void on_alarm(int sig)
 	_exit(0);
 }
 
-static int bus_wait_ready(sd_bus *bus, uint64_t deadline)
-{
-	for (;;) {
-		uint64_t now;
-		int r;
-
-		if (sd_bus_is_ready(bus) > 0)
-			return 0;
-		if (sd_bus_is_open(bus) <= 0)
-			return -ENOTCONN;
-		now = ks_now_usec();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue;
-		r = sd_bus_wait(bus, deadline - now);
-		if (r < 0)
-			return r;
-	}
-}
-
 /* Properties.Get(iface, property) on path, within the deadline; *reply
  * is positioned at the variant. */
 static int get_property(sd_bus *bus, uint64_t deadline, const char *service, const char *path,
@@ -89,21 +65,14 @@ static int get_property(sd_bus *bus, uint64_t deadline, const char *service, con
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	sd_bus_message *msg = NULL;
-	uint64_t now;
 	int r;
 
-	r = bus_wait_ready(bus, deadline);
-	if (r < 0)
-		return r;
 	r = sd_bus_message_new_method_call(bus, &msg, service, path,
 					   "org.freedesktop.DBus.Properties", "Get");
 	if (r >= 0)
 		r = sd_bus_message_append(msg, "ss", iface, property);
-	now = ks_now_usec();
-	if (r >= 0 && now >= deadline)
-		r = -ETIMEDOUT;
 	if (r >= 0)
-		r = sd_bus_call(bus, msg, deadline - now, &error, reply);
+		r = ks_bus_call(bus, deadline, msg, &error, reply);
 	if (r < 0 && sd_bus_error_is_set(&error))
 		r = sd_bus_error_get_errno(&error) ? -sd_bus_error_get_errno(&error) : -EIO;
 	sd_bus_error_free(&error);
@@ -221,23 +190,6 @@ static bool system_stopping(void *ctx, uint64_t deadline)
 	return stopping;
 }
 
-/* A manager method call within the deadline; *error keeps systemd's
- * error name for the caller. */
-static int manager_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
-			sd_bus_message **reply)
-{
-	uint64_t now;
-	int r;
-
-	r = bus_wait_ready(bus, deadline);
-	if (r < 0)
-		return r;
-	now = ks_now_usec();
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	return sd_bus_call(bus, msg, deadline - now, error, reply);
-}
-
 /* The guard's seam over ks_unit_stopping(), on a connection of its own. */
 static int unit_stopping(void *ctx, const char *unit, uint64_t deadline)
 {
@@ -271,7 +223,7 @@ static int list_units(sd_bus *bus, uint64_t deadline, const char *pattern, char 
 	if (r >= 0)
 		r = sd_bus_message_append_strv(msg, (char **)patterns);
 	if (r >= 0)
-		r = manager_call(bus, deadline, msg, NULL, &reply);
+		r = ks_bus_call(bus, deadline, msg, NULL, &reply);
 	if (r >= 0)
 		r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
 	while (r >= 0) {
@@ -331,7 +283,7 @@ static int stop_unit_in_slice(sd_bus *bus, uint64_t deadline, const char *unit, 
 		r = sd_bus_message_append(msg, "ss", unit, "replace");
 	/* The reply names the job: queued, not waited for. */
 	if (r >= 0)
-		r = manager_call(bus, deadline, msg, NULL, &reply);
+		r = ks_bus_call(bus, deadline, msg, NULL, &reply);
 	if (r >= 0)
 		r = 1;
 out:

@@ -5,15 +5,13 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "ks_mover.h" /* ks_bus_call() */
+
 /*
  * Bounded method calls and property reads for the keepsession command:
  * the connection is completed and every call answered within one
  * CLOCK_MONOTONIC deadline (ks_now_usec()), never sd-bus's 25 s default.
  */
-
-/* Returns what sd_bus_call() returns, or -ETIMEDOUT past the deadline. */
-int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
-		sd_bus_message **reply);
 
 /* org.freedesktop.DBus.Properties.Get: *reply is left inside the variant
  * of the given contents signature ("b", "t", "s", "as"); a variant of

@@ -74,6 +74,12 @@ int ks_bus_open_manager(sd_bus **ret);
 /* The system bus, for org.freedesktop.login1. */
 int ks_bus_open_system(sd_bus **ret);
 
+/* One method call within the deadline, the connection's authentication
+ * included; never sd-bus's 25 s default. Returns what sd_bus_call()
+ * returns, or -ETIMEDOUT past the deadline. */
+int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
+		sd_bus_message **reply);
+
 /* Parses the manager's Version property ("252.39-1~deb12u2",
  * "systemd 247 (247.3-7)", "v255-stable") to its major number. */
 int ks_manager_version_parse(const char *s, unsigned *major);

@@ -6,47 +6,6 @@
 #include "ks_busget.h"
 #include "ks_mover.h"
 
-/* sd_bus_call() would wait for the connection's authentication without a
- * bound: complete it here first. */
-static int wait_ready(sd_bus *bus, uint64_t deadline)
-{
-	for (;;) {
-		uint64_t now;
-		int r;
-
-		if (sd_bus_is_ready(bus) > 0)
-			return 0;
-		if (sd_bus_is_open(bus) <= 0)
-			return -ENOTCONN;
-		now = ks_now_usec();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue;
-		r = sd_bus_wait(bus, deadline - now);
-		if (r < 0)
-			return r;
-	}
-}
-
-int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
-		sd_bus_message **reply)
-{
-	uint64_t now;
-	int r;
-
-	r = wait_ready(bus, deadline);
-	if (r < 0)
-		return r;
-	now = ks_now_usec();
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	return sd_bus_call(bus, msg, deadline - now, error, reply);
-}
-
 int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 	       const char *interface, const char *property, const char *contents,
 	       sd_bus_message **reply)

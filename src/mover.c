@@ -158,9 +158,8 @@ static int bus_wait_ready(sd_bus *bus, uint64_t deadline)
 	}
 }
 
-/* One method call within the deadline; never sd-bus's default timeout. */
-static int call_bounded(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
-			sd_bus_message **reply)
+int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
+		sd_bus_message **reply)
 {
 	uint64_t now;
 	int r;
@@ -274,7 +273,7 @@ static int read_version(struct ks_mover *m)
 		r = sd_bus_message_append(msg, "ss", SD_MANAGER_IFACE, "Version");
 	if (r < 0)
 		goto out;
-	r = call_bounded(m->bus, m->deadline, msg, &error, &reply);
+	r = ks_bus_call(m->bus, m->deadline, msg, &error, &reply);
 	if (r >= 0)
 		r = note_manager(m, reply);
 	if (r < 0) {
@@ -324,7 +323,7 @@ static int subscribe(struct ks_mover *m)
 					   SD_MANAGER_IFACE, "Subscribe");
 	if (r < 0)
 		goto out;
-	r = call_bounded(m->bus, m->deadline, msg, &error, &reply);
+	r = ks_bus_call(m->bus, m->deadline, msg, &error, &reply);
 	if (r >= 0)
 		r = note_manager(m, reply);
 	if (r < 0) {
@@ -628,7 +627,7 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 			       strerror(-q));
 			goto out;
 		}
-		q = call_bounded(m->bus, m->deadline, msg, &error, &reply);
+		q = ks_bus_call(m->bus, m->deadline, msg, &error, &reply);
 		if (q >= 0)
 			break;
 		if (!call_lost(m->bus, q) && process_gone(&error, q)) {
@@ -785,7 +784,7 @@ int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, siz
 		       strerror(-r));
 		goto out;
 	}
-	r = call_bounded(m->bus, m->deadline, msg, &error, &reply);
+	r = ks_bus_call(m->bus, m->deadline, msg, &error, &reply);
 	if (r < 0 && process_gone(&error, r)) {
 		/* A process that exited meanwhile: expected at logout, and
 		 * the caller retries without it. */
@@ -837,7 +836,7 @@ static int logind_get(sd_bus *bus, uint64_t deadline, const char *property, char
 		r = sd_bus_message_append(msg, "ss", LOGIND_IFACE, property);
 	if (r < 0)
 		goto out;
-	r = call_bounded(bus, deadline, msg, &error, &reply);
+	r = ks_bus_call(bus, deadline, msg, &error, &reply);
 	if (r < 0)
 		goto out;
 
@@ -928,7 +927,7 @@ static int get_unit_path(sd_bus *bus, uint64_t deadline, const char *unit, char 
 	if (r >= 0)
 		r = sd_bus_message_append(msg, "s", unit);
 	if (r >= 0)
-		r = call_bounded(bus, deadline, msg, &error, &reply);
+		r = ks_bus_call(bus, deadline, msg, &error, &reply);
 	if (r < 0 && sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit"))
 		r = -ENOENT;
 	if (r >= 0 && (sd_bus_message_read(reply, "o", &value) <= 0 || !value))
@@ -957,7 +956,7 @@ static int manager_get(sd_bus *bus, uint64_t deadline, const char *path, const c
 	if (r >= 0)
 		r = sd_bus_message_append(msg, "ss", interface, property);
 	if (r >= 0)
-		r = call_bounded(bus, deadline, msg, NULL, reply);
+		r = ks_bus_call(bus, deadline, msg, NULL, reply);
 	sd_bus_message_unref(msg);
 	return r;
 }
