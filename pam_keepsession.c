@@ -127,19 +127,18 @@ static bool guard_installed(const struct ks_log *log)
 static void leave_record(pam_handle_t *pamh, int argc, const char **argv, const struct ks_log *log)
 {
 	struct ks_record rec = { .leader = getpid(), .created_usec = ks_now_usec() };
-	const struct passwd *pw;
 	const char *user = NULL;
+	struct ks_user u;
 	uid_t owner;
 	int r;
 
 	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
 		return;
-	pw = pam_modutil_getpwnam(pamh, user);
-	if (!pw) {
+	if (lookup_user(pamh, user, &u) < 0) {
 		ks_log(log, LOG_ERR, "cannot look up user %s", user);
 		return;
 	}
-	rec.uid = pw->pw_uid;
+	rec.uid = u.uid;
 	r = ks_proc_identity("/proc", rec.leader, &rec.starttime, &owner);
 	for (int i = 0; r >= 0 && i < argc; i++)
 		r = ks_strlist_add(&rec.args, argv[i], strlen(argv[i]));
