@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
+#include "ks_clock.h"
 #include "ks_log.h"
 #include "ks_strlist.h"
 
@@ -63,9 +64,6 @@ struct ks_mover {
 	bool bus_client;      /* through a broker: signals are checked by sender */
 	char *manager_unique; /* on a bus, the manager's unique name, from its replies */
 };
-
-/* CLOCK_MONOTONIC in usec. */
-uint64_t ks_now_usec(void);
 
 /* Opens systemd's private socket (/run/systemd/private; root only, no
  * dbus-daemon needed), else the system bus. Nothing blocks here: the

@@ -29,17 +29,6 @@
 /* Bus-supplied text in a log line: printable ASCII only, bounded. */
 #define LOG_TEXT_MAX 160
 
-uint64_t ks_now_usec(void)
-{
-	struct timespec ts;
-
-	/* CLOCK_MONOTONIC cannot fail on Linux; a zero would only make every
-	 * deadline look expired, which fails safe. */
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
-
 /* Copies untrusted text for a log line: control characters (a newline would
  * forge a second syslog line) and non-ASCII become '?', long text is cut
  * and marked with "...". */

@@ -27,6 +27,7 @@
 #define SYS_close_range 436
 #endif
 
+#include "ks_clock.h"
 #include "ks_optin_fork.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -47,14 +48,6 @@ uint64_t ks_optin_fork_bound_usec(uint64_t timeout_usec)
 	uint64_t third = timeout_usec / 3;
 
 	return third < KS_OPTIN_FORK_MAX_USEC ? third : KS_OPTIN_FORK_MAX_USEC;
-}
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* ---- the child ---- */
@@ -181,7 +174,7 @@ static enum answer_end read_answer(int fd, char *buf, size_t *len, uint64_t dead
 	*len = 0;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = now_usec();
+		uint64_t now = ks_now_usec();
 		ssize_t n;
 
 		if (now >= deadline)
@@ -229,7 +222,7 @@ static bool end_child(pid_t pid, uint64_t until)
 			return true;
 		if (r < 0 && errno != EINTR)
 			return false;
-		if (now_usec() >= until)
+		if (ks_now_usec() >= until)
 			return false;
 		(void)nanosleep(&pause, NULL);
 	}
@@ -314,7 +307,7 @@ enum ks_optin_status ks_optin_read_forked(void *ctx, const struct ks_user *u, co
 					  struct ks_strlist *lines, const struct ks_log *log)
 {
 	const struct ks_optin_fork *o = ctx;
-	uint64_t start = now_usec(), bound = ks_optin_fork_bound_usec(o->timeout_usec);
+	uint64_t start = ks_now_usec(), bound = ks_optin_fork_bound_usec(o->timeout_usec);
 	enum ks_optin_status status;
 	enum answer_end end;
 	size_t len = 0;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ks_clock.h"
 #include "ks_proctree.h"
 
 #ifndef SYS_pidfd_open
@@ -64,17 +65,6 @@ struct cgroup_walk {
 	bool too_deep;    /* logged once per scan */
 	const struct ks_log *log;
 };
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	/* Cannot fail on Linux; 0 would only make every deadline look
-	 * expired, which fails safe. */
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-		return UINT64_MAX;
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
-}
 
 static bool is_gone(int err)
 {
@@ -931,7 +921,7 @@ static int session_load(const struct ks_scan *scan, bool match, struct session *
 
 		/* The clock is read every few processes: a session of
 		 * thousands must not hold the close past its deadline. */
-		if (scan->deadline && i % DEADLINE_EVERY == 0 && now_usec() >= scan->deadline) {
+		if (scan->deadline && i % DEADLINE_EVERY == 0 && ks_now_usec() >= scan->deadline) {
 			r = -ETIMEDOUT;
 			goto out;
 		}
