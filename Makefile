@@ -247,7 +247,7 @@ FUZZ_DIR     := $(BUILDDIR)/fuzz
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 $(WARNINGS) -Iinclude
-FUZZ_COMMON  := src/log.c src/strlist.c src/clock.c src/fileio.c $(wildcard include/*.h)
+FUZZ_COMMON  := src/log.c src/strlist.c src/clock.c src/fileio.c src/number.c $(wildcard include/*.h)
 # target:max_len, the largest input each unit takes (256 KiB config,
 # 64 KiB ~/.keepsession, 64 KiB /proc/PID/cgroup, 256 KiB pam.d file).
 FUZZ_RUNS    := fuzz_config:270000 fuzz_optin:70000 fuzz_unitname:4096 fuzz_proc:70000 \
@@ -339,7 +339,7 @@ lint-format:
 # instruction count alone (no root, no container; needs valgrind).
 SCAN_BENCH := $(BUILDDIR)/bench/scan_bench
 .PHONY: bench bench-scan
-$(SCAN_BENCH): bench/scan_bench.c src/proctree.c src/clock.c src/log.c src/strlist.c $(wildcard include/*.h)
+$(SCAN_BENCH): bench/scan_bench.c src/proctree.c src/clock.c src/number.c src/log.c src/strlist.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^)
 

@@ -27,6 +27,9 @@ int ks_read_bounded(int fd, char *buf, size_t size, bool must_fit, size_t *len);
 int ks_read_file_at(int dirfd, const char *path, int extra_flags, char *buf, size_t size,
 		    bool must_fit, size_t *len);
 
+/* Writes all len bytes, across short writes and EINTR. Returns 0 or -errno. */
+int ks_write_all(int fd, const void *data, size_t len);
+
 enum ks_file_trust {
 	KS_FILE_TRUSTED,
 	KS_FILE_NOT_REGULAR,

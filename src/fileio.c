@@ -75,6 +75,23 @@ int ks_read_file_at(int dirfd, const char *path, int extra_flags, char *buf, siz
 	return ks_read_bounded(fd, buf, size, must_fit, len);
 }
 
+int ks_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 enum ks_file_trust ks_file_trust(const struct stat *st, uid_t owner, mode_t forbidden_mode,
 				 off_t max_size)
 {

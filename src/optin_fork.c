@@ -28,6 +28,7 @@
 #endif
 
 #include "ks_clock.h"
+#include "ks_fileio.h"
 #include "ks_optin_fork.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -52,30 +53,12 @@ uint64_t ks_optin_fork_bound_usec(uint64_t timeout_usec)
 
 /* ---- the child ---- */
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int ks_optin_child_answer(int out_fd, const struct ks_optin_fetched *f, const char *buf)
 {
-	int r = write_all(out_fd, f, sizeof(*f));
+	int r = ks_write_all(out_fd, f, sizeof(*f));
 
 	if (r == 0 && f->check == KS_OPTIN_CHECK_OK)
-		r = write_all(out_fd, buf, f->len);
+		r = ks_write_all(out_fd, buf, f->len);
 	return r;
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ks_clock.h"
+#include "ks_number.h"
 #include "ks_proctree.h"
 
 #ifndef SYS_pidfd_open
@@ -140,39 +141,18 @@ static int read_file_at(int dirfd, const char *path, char *buf, size_t size, boo
 	return 0;
 }
 
-/* Strict decimal: 1 to 20 digits, no sign, no blank, no overflow past max. */
-static int parse_decimal(const char *s, size_t len, unsigned long long max, unsigned long long *out)
-{
-	unsigned long long v = 0;
-
-	if (len == 0 || len > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		d = (unsigned)(s[i] - '0');
-		if (v > (max - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 /* A signed decimal (tty_nr is printed with %d). */
 static int parse_signed(const char *s, size_t len, long long *out)
 {
 	unsigned long long v;
 
 	if (len > 0 && s[0] == '-') {
-		if (parse_decimal(s + 1, len - 1, (unsigned long long)INT_MAX + 1, &v) < 0)
+		if (ks_parse_decimal(s + 1, len - 1, (unsigned long long)INT_MAX + 1, &v) < 0)
 			return -EINVAL;
 		*out = -(long long)v;
 		return 0;
 	}
-	if (parse_decimal(s, len, INT_MAX, &v) < 0)
+	if (ks_parse_decimal(s, len, INT_MAX, &v) < 0)
 		return -EINVAL;
 	*out = (long long)v;
 	return 0;
@@ -197,7 +177,7 @@ int ks_parse_proc_stat_fields(const char *buf, size_t len, pid_t pid, struct ks_
 	if (!open_paren || !close_paren || close_paren < open_paren || open_paren == buf ||
 	    open_paren[-1] != ' ')
 		return -EINVAL;
-	if (parse_decimal(buf, (size_t)(open_paren - 1 - buf), INT_MAX, &v) < 0 ||
+	if (ks_parse_decimal(buf, (size_t)(open_paren - 1 - buf), INT_MAX, &v) < 0 ||
 	    v != (unsigned long long)pid)
 		return -EINVAL;
 
@@ -217,7 +197,7 @@ int ks_parse_proc_stat_fields(const char *buf, size_t len, pid_t pid, struct ks_
 		switch (field) {
 		case 4:
 		case 6:
-			if (parse_decimal(tok, tok_len, INT_MAX, &v) < 0)
+			if (ks_parse_decimal(tok, tok_len, INT_MAX, &v) < 0)
 				return -EINVAL;
 			if (field == 4)
 				out.ppid = (pid_t)v;
@@ -230,7 +210,7 @@ int ks_parse_proc_stat_fields(const char *buf, size_t len, pid_t pid, struct ks_
 			out.tty_nr = (int)tty;
 			break;
 		case 22:
-			if (parse_decimal(tok, tok_len, ULLONG_MAX, &out.starttime) < 0)
+			if (ks_parse_decimal(tok, tok_len, ULLONG_MAX, &out.starttime) < 0)
 				return -EINVAL;
 			break;
 		default:
@@ -280,7 +260,7 @@ int ks_parse_status_uid(const char *buf, size_t len, uid_t *uid)
 		while (q < eol && *q != '\t' && *q != ' ')
 			q++;
 		/* (uid_t)-1 is no uid. */
-		if (parse_decimal(tok, (size_t)(q - tok), (uid_t)-1 - 1, &v) < 0)
+		if (ks_parse_decimal(tok, (size_t)(q - tok), (uid_t)-1 - 1, &v) < 0)
 			return -EINVAL;
 		*uid = (uid_t)v;
 		return 0;
@@ -590,7 +570,7 @@ int ks_parse_pid_line(const char *line, size_t len, pid_t *pid)
 
 	if (len == 0)
 		return -ENODATA;
-	if (line[0] == '0' || parse_decimal(line, len, INT_MAX, &v) < 0)
+	if (line[0] == '0' || ks_parse_decimal(line, len, INT_MAX, &v) < 0)
 		return -EINVAL;
 	*pid = (pid_t)v;
 	return 0;

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ks_fileio.h"
+#include "ks_number.h"
 #include "ks_proctree.h"
 #include "ks_record.h"
 
@@ -70,27 +72,6 @@ int ks_record_format(const struct ks_record *r, char *buf, size_t size)
 	return (int)len;
 }
 
-/* A plain decimal number: digits only, no sign, no overflow. */
-static int parse_number(const char *s, size_t len, unsigned long long max, unsigned long long *v)
-{
-	unsigned long long x = 0;
-
-	if (len == 0 || len > 20)
-		return -EBADMSG;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -EBADMSG;
-		d = (unsigned)(s[i] - '0');
-		if (x > (max - d) / 10)
-			return -EBADMSG;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return 0;
-}
-
 static bool key_is(const char *line, size_t len, const char *key, const char **value, size_t *vlen)
 {
 	size_t klen = strlen(key);
@@ -124,23 +105,23 @@ static int parse_line(const char *line, size_t len, struct ks_record *r, unsigne
 		*seen |= 1U << k;
 		switch (k) {
 		case 0:
-			if (parse_number(value, vlen, INT_MAX, &v) < 0 || v == 0)
+			if (ks_parse_decimal(value, vlen, INT_MAX, &v) < 0 || v == 0)
 				return -EBADMSG;
 			r->leader = (pid_t)v;
 			return 0;
 		case 1:
-			if (parse_number(value, vlen, ULLONG_MAX, &v) < 0)
+			if (ks_parse_decimal(value, vlen, ULLONG_MAX, &v) < 0)
 				return -EBADMSG;
 			r->starttime = v;
 			return 0;
 		case 2:
-			if (parse_number(value, vlen, UINT64_MAX, &v) < 0)
+			if (ks_parse_decimal(value, vlen, UINT64_MAX, &v) < 0)
 				return -EBADMSG;
 			r->created_usec = v;
 			return 0;
 		case 3:
 			/* (uid_t)-1 is no user. */
-			if (parse_number(value, vlen, UINT32_MAX - 1, &v) < 0)
+			if (ks_parse_decimal(value, vlen, UINT32_MAX - 1, &v) < 0)
 				return -EBADMSG;
 			r->uid = (uid_t)v;
 			return 0;
@@ -151,7 +132,7 @@ static int parse_line(const char *line, size_t len, struct ks_record *r, unsigne
 			 * malformed line, rather than reading it as a number:
 			 * the guard then keeps nothing of the session, which
 			 * never exceeds the cap, and removes the record. */
-			if (parse_number(value, vlen, KS_RECORD_MAX_KEPT, &v) < 0)
+			if (ks_parse_decimal(value, vlen, KS_RECORD_MAX_KEPT, &v) < 0)
 				return -EBADMSG;
 			r->kept = (unsigned)v;
 			return 0;
@@ -232,22 +213,6 @@ static void name_of(pid_t leader, char *buf, size_t size)
 	(void)snprintf(buf, size, "%d", (int)leader);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int ks_record_write(const char *dir, const struct ks_record *r, uid_t owner)
 {
 	char text[KS_RECORD_MAX_SIZE + 1], name[32], temp[48];
@@ -270,7 +235,7 @@ int ks_record_write(const char *dir, const struct ks_record *r, uid_t owner)
 		ret = -errno;
 		goto out;
 	}
-	ret = write_all(fd, text, (size_t)len);
+	ret = ks_write_all(fd, text, (size_t)len);
 	if (close(fd) < 0 && ret == 0)
 		ret = -errno;
 	if (ret == 0 && renameat(dfd, temp, dfd, name) < 0)
@@ -417,7 +382,7 @@ static bool is_record_name(const char *s)
 {
 	unsigned long long v;
 
-	return s[0] != '0' && parse_number(s, strlen(s), INT_MAX, &v) == 0;
+	return s[0] != '0' && ks_parse_decimal(s, strlen(s), INT_MAX, &v) == 0;
 }
 
 /* A temporary no writer is still filling. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ks_fileio.h"
+#include "ks_number.h"
 #include "logcap.h"
 
 static int setup(void **state)
@@ -138,6 +140,46 @@ static void test_trust(void **state)
 			    "writable by group or others");
 }
 
+static void test_write_all(void **state)
+{
+	char *path = scratch_path(*state, "w");
+	char buf[8];
+	size_t len = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ks_write_all(fd, "abc", 3), 0);
+	assert_int_equal(ks_write_all(fd, "", 0), 0);
+	close(fd);
+	assert_int_equal(ks_read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf), true, &len), 0);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(ks_write_all(-1, "x", 1), -EBADF);
+	free(path);
+}
+
+static void test_parse_decimal(void **state)
+{
+	unsigned long long v = 7;
+
+	(void)state;
+	assert_int_equal(ks_parse_decimal("0", 1, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(ks_parse_decimal("10", 2, 10, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(ks_parse_decimal("11", 2, 10, &v), -EINVAL);
+	assert_int_equal(ks_parse_decimal("18446744073709551615", 20, ULLONG_MAX, &v), 0);
+	assert_true(v == ULLONG_MAX);
+	assert_int_equal(ks_parse_decimal("18446744073709551616", 20, ULLONG_MAX, &v), -EINVAL);
+	assert_int_equal(ks_parse_decimal("000000000000000000001", 21, ULLONG_MAX, &v), -EINVAL);
+	assert_int_equal(ks_parse_decimal("", 0, 10, &v), -EINVAL);
+	assert_int_equal(ks_parse_decimal("-1", 2, 10, &v), -EINVAL);
+	assert_int_equal(ks_parse_decimal(" 1", 2, 10, &v), -EINVAL);
+	assert_int_equal(ks_parse_decimal("1x", 2, 10, &v), -EINVAL);
+	/* Only len bytes count: the rest need not be digits or NUL. */
+	assert_int_equal(ks_parse_decimal("42abc", 2, 100, &v), 0);
+	assert_int_equal(v, 42);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +190,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_only_regular_files_open, setup, teardown),
 		cmocka_unit_test(test_zero_size_buffer),
 		cmocka_unit_test(test_trust),
+		cmocka_unit_test_setup_teardown(test_write_all, setup, teardown),
+		cmocka_unit_test(test_parse_decimal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
