@@ -29,7 +29,6 @@
 
 #define KS_CONFIG_LINE_MAX 4096
 #define KS_NAME_MAX 255 /* a user or group entry, '@' included */
-#define KS_LONGEST_UID "4294967295"
 
 /* Where a setting comes from, for log lines. line 0: a module argument. */
 struct origin {
@@ -257,39 +256,6 @@ static int set_max_trees(const struct origin *o, const char *value, unsigned *ds
 	return 0;
 }
 
-/*
- * A slice unit name as ks_slice_name_valid() decides ("user-%U.slice"),
- * where "%U" stands for the uid, expanded later. It is checked with the
- * longest uid in its place, so the expanded name always fits. Other '%'
- * and systemd's '\\' escapes are refused: admins name slices plainly.
- */
-static bool slice_valid(const char *s)
-{
-	char expanded[KS_UNIT_NAME_MAX + 1];
-	size_t n = 0;
-
-	for (const char *p = s; *p; p++) {
-		const char *piece = p;
-		size_t len = 1;
-
-		if (*p == '%') {
-			if (p[1] != 'U')
-				return false;
-			piece = KS_LONGEST_UID;
-			len = strlen(KS_LONGEST_UID);
-			p++;
-		} else if (*p == '\\') {
-			return false;
-		}
-		if (len > KS_UNIT_NAME_MAX - n)
-			return false;
-		memcpy(expanded + n, piece, len);
-		n += len;
-	}
-	expanded[n] = '\0';
-	return ks_slice_name_valid(expanded) == 1;
-}
-
 /* An empty value means the default slice (NULL), so that a module argument
  * can undo a slice set in the file. */
 static int set_slice(const struct origin *o, const char *value, char **dst)
@@ -297,7 +263,7 @@ static int set_slice(const struct origin *o, const char *value, char **dst)
 	char *copy = NULL;
 
 	if (*value != '\0') {
-		if (!slice_valid(value)) {
+		if (!ks_slice_template_valid(value)) {
 			problem(o, "not a slice name like user-%%U.slice");
 			return 1;
 		}
