@@ -23,7 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ks_cleanup.h"
 #include "ks_config.h"
+#include "ks_fileio.h"
 #include "ks_optin.h"
 #include "ks_unitname.h"
 
@@ -442,101 +444,65 @@ int ks_config_parse_text(struct ks_config *c, const char *text, size_t len, cons
 	return problems;
 }
 
-/* Reads fd to its end into a malloc'd buffer of at most max bytes.
- * Returns 0, -EFBIG if there is more, or -errno. */
-static int read_bounded(int fd, size_t max, char **ret, size_t *ret_len)
+/* Opens the file and checks it: the fd, -ENOENT (defaults, silently), or
+ * -EPERM after one log line saying why defaults are used. */
+static int open_trusted(const char *path, uid_t trusted_owner, const struct ks_log *log)
 {
-	char *buf = malloc(max + 1);
-	size_t len = 0;
+	_cleanup_(closep) int fd = -1;
+	enum ks_file_trust t;
+	struct stat st;
 
-	if (!buf)
-		return -ENOMEM;
-	while (len <= max) {
-		ssize_t n = read(fd, buf + len, max + 1 - len);
-
-		if (n < 0) {
-			int r = -errno;
-
-			if (r == -EINTR)
-				continue;
-			free(buf);
-			return r;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	/* Never blocks: a FIFO planted here must not hang the login. */
+	fd = ks_open_regular_at(AT_FDCWD, path, 0);
+	if (fd == -ENOENT)
+		return -ENOENT;
+	if (fd == -EINVAL) {
+		ks_log(log, LOG_ERR, "%s: refused, defaults used: %s", path,
+		       ks_file_trust_text(KS_FILE_NOT_REGULAR));
+		return -EPERM;
 	}
-	if (len > max) {
-		free(buf);
-		return -EFBIG;
+	if (fd < 0) {
+		ks_log(log, LOG_ERR, "%s: cannot open, defaults used: %s", path, strerror(-fd));
+		return -EPERM;
 	}
-	*ret = buf;
-	*ret_len = len;
-	return 0;
-}
-
-/* Why a file may not be trusted, or NULL. */
-static const char *file_problem(const struct stat *st, uid_t trusted_owner)
-{
-	if (!S_ISREG(st->st_mode))
-		return "not a regular file";
-	if (st->st_uid != trusted_owner)
-		return "not owned by the trusted owner";
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return "writable by group or others";
-	if (st->st_size > KS_CONFIG_MAX_SIZE)
-		return "larger than the size limit";
-	return NULL;
+	if (fstat(fd, &st) < 0) {
+		ks_log(log, LOG_ERR, "%s: cannot stat, defaults used: %s", path, strerror(errno));
+		return -EPERM;
+	}
+	t = ks_file_trust(&st, trusted_owner, S_IWGRP | S_IWOTH, KS_CONFIG_MAX_SIZE);
+	if (t != KS_FILE_TRUSTED) {
+		ks_log(log, LOG_ERR, "%s: refused, defaults used: %s", path, ks_file_trust_text(t));
+		return -EPERM;
+	}
+	return TAKE_FD(fd);
 }
 
 int ks_config_parse_file(struct ks_config *c, const char *path, uid_t trusted_owner,
 			 const struct ks_log *log)
 {
-	const char *why;
-	struct stat st;
-	char *text = NULL;
+	_cleanup_(closep) int fd = open_trusted(path, trusted_owner, log);
+	_cleanup_(freep) char *text = NULL;
 	size_t len = 0;
-	int fd, r;
+	int r;
 
-	/* O_NONBLOCK: opening a FIFO planted here must not hang the login. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		ks_log(log, LOG_ERR, "%s: cannot open, defaults used: %s", path, strerror(errno));
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
 		return 1;
-	}
-	if (fstat(fd, &st) < 0) {
-		ks_log(log, LOG_ERR, "%s: cannot stat, defaults used: %s", path, strerror(errno));
-		(void)close(fd);
-		return 1;
-	}
-	why = file_problem(&st, trusted_owner);
-	if (why) {
-		ks_log(log, LOG_ERR, "%s: refused, defaults used: %s", path, why);
-		(void)close(fd);
-		return 1;
-	}
-	r = read_bounded(fd, KS_CONFIG_MAX_SIZE, &text, &len);
-	(void)close(fd);
-	if (r == -ENOMEM)
-		return r;
+	text = malloc(KS_CONFIG_MAX_SIZE + 1);
+	if (!text)
+		return -ENOMEM;
+	r = ks_read_bounded(fd, text, KS_CONFIG_MAX_SIZE + 1, true, &len);
 	if (r < 0) {
 		ks_log(log, LOG_ERR, "%s: refused, defaults used: %s", path,
 		       r == -EFBIG ? "grew past the size limit while read" : strerror(-r));
 		return 1;
 	}
-	/* read_bounded() sets text whenever it returns 0; the analyzer
-	 * thinks -errno may be 0. */
-	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
 	if (memchr(text, '\0', len)) {
 		ks_log(log, LOG_ERR, "%s: refused, defaults used: contains a NUL byte", path);
-		free(text);
 		return 1;
 	}
-	r = ks_config_parse_text(c, text, len, path, log);
-	free(text);
-	return r;
+	return ks_config_parse_text(c, text, len, path, log);
 }
 
 /* "key=value" module argument: splits at the first '='. Returns 0, the
