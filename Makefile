@@ -256,7 +256,7 @@ FUZZ_BINS    := $(foreach r,$(FUZZ_RUNS),$(FUZZ_DIR)/$(firstword $(subst :, ,$(r
 FUZZ_LINK     = mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 $(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c src/config.c src/timespan.c src/optin.c \
-		src/unitname.c $(FUZZ_COMMON)
+		src/unitname.c src/configkey.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 $(FUZZ_DIR)/fuzz_optin: fuzz/fuzz_optin.c src/optin.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
