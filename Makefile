@@ -247,7 +247,7 @@ FUZZ_DIR     := $(BUILDDIR)/fuzz
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 $(WARNINGS) -Iinclude
-FUZZ_COMMON  := src/log.c src/strlist.c src/clock.c src/fileio.c src/number.c $(wildcard include/*.h)
+FUZZ_COMMON  := src/log.c src/strlist.c src/clock.c src/fileio.c src/number.c src/failpolicy.c $(wildcard include/*.h)
 # target:max_len, the largest input each unit takes (256 KiB config,
 # 64 KiB ~/.keepsession, 64 KiB /proc/PID/cgroup, 256 KiB pam.d file).
 FUZZ_RUNS    := fuzz_config:270000 fuzz_optin:70000 fuzz_unitname:4096 fuzz_proc:70000 \

@@ -17,6 +17,7 @@
 
 #include "ks_cleanup.h"
 #include "ks_config.h"
+#include "ks_failpolicy.h"
 #include "ks_fileio.h"
 
 #define KS_CONFIG_LINE_MAX 4096
@@ -63,7 +64,8 @@ static int parse_line(struct ks_config *c, const char *text, size_t len, const c
 	char *key, *value, *eq;
 
 	if (memchr(text, '\0', len)) {
-		ks_log(log, LOG_ERR, "%s:%u: line with a NUL byte ignored", origin, line);
+		ks_fail_log(log, KS_FAIL_CONFIG_BAD_SETTING, "%s:%u: line with a NUL byte ignored",
+			    origin, line);
 		return 1;
 	}
 	memcpy(buf, text, len);
@@ -74,13 +76,15 @@ static int parse_line(struct ks_config *c, const char *text, size_t len, const c
 		return 0;
 	eq = strchr(key, '=');
 	if (!eq) {
-		ks_log(log, LOG_ERR, "%s:%u: expected \"key = value\"", origin, line);
+		ks_fail_log(log, KS_FAIL_CONFIG_BAD_SETTING, "%s:%u: expected \"key = value\"",
+			    origin, line);
 		return 1;
 	}
 	value = eq + 1;
 	trim_end(key, eq);
 	if (*key == '\0') {
-		ks_log(log, LOG_ERR, "%s:%u: missing key before '='", origin, line);
+		ks_fail_log(log, KS_FAIL_CONFIG_BAD_SETTING, "%s:%u: missing key before '='",
+			    origin, line);
 		return 1;
 	}
 	value += strspn(value, KS_CONFIG_BLANKS);
@@ -100,8 +104,9 @@ int ks_config_parse_text(struct ks_config *c, const char *text, size_t len, cons
 
 		line++;
 		if (n > KS_CONFIG_LINE_MAX) {
-			ks_log(log, LOG_ERR, "%s:%u: line longer than %d bytes ignored", origin,
-			       line, KS_CONFIG_LINE_MAX);
+			ks_fail_log(log, KS_FAIL_CONFIG_BAD_SETTING,
+				    "%s:%u: line longer than %d bytes ignored", origin, line,
+				    KS_CONFIG_LINE_MAX);
 			problems++;
 		} else {
 			int r = parse_line(c, text, n, origin, line, log);
@@ -131,21 +136,24 @@ static int open_trusted(const char *path, uid_t trusted_owner, const struct ks_l
 	if (fd == -ENOENT)
 		return -ENOENT;
 	if (fd == -EINVAL) {
-		ks_log(log, LOG_ERR, "%s: refused, defaults used: %s", path,
-		       ks_file_trust_text(KS_FILE_NOT_REGULAR));
+		ks_fail_log(log, KS_FAIL_CONFIG_UNTRUSTED, "%s: refused, defaults used: %s", path,
+			    ks_file_trust_text(KS_FILE_NOT_REGULAR));
 		return -EPERM;
 	}
 	if (fd < 0) {
-		ks_log(log, LOG_ERR, "%s: cannot open, defaults used: %s", path, strerror(-fd));
+		ks_fail_log(log, KS_FAIL_CONFIG_UNREADABLE, "%s: cannot open, defaults used: %s",
+			    path, strerror(-fd));
 		return -EPERM;
 	}
 	if (fstat(fd, &st) < 0) {
-		ks_log(log, LOG_ERR, "%s: cannot stat, defaults used: %s", path, strerror(errno));
+		ks_fail_log(log, KS_FAIL_CONFIG_UNREADABLE, "%s: cannot stat, defaults used: %s",
+			    path, strerror(errno));
 		return -EPERM;
 	}
 	t = ks_file_trust(&st, trusted_owner, S_IWGRP | S_IWOTH, KS_CONFIG_MAX_SIZE);
 	if (t != KS_FILE_TRUSTED) {
-		ks_log(log, LOG_ERR, "%s: refused, defaults used: %s", path, ks_file_trust_text(t));
+		ks_fail_log(log, KS_FAIL_CONFIG_UNTRUSTED, "%s: refused, defaults used: %s", path,
+			    ks_file_trust_text(t));
 		return -EPERM;
 	}
 	return TAKE_FD(fd);
@@ -168,12 +176,14 @@ int ks_config_parse_file(struct ks_config *c, const char *path, uid_t trusted_ow
 		return -ENOMEM;
 	r = ks_read_bounded(fd, text, KS_CONFIG_MAX_SIZE + 1, true, &len);
 	if (r < 0) {
-		ks_log(log, LOG_ERR, "%s: refused, defaults used: %s", path,
-		       r == -EFBIG ? "grew past the size limit while read" : strerror(-r));
+		ks_fail_log(log, r == -EFBIG ? KS_FAIL_CONFIG_UNTRUSTED : KS_FAIL_CONFIG_UNREADABLE,
+			    "%s: refused, defaults used: %s", path,
+			    r == -EFBIG ? "grew past the size limit while read" : strerror(-r));
 		return 1;
 	}
 	if (memchr(text, '\0', len)) {
-		ks_log(log, LOG_ERR, "%s: refused, defaults used: contains a NUL byte", path);
+		ks_fail_log(log, KS_FAIL_CONFIG_UNTRUSTED,
+			    "%s: refused, defaults used: contains a NUL byte", path);
 		return 1;
 	}
 	return ks_config_parse_text(c, text, len, path, log);
@@ -192,7 +202,8 @@ static int apply_argument(struct ks_config *c, const char *arg, const struct ks_
 		return 0;
 	}
 	if (!eq) {
-		ks_log(log, LOG_ERR, "module argument: %.64s: unknown option", arg);
+		ks_fail_log(log, KS_FAIL_CONFIG_BAD_SETTING,
+			    "module argument: %.64s: unknown option", arg);
 		return 1;
 	}
 	key = strndup(arg, (size_t)(eq - arg));
@@ -234,10 +245,10 @@ static int load(struct ks_config *c, int argc, const char **argv, uid_t trusted_
 				c->debug = b;
 		} else if (strncmp(arg, "conf=", 5) == 0) {
 			if (arg[5] != '/') {
-				ks_log(log, LOG_ERR,
-				       "module argument: conf: not an absolute path, "
-				       "%s used",
-				       KS_DEFAULT_CONF);
+				ks_fail_log(log, KS_FAIL_CONFIG_BAD_SETTING,
+					    "module argument: conf: not an absolute path, "
+					    "%s used",
+					    KS_DEFAULT_CONF);
 				problems++;
 				continue;
 			}

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ks_config.h"
+#include "ks_failpolicy.h"
 #include "ks_optin.h" /* ks_program_valid(), until the program unit has it */
 #include "ks_unitname.h"
 
@@ -42,9 +43,11 @@ problem(const struct origin *o, const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (o->line > 0)
-		ks_log(o->log, LOG_ERR, "%s:%u: %.64s: %s", o->name, o->line, o->key, msg);
+		ks_fail_log(o->log, KS_FAIL_CONFIG_BAD_SETTING, "%s:%u: %.64s: %s", o->name,
+			    o->line, o->key, msg);
 	else
-		ks_log(o->log, LOG_ERR, "%s: %.64s: %s", o->name, o->key, msg);
+		ks_fail_log(o->log, KS_FAIL_CONFIG_BAD_SETTING, "%s: %.64s: %s", o->name, o->key,
+			    msg);
 }
 
 static bool is_space(char c)

@@ -16,6 +16,7 @@
 
 #include "ks_cleanup.h"
 #include "ks_fileio.h"
+#include "ks_failpolicy.h"
 #include "ks_optin.h"
 
 /* A few bad lines are worth a log line each; a file full of garbage gets
@@ -91,19 +92,22 @@ static void report(const struct skips *sk, const struct ks_strlist *programs, co
 		   const struct ks_log *log)
 {
 	if (sk->n > 0 && programs->n == 0) {
-		ks_log(log, LOG_WARNING, "%s: no valid program line (%u skipped): nothing is kept",
-		       origin, sk->n);
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES,
+			    "%s: no valid program line (%u skipped): nothing is kept", origin,
+			    sk->n);
 		return;
 	}
 	for (unsigned i = 0; i < sk->n && i < KS_OPTIN_LOGGED_LINES_MAX; i++)
-		ks_log(log, LOG_WARNING, "%s: line %u skipped: %s", origin, sk->line[i],
-		       sk->too_long[i] ? "too long" : "not a base name or absolute path");
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES, "%s: line %u skipped: %s", origin,
+			    sk->line[i],
+			    sk->too_long[i] ? "too long" : "not a base name or absolute path");
 	if (sk->n > KS_OPTIN_LOGGED_LINES_MAX)
-		ks_log(log, LOG_WARNING, "%s: %u more lines skipped", origin,
-		       sk->n - KS_OPTIN_LOGGED_LINES_MAX);
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES, "%s: %u more lines skipped", origin,
+			    sk->n - KS_OPTIN_LOGGED_LINES_MAX);
 	if (sk->dropped > 0)
-		ks_log(log, LOG_WARNING, "%s: more than %d programs, %u ignored", origin,
-		       KS_OPTIN_PROGRAMS_MAX, sk->dropped);
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES,
+			    "%s: more than %d programs, %u ignored", origin, KS_OPTIN_PROGRAMS_MAX,
+			    sk->dropped);
 }
 
 /* One line of the file, trimmed: a program to add, or a skip. */
@@ -243,6 +247,21 @@ static const char *check_reason(const struct ks_optin_fetched *f, char *text, si
 	return "unknown check result";
 }
 
+/* Which case of the failure policy a refused file is. */
+static enum ks_failure refusal(const struct ks_optin_fetched *f)
+{
+	switch ((enum ks_optin_check)f->check) {
+	case KS_OPTIN_CHECK_NOT_REGULAR:
+	case KS_OPTIN_CHECK_NOT_OWNED:
+	case KS_OPTIN_CHECK_WRITABLE:
+	case KS_OPTIN_CHECK_TOO_LARGE:
+	case KS_OPTIN_CHECK_GREW:
+		return KS_FAIL_OPTIN_UNTRUSTED;
+	default:
+		return KS_FAIL_OPTIN_UNREADABLE;
+	}
+}
+
 enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetched *f,
 				    const char *buf, struct ks_strlist *programs,
 				    const struct ks_log *log)
@@ -256,13 +275,13 @@ enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetc
 		return KS_OPTIN_ABSENT;
 	why = check_reason(f, text, sizeof(text));
 	if (why) {
-		ks_log(log, LOG_WARNING, "%s ignored: %s", path, why);
+		ks_fail_log(log, refusal(f), "%s ignored: %s", path, why);
 		return KS_OPTIN_REFUSED;
 	}
 	r = ks_optin_parse(buf, f->len, programs, path, log);
 	if (r < 0) {
 		ks_strlist_clear(programs);
-		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
+		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
 	/* Lines meant as programs, none usable: not "no list" (the admin's
@@ -280,7 +299,7 @@ enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strl
 	ks_strlist_clear(programs);
 	buf = malloc(KS_OPTIN_MAX_SIZE + 1);
 	if (!buf) {
-		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
+		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
 	f = ks_optin_fetch(path, owner, buf);
