@@ -189,12 +189,13 @@ static void test_narrowing_nomem(void **state)
 	struct ks_config c;
 	unsigned nomem = 0;
 	long n;
-	int r;
 	(void)state;
 
 	assert_int_equal(ks_config_init(&c), 0);
 	assert_int_equal(ks_strlist_add_split(&lines, "tmux screen"), 0);
 	for (n = 0; n < 100; n++) {
+		int r;
+
 		arm(n);
 		r = ks_policy_decide(&c, KS_WHO_LISTED, KS_OPTIN_OK, &lines, &programs);
 		disarm();
