@@ -263,6 +263,7 @@ static int keep(const struct ks_config *c, const struct ks_user *u, const char *
 		.uid = u->uid,
 		.session_id = session_id,
 		.programs = programs,
+		.logind_kills = ks_policy_logind_kills,
 	};
 
 	return ks_keep(c, &target, &io, log);
