@@ -60,20 +60,20 @@ static void pam_sink(void *ctx, int priority, const char *message)
 	pam_syslog(ctx, priority, "%s", message);
 }
 
-/* Returns 0, or -ENOMEM (logged): then nothing may be acted on, not even
- * a half-loaded configuration. */
-static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
-		       struct ks_log *log)
+/* Whether the configuration may be acted on. Out of memory, nothing may,
+ * not even a half-loaded configuration: one line, and false. */
+static bool load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
+			struct ks_log *log)
 {
 	*log = (struct ks_log){ .sink = pam_sink, .ctx = pamh };
 	if (ks_config_init(c) < 0 || ks_config_load(c, argc, argv, 0, log) < 0) {
 		ks_config_free(c);
 		ks_fail_log(log, KS_FAIL_CONFIG_NOMEM,
 			    "out of memory loading the configuration: nothing kept");
-		return -ENOMEM;
+		return false;
 	}
 	log->debug = c->debug;
-	return 0;
+	return true;
 }
 
 static int lookup_user(void *ctx, const char *name, struct ks_user *u)
@@ -180,7 +180,7 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 
 	/* Loading here is what validates the configuration at login, so an
 	 * admin sees a broken line before the first logout that needs it. */
-	if (load_config(pamh, argc, argv, &c, &log) < 0)
+	if (!load_config(pamh, argc, argv, &c, &log))
 		return PAM_IGNORE;
 
 	if (pam_getenv(pamh, "XDG_SESSION_ID")) {
@@ -228,9 +228,9 @@ static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user, st
 }
 
 /* Moves the user's programs out of the session this process runs in.
- * Returns what ks_keep() returns: trees kept, or -errno (logged). */
-static int keep(const struct ks_config *c, const struct ks_user *u, const char *session_id,
-		const struct ks_strlist *programs, const struct ks_log *log)
+ * Returns the number of trees kept; every failure is logged, once. */
+static unsigned keep(const struct ks_config *c, const struct ks_user *u, const char *session_id,
+		     const struct ks_strlist *programs, const struct ks_log *log)
 {
 	_cleanup_(freep) char *cgroup = NULL;
 	enum ks_cgroup_mode cgroup_mode;
@@ -241,14 +241,14 @@ static int keep(const struct ks_config *c, const struct ks_user *u, const char *
 	if (r < 0) {
 		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN,
 			    "cannot tell how systemd tracks processes: %s", strerror(-r));
-		return r;
+		return 0;
 	}
 	/* sshd runs the close inside the session's own scope. */
 	r = ks_proc_cgroup("/proc", "self", cgroup_mode, &cgroup);
 	if (r < 0) {
 		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN, "cannot read the session's cgroup: %s",
 			    strerror(-r));
-		return r;
+		return 0;
 	}
 	const struct ks_keep_io io = {
 		.proc_root = "/proc",
@@ -266,7 +266,10 @@ static int keep(const struct ks_config *c, const struct ks_user *u, const char *
 		.logind_kills = ks_policy_logind_kills,
 	};
 
-	return ks_keep(c, &target, &io, log);
+	/* ks_keep() logs its failures and returns them; only the count
+	 * matters here. */
+	r = ks_keep(c, &target, &io, log);
+	return r > 0 ? (unsigned)r : 0;
 }
 
 /* The logind session this close may act on, or NULL: only one this
@@ -299,7 +302,6 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	struct ks_config c;
 	struct ks_user u;
 	struct ks_log log;
-	int r;
 
 	(void)flags;
 	if (sd_booted() <= 0)
@@ -307,16 +309,17 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	session_id = session_to_close(pamh);
 	if (!session_id)
 		return PAM_IGNORE;
-	if (load_config(pamh, argc, argv, &c, &log) < 0)
+	if (!load_config(pamh, argc, argv, &c, &log))
 		return PAM_SUCCESS;
 
 	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
 	/* From here on, u.name: the canonical name, not PAM_USER. */
 	else if (decide(pamh, &c, user, &u, &programs, &log)) {
-		r = keep(&c, &u, session_id, &programs, &log);
-		if (r > 0 && guard_installed(NULL))
-			note_kept(session_id, (unsigned)r, &log);
+		unsigned kept = keep(&c, &u, session_id, &programs, &log);
+
+		if (kept > 0 && guard_installed(NULL))
+			note_kept(session_id, kept, &log);
 	}
 	ks_strlist_clear(&programs);
 	ks_config_free(&c);

@@ -123,54 +123,67 @@ int ks_config_parse_text(struct ks_config *c, const char *text, size_t len, cons
 	return problems;
 }
 
-/* Opens the file and checks it: the fd, -ENOENT (defaults, silently), or
- * -EPERM after one log line saying why defaults are used. */
-static int open_trusted(const char *path, uid_t trusted_owner, const struct ks_log *log)
+/* Why a config file is not used: the step that failed with its errno, or
+ * the trust check that refused it. */
+struct refusal {
+	const char *step; /* "open", "stat": with err */
+	int err;
+	enum ks_file_trust trust;
+};
+
+/* Opens the file and checks it. Returns the fd, or -errno with *why said
+ * (-ENOENT: no file, defaults silently). Logs nothing. */
+static int open_trusted(const char *path, uid_t trusted_owner, struct refusal *why)
 {
 	_cleanup_(closep) int fd = -1;
-	enum ks_file_trust t;
 	struct stat st;
 
+	*why = (struct refusal){ .trust = KS_FILE_TRUSTED };
 	/* Never blocks: a FIFO planted here must not hang the login. */
 	fd = ks_open_regular_at(AT_FDCWD, path, 0);
-	if (fd == -ENOENT)
-		return -ENOENT;
-	if (fd == -EINVAL) {
-		ks_fail_log(log, KS_FAIL_CONFIG_UNTRUSTED, "%s: refused, defaults used: %s", path,
-			    ks_file_trust_text(KS_FILE_NOT_REGULAR));
-		return -EPERM;
-	}
-	if (fd < 0) {
-		ks_fail_log(log, KS_FAIL_CONFIG_UNREADABLE, "%s: cannot open, defaults used: %s",
-			    path, strerror(-fd));
-		return -EPERM;
-	}
+	if (fd == -EINVAL)
+		why->trust = KS_FILE_NOT_REGULAR;
+	else if (fd < 0)
+		*why = (struct refusal){ .step = "open", .err = -fd };
+	if (fd < 0)
+		return fd;
 	if (fstat(fd, &st) < 0) {
-		ks_fail_log(log, KS_FAIL_CONFIG_UNREADABLE, "%s: cannot stat, defaults used: %s",
-			    path, strerror(errno));
-		return -EPERM;
+		*why = (struct refusal){ .step = "stat", .err = errno };
+		return -why->err;
 	}
-	t = ks_file_trust(&st, trusted_owner, S_IWGRP | S_IWOTH, KS_CONFIG_MAX_SIZE);
-	if (t != KS_FILE_TRUSTED) {
-		ks_fail_log(log, KS_FAIL_CONFIG_UNTRUSTED, "%s: refused, defaults used: %s", path,
-			    ks_file_trust_text(t));
+	why->trust = ks_file_trust(&st, trusted_owner, S_IWGRP | S_IWOTH, KS_CONFIG_MAX_SIZE);
+	if (why->trust != KS_FILE_TRUSTED)
 		return -EPERM;
-	}
 	return TAKE_FD(fd);
+}
+
+/* The one line for a file that is not used. */
+static void log_refusal(const char *path, const struct refusal *why, const struct ks_log *log)
+{
+	if (why->step)
+		ks_fail_log(log, KS_FAIL_CONFIG_UNREADABLE, "%s: cannot %s, defaults used: %s",
+			    path, why->step, strerror(why->err));
+	else
+		ks_fail_log(log, KS_FAIL_CONFIG_UNTRUSTED, "%s: refused, defaults used: %s", path,
+			    ks_file_trust_text(why->trust));
 }
 
 int ks_config_parse_file(struct ks_config *c, const char *path, uid_t trusted_owner,
 			 const struct ks_log *log)
 {
-	_cleanup_(closep) int fd = open_trusted(path, trusted_owner, log);
 	_cleanup_(freep) char *text = NULL;
+	_cleanup_(closep) int fd = -1;
+	struct refusal why;
 	size_t len = 0;
 	int r;
 
+	fd = open_trusted(path, trusted_owner, &why);
 	if (fd == -ENOENT)
 		return 0;
-	if (fd < 0)
+	if (fd < 0) {
+		log_refusal(path, &why, log);
 		return 1;
+	}
 	text = malloc(KS_CONFIG_MAX_SIZE + 1);
 	if (!text)
 		return -ENOMEM;
