@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "ks_config.h"
-#include "ks_optin.h"
+#include "ks_program.h"
 #include "ks_unitname.h"
 
 #define KS_CONFIG_LINE_MAX 4096
