@@ -109,6 +109,7 @@ static int teardown(void **state)
 	struct fx *fx = *state;
 
 	ks_selection_free(&fx->sel);
+	ks_proc_table_free(fx->scan.known);
 	ks_strlist_clear(&fx->programs);
 	fakeproc_remove(&fx->fp);
 	free(fx);
@@ -972,6 +973,163 @@ static void test_many_processes(void **state)
 	free(out);
 }
 
+/* Replaces a fake process's file (stat, status) by a directory: no
+ * regular file, so a read of it would be an unparsable entry, logged. */
+static void proc_file_to_dir(const struct fx *fx, pid_t pid, const char *name)
+{
+	char path[PATH_MAX];
+
+	fp_path_join(path, sizeof(path), "%s/%d/%s", fx->fp.proc, (int)pid, name);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+/* The session cgroup's cgroup.procs, rewritten: pids (0-terminated). */
+static void set_session_procs(const struct fx *fx, ...)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16], text[256] = "";
+	size_t len = 0;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, fx);
+	while ((pid = va_arg(ap, pid_t)) != 0)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%d\n", (int)pid);
+	va_end(ap);
+	cgroup_dir(&fx->fp, NULL, dir, sizeof(dir));
+	fp_path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	fp_write_file(path, text);
+}
+
+/*
+ * status is read only for a process that can be selected: a matched one,
+ * or a member of a selected tree. Here every other process's status is a
+ * directory, which a read would log as unparsable: none is logged, and the
+ * selection is the same. A matched process's unreadable status is read,
+ * logged, and keeps it out.
+ */
+static void test_status_read_where_needed(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
+	fake_proc(&fx->fp, 101, 100, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 102, 101, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	proc_file_to_dir(fx, 100, "status");
+	proc_file_to_dir(fx, 101, "status");
+	proc_file_to_dir(fx, 102, "status");
+
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+	assert_int_equal(count_lines(fx, "unparsable"), 0);
+
+	fake_proc(&fx->fp, 300, 1, USER_UID, "/usr/bin/tmux");
+	proc_file_to_dir(fx, 300, "status");
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+	assert_int_equal(count_lines(fx, "process 300: unparsable"), 1);
+	assert_int_equal(count_lines(fx, "unparsable"), 1);
+}
+
+/*
+ * With a table (ks_scan.known), a rescan reads /proc only for pids it has
+ * not seen: pids known from the selection are taken from the table even
+ * when their files are gone by now, and a new pid's files are read.
+ * Without a table the same rescan reads everything again.
+ */
+static void test_rescan_reuses_table(void **state)
+{
+	struct fx *fx = *state;
+	const struct ks_proc_id kept[] = { { 200, FAKE_STARTTIME(200) } };
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
+
+	fx->scan.known = ks_proc_table_new();
+	assert_non_null(fx->scan.known);
+	fake_proc(&fx->fp, 101, 1, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 202, 201, USER_UID, "/usr/bin/vim");
+	assert_int_equal(select_trees(fx), 0);
+	assert_tree(&fx->sel, "tmux", 200, 201, 202, 0);
+
+	/* tmux moved out; 201's and 202's files are gone (as if unreadable
+	 * now), and 201 forked 203 meanwhile; 101's status was never read,
+	 * and is not now: it owns nothing. */
+	set_session_procs(fx, 101, 201, 202, 0);
+	for (pid_t pid = 201; pid <= 202; pid++) {
+		proc_file_to_dir(fx, pid, "stat");
+		proc_file_to_dir(fx, pid, "status");
+	}
+	proc_file_to_dir(fx, 101, "status");
+	fake_proc(&fx->fp, 203, 201, USER_UID, "/usr/bin/make");
+
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 3);
+	assert_int_equal(out[0].pid, 201);
+	assert_int_equal(out[1].pid, 202);
+	assert_int_equal(out[2].pid, 203);
+	for (size_t i = 0; i < n_out; i++)
+		assert_int_equal(out[i].starttime, FAKE_STARTTIME(out[i].pid));
+	free(out);
+
+	/* The next rescan knows 203 too: its files can go as well. */
+	proc_file_to_dir(fx, 203, "stat");
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 3);
+	free(out);
+	assert_int_equal(count_lines(fx, "unparsable"), 0);
+
+	/* Without the table: 201, 202 and 203 cannot be read now. */
+	ks_proc_table_free(fx->scan.known);
+	fx->scan.known = NULL;
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+	assert_null(out);
+}
+
+/* A pid that left the cgroup is dropped from the table: if the pid comes
+ * back, it is another process, and it is read afresh. */
+static void test_table_drops_departed(void **state)
+{
+	struct fx *fx = *state;
+	const struct ks_proc_id kept[] = { { 200, FAKE_STARTTIME(200) } };
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
+	char dir[PATH_MAX];
+
+	fx->scan.known = ks_proc_table_new();
+	assert_non_null(fx->scan.known);
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	assert_int_equal(select_trees(fx), 0);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+
+	set_session_procs(fx, 0);
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+
+	/* pid 201 again, now of root and below another parent. */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const files[] = { "stat", "status", "exe" };
+
+		fp_path_join(dir, sizeof(dir), "%s/201/%s", fx->fp.proc, files[i]);
+		assert_int_equal(unlink(dir), 0);
+	}
+	fp_path_join(dir, sizeof(dir), "%s/201", fx->fp.proc);
+	assert_int_equal(rmdir(dir), 0);
+	fake_proc(&fx->fp, 201, 200, 0, "/usr/bin/bash");
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+	assert_null(out);
+	ks_proc_table_free(fx->scan.known);
+	fx->scan.known = NULL;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -996,6 +1154,9 @@ int main(void)
 		T(test_stragglers),
 		T(test_stragglers_owned),
 		T(test_many_processes),
+		T(test_status_read_where_needed),
+		T(test_rescan_reuses_table),
+		T(test_table_drops_departed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
