@@ -325,6 +325,7 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 			.uid = u.uid,
 			.session_id = id,
 			.programs = &programs,
+			.logind_kills = ks_policy_logind_kills,
 		};
 
 		(void)io->keep(io->ctx, &c, &t, cgroup, &l);
