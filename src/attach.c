@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "ks_attach.h"
-#include "ks_cleanup.h"
 #include "ks_procfs.h"
 
 /* Descendants asked for in one AttachProcessesToUnit: each is pinned by a
@@ -234,7 +233,7 @@ static int attach_selected(struct keep_run *run, struct ks_mover *m, struct kept
 {
 	for (size_t t = 0; t < n_kept; t++) {
 		const struct ks_tree *tree = kept[t].tree;
-		_cleanup_(freep) size_t *owner = NULL;
+		size_t *owner;
 		int r;
 
 		if (kept[t].job < 0 || m->jobs[kept[t].job].state != KS_JOB_DONE)
@@ -247,6 +246,7 @@ static int attach_selected(struct keep_run *run, struct ks_mover *m, struct kept
 		if (tree->n > 1 && ks_now_usec() < run->deadline)
 			attach_found(run, m, &kept[t], t, tree->procs + 1, owner, tree->n - 1, 0);
 		r = append_ids(asked, asked_tree, n_asked, tree->procs, owner, tree->n);
+		free(owner);
 		if (r < 0)
 			return r;
 	}

@@ -128,9 +128,8 @@ bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid)
  */
 static int session_link(struct ks_session *s)
 {
-	_cleanup_(freep) unsigned char *state = NULL; /* 0 new, 1 on the current path, 2 ordered */
-	_cleanup_(freep) size_t *path = NULL;
-	size_t n_order = 0;
+	unsigned char *state; /* 0 new, 1 on the current path, 2 ordered */
+	size_t *path, n_order = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct ks_proc *p = &s->procs[i];
@@ -142,8 +141,11 @@ static int session_link(struct ks_session *s)
 	s->order = malloc((s->n ? s->n : 1) * sizeof(*s->order));
 	state = calloc(s->n ? s->n : 1, 1);
 	path = malloc((s->n ? s->n : 1) * sizeof(*path));
-	if (!s->order || !state || !path)
+	if (!s->order || !state || !path) {
+		free(state);
+		free(path);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		size_t depth = 0, cur = i;
 
@@ -170,6 +172,8 @@ static int session_link(struct ks_session *s)
 			s->order[n_order++] = cur;
 		}
 	}
+	free(state);
+	free(path);
 	return 0;
 }
 

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ks_cleanup.h"
 #include "ks_proctree.h"
 
 /* Per-process debug lines, then one count: a session of thousands of
@@ -93,9 +92,9 @@ static int session_terminals(const struct ks_session *s, const size_t *top, int 
  * it that is not a client on the session's terminal. */
 static int session_tops(const struct ks_session *s, size_t *top, const struct ks_log *log)
 {
-	_cleanup_(freep) int *terminals = NULL;
-	_cleanup_(freep) bool *client = NULL;
 	size_t n_terminals = 0, n_clients = 0;
+	int *terminals = NULL;
+	bool *client;
 	int r;
 
 	find_tops(s, NULL, top);
@@ -103,8 +102,10 @@ static int session_tops(const struct ks_session *s, size_t *top, const struct ks
 	if (r < 0 || n_terminals == 0)
 		return r;
 	client = calloc(s->n ? s->n : 1, sizeof(*client));
-	if (!client)
+	if (!client) {
+		free(terminals);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		int tty = s->procs[i].tty_nr;
 
@@ -120,6 +121,8 @@ static int session_tops(const struct ks_session *s, size_t *top, const struct ks
 		ks_log(log, LOG_DEBUG, "%zu more clients on the session's terminal",
 		       n_clients - DEBUG_LINES_MAX);
 	find_tops(s, client, top);
+	free(terminals);
+	free(client);
 	return 0;
 }
 
@@ -157,14 +160,16 @@ static int trees_alloc(struct ks_session *s, uid_t uid, const size_t *top, size_
  * each with its members of uid. */
 static int build_trees(struct ks_session *s, uid_t uid, const size_t *top, struct ks_selection *sel)
 {
-	_cleanup_(freep) size_t *tree_of = malloc((s->n ? s->n : 1) * sizeof(size_t));
+	size_t *tree_of = malloc((s->n ? s->n : 1) * sizeof(size_t));
 	int r;
 
 	if (!tree_of)
 		return -ENOMEM;
 	r = trees_alloc(s, uid, top, tree_of, sel);
-	if (r <= 0)
+	if (r <= 0) {
+		free(tree_of);
 		return r;
+	}
 	/* Parents come first in the order, so each root lands in procs[0]. */
 	for (size_t k = 0; k < s->n; k++) {
 		size_t i = s->order[k];
@@ -177,13 +182,17 @@ static int build_trees(struct ks_session *s, uid_t uid, const size_t *top, struc
 		if (top[i] == i) {
 			tree->program = strdup(s->procs[i].match);
 			if (!tree->program)
-				return -ENOMEM;
+				break;
 		}
 		tree->procs[tree->n++] = (struct ks_proc_id){
 			.pid = s->procs[i].pid,
 			.starttime = s->procs[i].starttime,
 		};
 	}
+	free(tree_of);
+	for (size_t t = 0; t < sel->n; t++)
+		if (!sel->trees[t].program)
+			return -ENOMEM;
 	return 0;
 }
 
@@ -199,8 +208,8 @@ static void log_selection(const struct ks_selection *sel, const struct ks_log *l
 int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const struct ks_log *log)
 {
 	struct ks_selection sel = { 0 };
-	_cleanup_(freep) size_t *top = NULL;
 	struct ks_session s;
+	size_t *top;
 	int r;
 
 	if (!out)
@@ -218,6 +227,7 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 	r = top ? session_tops(&s, top, log) : -ENOMEM;
 	if (r >= 0)
 		r = build_trees(&s, scan->uid, top, &sel);
+	free(top);
 	if (r < 0) {
 		ks_selection_free(&sel);
 		ks_session_free(&s);
@@ -297,12 +307,15 @@ static int collect_stragglers(struct ks_session *s, uid_t uid, const struct ks_p
 			      size_t n_kept, const size_t *owner, struct ks_proc_id **out,
 			      size_t **owners, size_t *n_out)
 {
-	_cleanup_(freep) struct ks_proc_id *result = malloc((s->n ? s->n : 1) * sizeof(*result));
-	_cleanup_(freep) size_t *result_owner = malloc((s->n ? s->n : 1) * sizeof(size_t));
+	struct ks_proc_id *result = malloc((s->n ? s->n : 1) * sizeof(*result));
+	size_t *result_owner = malloc((s->n ? s->n : 1) * sizeof(size_t));
 	size_t n = 0;
 
-	if (!result || !result_owner)
+	if (!result || !result_owner) {
+		free(result);
+		free(result_owner);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < s->n; i++) {
 		/* Status is read for the owned processes alone. */
 		if (owner[i] == KS_NO_INDEX || kept_find(sorted, n_kept, s->procs[i].pid) ||
@@ -314,11 +327,16 @@ static int collect_stragglers(struct ks_session *s, uid_t uid, const struct ks_p
 			.starttime = s->procs[i].starttime,
 		};
 	}
-	if (n == 0)
+	if (n == 0) {
+		free(result);
+		free(result_owner);
 		return 0;
-	*out = TAKE_PTR(result);
+	}
+	*out = result;
 	if (owners)
-		*owners = TAKE_PTR(result_owner);
+		*owners = result_owner;
+	else
+		free(result_owner);
 	*n_out = n;
 	return 0;
 }
@@ -327,8 +345,8 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 			       size_t n_kept, struct ks_proc_id **out, size_t **owners,
 			       size_t *n_out)
 {
-	_cleanup_(freep) struct ks_proc_id *sorted = NULL;
-	_cleanup_(freep) size_t *sorted_from = NULL, *owner = NULL;
+	struct ks_proc_id *sorted;
+	size_t *sorted_from, *owner;
 	struct ks_session s;
 	int r;
 
@@ -345,14 +363,17 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 	sorted = malloc((n_kept ? n_kept : 1) * sizeof(*sorted));
 	sorted_from = malloc((n_kept ? n_kept : 1) * sizeof(*sorted_from));
 	owner = malloc((s.n ? s.n : 1) * sizeof(*owner));
-	if (!sorted || !sorted_from || !owner) {
-		ks_session_free(&s);
-		return -ENOMEM;
+	if (sorted && sorted_from && owner) {
+		/* Sorted by pid, each remembering its index in the caller's kept. */
+		sort_kept(kept, n_kept, sorted, sorted_from);
+		find_owners(&s, sorted, sorted_from, n_kept, owner);
+		r = collect_stragglers(&s, scan->uid, sorted, n_kept, owner, out, owners, n_out);
+	} else {
+		r = -ENOMEM;
 	}
-	/* Sorted by pid, each remembering its index in the caller's kept. */
-	sort_kept(kept, n_kept, sorted, sorted_from);
-	find_owners(&s, sorted, sorted_from, n_kept, owner);
-	r = collect_stragglers(&s, scan->uid, sorted, n_kept, owner, out, owners, n_out);
+	free(sorted);
+	free(sorted_from);
+	free(owner);
 	if (r < 0) {
 		ks_session_free(&s);
 		return r;
