@@ -256,13 +256,15 @@ FUZZ_BINS    := $(foreach r,$(FUZZ_RUNS),$(FUZZ_DIR)/$(firstword $(subst :, ,$(r
 FUZZ_LINK     = mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 $(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c src/config.c src/timespan.c src/optin.c \
-		src/unitname.c src/configkey.c $(FUZZ_COMMON)
+		src/unitname.c src/configkey.c src/program.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
-$(FUZZ_DIR)/fuzz_optin: fuzz/fuzz_optin.c src/optin.c $(FUZZ_COMMON)
+$(FUZZ_DIR)/fuzz_optin: fuzz/fuzz_optin.c src/optin.c src/program.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 $(FUZZ_DIR)/fuzz_unitname: fuzz/fuzz_unitname.c src/unitname.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
-$(FUZZ_DIR)/fuzz_proc: fuzz/fuzz_proc.c src/proctree.c $(FUZZ_COMMON)
+# The scan's units, proctree and below.
+SCAN_SRCS    := src/proctree.c src/proctable.c src/procfs.c src/cgroup.c src/program.c
+$(FUZZ_DIR)/fuzz_proc: fuzz/fuzz_proc.c $(SCAN_SRCS) $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 $(FUZZ_DIR)/fuzz_pamstack: fuzz/fuzz_pamstack.c src/pamstack.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
@@ -339,7 +341,8 @@ lint-format:
 # instruction count alone (no root, no container; needs valgrind).
 SCAN_BENCH := $(BUILDDIR)/bench/scan_bench
 .PHONY: bench bench-scan
-$(SCAN_BENCH): bench/scan_bench.c src/proctree.c src/clock.c src/number.c src/log.c src/strlist.c $(wildcard include/*.h)
+$(SCAN_BENCH): bench/scan_bench.c $(SCAN_SRCS) src/fileio.c src/clock.c src/number.c src/log.c \
+		src/strlist.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^)
 

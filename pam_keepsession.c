@@ -34,6 +34,8 @@
 #include "ks_optin.h"
 #include "ks_optin_fork.h"
 #include "ks_policy.h"
+#include "ks_cgroup.h"
+#include "ks_procfs.h"
 #include "ks_proctree.h"
 #include "ks_record.h"
 

@@ -9,7 +9,9 @@
  *   scan_bench scan DIR      ks_select_trees() once, then one straggler
  *                            rescan (ks_select_stragglers()) with the whole
  *                            selected tree as kept, as the keeper does after
- *                            its last attach round; prints what it found
+ *                            its last attach round, both with one table
+ *                            (ks_scan.known) as the keeper holds it;
+ *                            prints what it found
  *
  * The session: an sshd process (uid 0), the login shell, a tmux server
  * (daemonized, parent 1) with 10 pane shells of 9 children each, and
@@ -187,6 +189,7 @@ static int scan(const char *root)
 		.cgroup = SESSION_CG,
 		.uid = UID,
 		.programs = &programs,
+		.known = ks_proc_table_new(),
 	};
 	int r;
 
@@ -194,6 +197,8 @@ static int scan(const char *root)
 	(void)snprintf(cgroot, sizeof(cgroot), "%s/cgroup", root);
 	if (ks_strlist_add_split(&programs, "tmux,screen,zellij,dtach,abduco,mosh-server") < 0)
 		die("ks_strlist_add_split");
+	if (!s.known)
+		die("ks_proc_table_new");
 
 	r = ks_select_trees(&s, &sel, &log);
 	if (r < 0) {
@@ -211,6 +216,7 @@ static int scan(const char *root)
 	printf("selected %zu tree(s), %zu process(es); stragglers %zu\n", sel.n, n_kept, n_found);
 	free(found);
 	ks_selection_free(&sel);
+	ks_proc_table_free(s.known);
 	ks_strlist_clear(&programs);
 	return 0;
 }

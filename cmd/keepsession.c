@@ -34,6 +34,7 @@
 #include "ks_optin_fork.h"
 #include "ks_pamstack.h"
 #include "ks_policy.h"
+#include "ks_cgroup.h"
 #include "ks_proctree.h"
 #include "ks_unitname.h"
 

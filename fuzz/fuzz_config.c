@@ -13,6 +13,7 @@
 
 #include "ks_config.h"
 #include "ks_optin.h"
+#include "ks_program.h"
 #include "ks_unitname.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

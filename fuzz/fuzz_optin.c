@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ks_optin.h"
+#include "ks_program.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ks_cgroup.h"
+#include "ks_program.h"
 #include "ks_proctree.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -29,6 +29,7 @@
 #include "ks_optin.h"
 #include "ks_optin_fork.h"
 #include "ks_policy.h"
+#include "ks_cgroup.h"
 #include "ks_proctree.h"
 #include "ks_record.h"
 

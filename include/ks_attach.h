@@ -39,15 +39,6 @@ struct keep_run {
 	size_t n_lost_quiet; /* trees not kept beyond LOST_LINES_MAX */
 };
 
-/* Pins a process by pidfd and checks it is still the one scanned. Returns
- * the pidfd, -1 when pidfds are not to be had and the identity alone
- * matched, -ESRCH when it exited or is another process now, or another
- * -errno when it cannot be checked. */
-int pin(const struct keep_run *run, const struct ks_proc_id *id);
-
-/* Has the pinned process (fd from pin()) exited? */
-bool pin_gone(const struct keep_run *run, const struct ks_proc_id *id, int fd);
-
 /* The program's name: the last part of its path. */
 const char *base_name(const char *path);
 
@@ -70,8 +61,8 @@ size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_
 	      struct ks_selection *rescan, struct kept_tree *dest, size_t in_use, size_t *n_over);
 
 /* Moves the descendants of every started tree of kept[] into its scope,
- * in bounded rounds of one rescan each. Returns false when the deadline
- * cut the rounds short. */
+ * the selected ones first, then in bounded rounds of one rescan each. Returns false when the
+ * deadline cut the rounds short. */
 bool ks_attach_descendants(struct keep_run *run, struct ks_mover *m, struct kept_tree *kept,
 			   size_t n_kept);
 

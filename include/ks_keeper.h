@@ -8,6 +8,7 @@
 
 #include "ks_config.h"
 #include "ks_log.h"
+#include "ks_cgroup.h"
 #include "ks_proctree.h"
 #include "ks_strlist.h"
 

@@ -14,7 +14,6 @@
 
 #define KS_OPTIN_FILE ".keepsession"
 #define KS_OPTIN_MAX_SIZE (64 * 1024)
-#define KS_PROGRAM_MAX 255 /* bytes in one program entry */
 
 enum ks_optin_status {
 	KS_OPTIN_ABSENT,  /* no such file: not opted in, nothing logged */
@@ -75,11 +74,5 @@ enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetc
  * instead. Returns the number of skipped lines, or -ENOMEM. */
 int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs, const char *origin,
 		   const struct ks_log *log);
-
-/* Can s (len bytes, not NUL-terminated) name a program: a base name or an
- * absolute path without empty, "." or ".." components, at most
- * KS_PROGRAM_MAX bytes, no blanks or control characters? The admin's
- * commands and the opt-in file's lines use the same rule, so they compare. */
-bool ks_program_valid(const char *s, size_t len);
 
 #endif

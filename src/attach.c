@@ -10,12 +10,12 @@
  * again, halving where processes keep exiting.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ks_attach.h"
+#include "ks_procfs.h"
 
 /* Descendants asked for in one AttachProcessesToUnit: each is pinned by a
  * pidfd held during the call, so this bounds the fds open at once. */
@@ -46,36 +46,6 @@ void tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why
 	ks_log(run->log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
 	       base_name(tree->program), (int)tree->procs[0].pid, run->t->user, run->t->session_id,
 	       why);
-}
-
-/* Pins a process by pidfd and checks it is still the one scanned. Returns
- * the pidfd, -1 when pidfds are not to be had (kernel < 5.3, or refused by
- * seccomp) and the identity alone matched, -ESRCH when it exited or is
- * another process now, or another -errno when it cannot be checked. */
-int pin(const struct keep_run *run, const struct ks_proc_id *id)
-{
-	unsigned long long starttime;
-	uid_t owner;
-	int fd, r;
-
-	fd = ks_proc_pin(run->io->proc_root, id, run->t->uid);
-	if (fd != -ENOSYS)
-		return fd;
-	r = ks_proc_identity(run->io->proc_root, id->pid, &starttime, &owner);
-	if (r == -EINVAL || (r == 0 && (starttime != id->starttime || owner != run->t->uid)))
-		return -ESRCH;
-	return r < 0 ? r : -1;
-}
-
-/* Has the pinned process exited? A pidfd polls readable once it has;
- * without one, its identity is read again. */
-bool pin_gone(const struct keep_run *run, const struct ks_proc_id *id, int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	if (fd < 0)
-		return pin(run, id) == -ESRCH;
-	return poll(&p, 1, 0) > 0;
 }
 
 /* Appends ids (and their owner) to growing arrays. */
@@ -125,7 +95,7 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
 	size_t kept = from;
 
 	for (size_t i = from; i < from + *n; i++) {
-		if (pin_gone(run, &p->ids[i], p->fds[i])) {
+		if (ks_proc_gone(run->io->proc_root, &p->ids[i], run->t->uid, p->fds[i])) {
 			if (p->fds[i] >= 0)
 				close(p->fds[i]);
 			continue;
@@ -211,11 +181,11 @@ static size_t attach_chunk(struct keep_run *run, struct ks_mover *m, struct kept
 	 * go together. */
 	qsort(ids, n, sizeof(*ids), cmp_starttime);
 	for (size_t i = 0; i < n; i++) {
-		int fd = pin(run, &ids[i]);
+		int fd, r = ks_proc_hold(run->io->proc_root, &ids[i], run->t->uid, &fd);
 
-		if (fd == -ESRCH)
+		if (r == -ESRCH)
 			continue; /* exited: nothing to move */
-		if (fd < -1) {
+		if (r < 0) {
 			k->n_missed++;
 			continue;
 		}
@@ -252,9 +222,43 @@ static void attach_found(struct keep_run *run, struct ks_mover *m, struct kept_t
 }
 
 /*
- * Moves the rest of every kept tree, the descendants still in the session
- * cgroup, into its scope: one rescan per round for all trees together, so
- * that children forked meanwhile follow and exited ones are not asked for.
+ * Round 0: the descendants of each started tree as the selection found
+ * them, without a rescan (each is pinned and its identity checked right
+ * before it is attached, so one that exited or whose pid was reused since
+ * is not moved). Every tree's processes are added to asked.
+ */
+static int attach_selected(struct keep_run *run, struct ks_mover *m, struct kept_tree *kept,
+			   size_t n_kept, struct ks_proc_id **asked, size_t **asked_tree,
+			   size_t *n_asked)
+{
+	for (size_t t = 0; t < n_kept; t++) {
+		const struct ks_tree *tree = kept[t].tree;
+		size_t *owner;
+		int r;
+
+		if (kept[t].job < 0 || m->jobs[kept[t].job].state != KS_JOB_DONE)
+			continue;
+		owner = malloc(tree->n * sizeof(*owner));
+		if (!owner)
+			return -ENOMEM;
+		for (size_t i = 0; i < tree->n; i++)
+			owner[i] = t;
+		if (tree->n > 1 && ks_now_usec() < run->deadline)
+			attach_found(run, m, &kept[t], t, tree->procs + 1, owner, tree->n - 1, 0);
+		r = append_ids(asked, asked_tree, n_asked, tree->procs, owner, tree->n);
+		free(owner);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Moves the rest of every kept tree into its scope: first the descendants
+ * the selection found, then, round after round, those still in the
+ * session cgroup, found by one rescan per round for all trees together,
+ * so that children forked meanwhile follow and exited ones are not asked
+ * for. A rescan reads /proc only for pids it has not seen (run->scan.known).
  * The rounds are bounded, and each scan and call checks the deadline: a
  * tree that forks without end, or a session of thousands, must not hold
  * the logout. Returns false when the deadline cut the rounds short.
@@ -266,13 +270,9 @@ bool ks_attach_descendants(struct keep_run *run, struct ks_mover *m, struct kept
 	size_t *asked_tree = NULL, n_asked = 0;
 	bool complete = true;
 
-	for (size_t i = 0; i < n_kept; i++) {
-		if (kept[i].job < 0 || m->jobs[kept[i].job].state != KS_JOB_DONE)
-			continue;
-		if (append_ids(&asked, &asked_tree, &n_asked, &kept[i].tree->procs[0], &i, 1) < 0)
-			goto out;
-	}
-	for (unsigned round = 0; n_asked > 0 && round < KS_MAX_ATTACH_ROUNDS; round++) {
+	if (attach_selected(run, m, kept, n_kept, &asked, &asked_tree, &n_asked) < 0)
+		goto out;
+	for (unsigned round = 1; n_asked > 0 && round < KS_MAX_ATTACH_ROUNDS; round++) {
 		struct ks_proc_id *found = NULL;
 		size_t *owner = NULL, n_found = 0;
 		int r;
@@ -334,13 +334,17 @@ static bool tree_has(const struct ks_tree *tree, const struct ks_proc_id *id)
 size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_lost,
 	      struct ks_selection *rescan, struct kept_tree *dest, size_t in_use, size_t *n_over)
 {
+	struct ks_scan fresh = run->scan;
 	size_t added = 0;
 	int r;
 
 	if (n_lost == 0 || ks_now_usec() >= run->deadline)
 		return 0;
+	/* Afresh, not from the table: the lost root's children were
+	 * re-parented since, and this is rare. */
+	fresh.known = NULL;
 	run->stats.scans++;
-	r = ks_select_trees(&run->scan, rescan, NULL);
+	r = ks_select_trees(&fresh, rescan, NULL);
 	if (r < 0) {
 		ks_log(run->log, LOG_DEBUG, "rescan for %zu lost tree(s): %s", n_lost,
 		       strerror(-r));
@@ -362,9 +366,9 @@ size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_
 			(*n_over)++;
 			continue;
 		}
-		fd = pin(run, &tree->procs[0]);
-		if (fd < -1) { /* -ESRCH included */
-			tree_lost(run, tree, fd == -ESRCH ? "it exited" : strerror(-fd));
+		r = ks_proc_hold(run->io->proc_root, &tree->procs[0], run->t->uid, &fd);
+		if (r < 0) {
+			tree_lost(run, tree, r == -ESRCH ? "it exited" : strerror(-r));
 			continue;
 		}
 		ks_log(run->log, LOG_DEBUG, "%s (pid %d) replaces a tree whose root exited",
@@ -392,7 +396,7 @@ size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks
 	if (!lost)
 		return 0;
 	for (size_t i = 0; i < sel->n; i++) {
-		int fd;
+		int fd, r;
 
 		if (n_pinned >= run->c->max_trees) {
 			(*n_over)++;
@@ -402,15 +406,15 @@ size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks
 			(*n_late)++;
 			continue;
 		}
-		fd = pin(run, &sel->trees[i].procs[0]);
-		if (fd == -ESRCH) {
+		r = ks_proc_hold(run->io->proc_root, &sel->trees[i].procs[0], run->t->uid, &fd);
+		if (r == -ESRCH) {
 			lost[n_lost++] = &sel->trees[i];
 			continue;
 		}
-		if (fd < -1) {
+		if (r < 0) {
 			char why[128];
 
-			(void)snprintf(why, sizeof(why), "cannot pin it: %s", strerror(-fd));
+			(void)snprintf(why, sizeof(why), "cannot pin it: %s", strerror(-r));
 			tree_lost(run, &sel->trees[i], why);
 			continue;
 		}

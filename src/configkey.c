@@ -20,7 +20,7 @@
 
 #include "ks_config.h"
 #include "ks_failpolicy.h"
-#include "ks_optin.h" /* ks_program_valid(), until the program unit has it */
+#include "ks_program.h"
 #include "ks_unitname.h"
 
 #define KS_NAME_MAX 255 /* a user or group entry, '@' included */

@@ -14,7 +14,7 @@
 #include "ks_guard.h"
 #include "ks_mover.h"
 #include "ks_optin_fork.h"
-#include "ks_proctree.h"
+#include "ks_procfs.h"
 #include "ks_record.h"
 #include "ks_unitname.h"
 

@@ -22,6 +22,7 @@
 
 #include "ks_attach.h"
 #include "ks_keeper.h"
+#include "ks_procfs.h"
 
 /* Printable ASCII for text that goes over the bus: sd-bus refuses a
  * string that is not valid UTF-8, and a program name is only bytes. */
@@ -158,7 +159,7 @@ static bool root_exited(const struct keep_run *run, const struct ks_mover *m,
 {
 	if (k->job >= 0 && m->jobs[k->job].state == KS_JOB_DONE)
 		return false;
-	return pin_gone(run, &k->tree->procs[0], k->root_pidfd);
+	return ks_proc_gone(run->io->proc_root, &k->tree->procs[0], run->t->uid, k->root_pidfd);
 }
 
 /* The kept line: how many processes really moved, and a warning when
@@ -402,6 +403,9 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 		.uid = t->uid,
 		.programs = t->programs,
 		.deadline = run->deadline,
+		/* What this scan reads, the rescans reuse (NULL without
+		 * memory: they read afresh). */
+		.known = ks_proc_table_new(),
 	};
 	run->stats.scans++;
 	r = ks_select_trees(&run->scan, sel, run->log);
@@ -462,6 +466,7 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const str
 		r = 0;
 	} else {
 		r = keep_session(&run);
+		ks_proc_table_free(run.scan.known);
 	}
 	run.stats.kept = r > 0 ? (size_t)r : 0;
 	run.stats.deadline = run.deadline;

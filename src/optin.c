@@ -18,6 +18,7 @@
 #include "ks_fileio.h"
 #include "ks_failpolicy.h"
 #include "ks_optin.h"
+#include "ks_program.h"
 
 /* A few bad lines are worth a log line each; a file full of garbage gets
  * one summary line instead of thousands. */
@@ -28,39 +29,6 @@
 static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static bool is_component(const char *s, size_t len)
-{
-	if (len == 0)
-		return false;
-	if (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))
-		return false;
-	return true;
-}
-
-bool ks_program_valid(const char *s, size_t len)
-{
-	size_t i = 0;
-
-	if (len == 0 || len > KS_PROGRAM_MAX)
-		return false;
-	for (size_t j = 0; j < len; j++)
-		if ((unsigned char)s[j] <= ' ' || (unsigned char)s[j] == 0x7f)
-			return false;
-	if (s[0] != '/')
-		return !memchr(s, '/', len) && is_component(s, len);
-	/* Absolute: every component after a '/' must be a name. */
-	while (i < len) {
-		size_t j = i + 1;
-
-		while (j < len && s[j] != '/')
-			j++;
-		if (!is_component(s + i + 1, j - i - 1))
-			return false;
-		i = j;
-	}
-	return true;
 }
 
 static bool contains(const struct ks_strlist *l, const char *s, size_t len)

@@ -19,7 +19,7 @@
 #include "ks_cleanup.h"
 #include "ks_fileio.h"
 #include "ks_number.h"
-#include "ks_proctree.h"
+#include "ks_procfs.h"
 #include "ks_record.h"
 
 #define RECORD_HEADER "pam_keepsession-record 1"

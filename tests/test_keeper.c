@@ -1169,7 +1169,7 @@ static void test_slice_setting(void **state)
 }
 
 /* The pane forks between the scan and the move: the child is found by the
- * rescan and attached with the rest. A root process forked there is not. */
+ * rescan and attached after the rest. A root process forked there is not. */
 static void fork_in_pane(struct fx *fx)
 {
 	fx->straggler = add_proc(fx, fx->victim, USER_UID, "/usr/bin/make");
@@ -1189,11 +1189,35 @@ static void test_forked_meanwhile(void **state)
 	assert_int_equal(keep(fx), 1);
 	assert_start_pid(start_call(fx, 0), false, t.server);
 	scope_name(unit, sizeof(unit), "tmux", t.server);
+	/* Two calls: the selected descendants in round 0, without a rescan,
+	 * then the child forked meanwhile, found by the round 1 rescan. */
 	assert_int_equal(
-		assert_attached(fx, unit, (const pid_t[]){ t.pane, t.child, fx->straggler }, 3), 1);
+		assert_attached(fx, unit, (const pid_t[]){ t.pane, t.child, fx->straggler }, 3), 2);
 	kept_line(line, sizeof(line), "tmux", t.server, 4);
 	assert_int_equal(loud_lines(fx), 1);
 	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/*
+ * One pass: the selection's descendants are attached in round 0 without a
+ * rescan, and a single rescan (round 1, from the table) finds nothing
+ * new: two scans in all, one attach call. The root sudo in the pane, of
+ * another uid, is never asked for.
+ */
+static void test_first_round_from_selection(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_stats stats = { 0 };
+	struct tmux_tree t;
+	char unit[128];
+
+	fx->io.stats = &stats;
+	add_tmux(fx, &t);
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(stats.scans, 2);
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.pane, t.child }, 2), 1);
+	assert_int_equal(attaches(fx), 1);
 }
 
 /* A pane's child exits during the attach: systemd refuses the whole batch
@@ -1679,6 +1703,7 @@ int main(void)
 		T(test_max_age_old_systemd),
 		T(test_slice_setting),
 		T(test_forked_meanwhile),
+		T(test_first_round_from_selection),
 		T(test_attach_member_gone),
 		T(test_attach_gone_unseen),
 		T(test_screen_client_dies),

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ks_optin.h"
+#include "ks_program.h"
 #include "logcap.h"
 
 #define NOT_A_NAME "not a base name or absolute path"

@@ -25,6 +25,8 @@
 #include <cmocka.h>
 
 #include "fakeproc.h"
+#include "ks_cgroup.h"
+#include "ks_program.h"
 #include "ks_proctree.h"
 
 #ifndef SYS_pidfd_open
@@ -107,6 +109,7 @@ static int teardown(void **state)
 	struct fx *fx = *state;
 
 	ks_selection_free(&fx->sel);
+	ks_proc_table_free(fx->scan.known);
 	ks_strlist_clear(&fx->programs);
 	fakeproc_remove(&fx->fp);
 	free(fx);
@@ -300,29 +303,6 @@ static void test_screen_client_transparent(void **state)
 	assert_tree(&fx->sel, "screen", 102, 103, 0);
 }
 
-/* stat's session and tty_nr, read in the same parse as the rest; tty_nr
- * is printed with %d and may be negative for large pty numbers. */
-static void test_stat_fields(void **state)
-{
-	static const char line[] = "42 (a) b) S 7 42 40 -2147450624 -1 4194560 100 0 0 0 10 5 0 "
-				   "0 20 0 1 0 777 1234567\n";
-	struct ks_proc_stat st;
-
-	(void)state;
-	assert_int_equal(ks_parse_proc_stat_fields(line, sizeof(line) - 1, 42, &st), 0);
-	assert_int_equal(st.ppid, 7);
-	assert_int_equal(st.session, 40);
-	assert_int_equal(st.tty_nr, -2147450624);
-	assert_int_equal(st.starttime, 777);
-	assert_int_equal(
-		ks_parse_proc_stat_fields("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 5 0 "
-					  "0 20 0 1 0 777 1\n",
-					  strlen("42 (a) S 7 42 x 0 -1 4194560 100 0 0 0 10 "
-						 "5 0 0 20 0 1 0 777 1\n"),
-					  42, &st),
-		-EINVAL);
-}
-
 /* A scan past its deadline gives up, whatever the session's size. */
 static void test_scan_deadline(void **state)
 {
@@ -418,41 +398,6 @@ static void test_other_uids(void **state)
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
 	assert_tree(&fx->sel, "tmux", 200, 201, 204, 206, 0);
-}
-
-static void test_program_match(void **state)
-{
-	struct ks_strlist l = { 0 };
-
-	(void)state;
-	assert_int_equal(ks_strlist_add_split(&l, "tmux /opt/bin/screen  dtach"), 0);
-	assert_ptr_equal(ks_program_match(&l, "/usr/bin/tmux"), l.v[0]);
-	assert_ptr_equal(ks_program_match(&l, "/usr/local/bin/tmux"), l.v[0]);
-	assert_ptr_equal(ks_program_match(&l, "/usr/bin/tmux (deleted)"), l.v[0]);
-	assert_ptr_equal(ks_program_match(&l, "tmux"), l.v[0]);
-	assert_null(ks_program_match(&l, "/usr/bin/tmux-wrapper"));
-	assert_null(ks_program_match(&l, "/usr/bin/tmux.real"));
-	assert_null(ks_program_match(&l, "/usr/bin/xtmux"));
-	assert_null(ks_program_match(&l, "/usr/bin/tmux/"));
-	assert_null(ks_program_match(&l, "/usr/bin/tmux (deleted) (deleted)"));
-	/* An absolute entry is that path only. */
-	assert_ptr_equal(ks_program_match(&l, "/opt/bin/screen"), l.v[1]);
-	assert_ptr_equal(ks_program_match(&l, "/opt/bin/screen (deleted)"), l.v[1]);
-	assert_null(ks_program_match(&l, "/usr/bin/screen"));
-	assert_null(ks_program_match(&l, "screen"));
-	assert_null(ks_program_match(&l, "/opt/bin/screen2"));
-	assert_ptr_equal(ks_program_match(&l, "/x/dtach"), l.v[2]);
-	assert_null(ks_program_match(&l, ""));
-	assert_null(ks_program_match(&l, " (deleted)"));
-	assert_null(ks_program_match(&l, NULL));
-	assert_null(ks_program_match(NULL, "/usr/bin/tmux"));
-
-	/* An empty entry matches nothing, not even an empty base name. */
-	ks_strlist_clear(&l);
-	assert_int_equal(ks_strlist_add(&l, "", 0), 0);
-	assert_null(ks_program_match(&l, "/usr/bin/"));
-	assert_null(ks_program_match(&l, ""));
-	ks_strlist_clear(&l);
 }
 
 /* tmux upgraded under a running server, and absolute-path entries. */
@@ -1028,286 +973,161 @@ static void test_many_processes(void **state)
 	free(out);
 }
 
-static void assert_proc_cgroup(const struct fx *fx, const char *pid, enum ks_cgroup_mode mode,
-			       const char *expected)
+/* Replaces a fake process's file (stat, status) by a directory: no
+ * regular file, so a read of it would be an unparsable entry, logged. */
+static void proc_file_to_dir(const struct fx *fx, pid_t pid, const char *name)
 {
-	char *path = NULL;
+	char path[PATH_MAX];
 
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, pid, mode, &path), 0);
-	assert_non_null(path);
-	assert_string_equal(path, expected);
-	free(path);
+	fp_path_join(path, sizeof(path), "%s/%d/%s", fx->fp.proc, (int)pid, name);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0755), 0);
 }
 
-static void test_proc_cgroup(void **state)
+/* The session cgroup's cgroup.procs, rewritten: pids (0-terminated). */
+static void set_session_procs(const struct fx *fx, ...)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16], text[256] = "";
+	size_t len = 0;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, fx);
+	while ((pid = va_arg(ap, pid_t)) != 0)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%d\n", (int)pid);
+	va_end(ap);
+	cgroup_dir(&fx->fp, NULL, dir, sizeof(dir));
+	fp_path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	fp_write_file(path, text);
+}
+
+/*
+ * status is read only for a process that can be selected: a matched one,
+ * or a member of a selected tree. Here every other process's status is a
+ * directory, which a read would log as unparsable: none is logged, and the
+ * selection is the same. A matched process's unreadable status is read,
+ * logged, and keeps it out.
+ */
+static void test_status_read_where_needed(void **state)
 {
 	struct fx *fx = *state;
-	char *path = NULL;
-	char *big;
 
-	write_proc_cgroup(&fx->fp, "10", "0::" SESSION_CG "\n");
-	assert_proc_cgroup(fx, "10", KS_CGROUP_UNIFIED, SESSION_CG);
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "10", KS_CGROUP_LEGACY, &path), -ENODATA);
-
-	/* Hybrid host: both lines name the session. */
-	write_proc_cgroup(&fx->fp, "11",
-			  "12:pids:/user.slice/user-1000.slice/session-3.scope\n"
-			  "4:cpu,cpuacct:/\n"
-			  "1:name=systemd:/user.slice/user-1000.slice/session-3.scope\n"
-			  "0::/user.slice/user-1000.slice/session-3.scope\n");
-	assert_proc_cgroup(fx, "11", KS_CGROUP_UNIFIED, SESSION_CG);
-	assert_proc_cgroup(fx, "11", KS_CGROUP_LEGACY, SESSION_CG);
-
-	/* systemd-nspawn, unified inside, on a hybrid host: the mode picks
-	 * the line, whatever the other one says. */
-	write_proc_cgroup(&fx->fp, "self",
-			  "1:name=systemd:/machine.slice/machine-c1.scope/payload\n"
-			  "0::/user.slice/user-1000.slice/session-5.scope\n");
-	assert_proc_cgroup(fx, "self", KS_CGROUP_UNIFIED,
-			   "/user.slice/user-1000.slice/session-5.scope");
-	assert_proc_cgroup(fx, "self", KS_CGROUP_LEGACY, "/machine.slice/machine-c1.scope/payload");
-
-	write_proc_cgroup(&fx->fp, "12", "3:cpu,name=systemd:/a:b/c\n1:name=systemdx:/no\n0::/a:b");
-	assert_proc_cgroup(fx, "12", KS_CGROUP_LEGACY, "/a:b/c");
-	assert_proc_cgroup(fx, "12", KS_CGROUP_UNIFIED, "/a:b");
-
-	write_proc_cgroup(&fx->fp, "13", "0::/a\n0::/b\n");
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "13", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	write_proc_cgroup(&fx->fp, "14", "0::relative\n");
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "14", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	write_proc_cgroup(&fx->fp, "15", "0::\n");
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "15", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	write_proc_cgroup(&fx->fp, "16", "garbage\n\n::\n00::/x\n0:cpu:/y\n");
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "16", KS_CGROUP_UNIFIED, &path), -ENODATA);
-	write_proc_cgroup(&fx->fp, "17", "");
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "17", KS_CGROUP_LEGACY, &path), -ENODATA);
-
-	big = malloc(70 * 1024);
-	assert_non_null(big);
-	memset(big, 'x', 70 * 1024 - 1);
-	big[70 * 1024 - 1] = '\0';
-	memcpy(big, "0::/", 4);
-	write_proc_cgroup(&fx->fp, "18", big);
-	free(big);
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "18", KS_CGROUP_UNIFIED, &path), -EINVAL);
-
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "19", KS_CGROUP_UNIFIED, &path), -ESRCH);
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "../10", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "1/2", KS_CGROUP_UNIFIED, &path), -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "12345678901", KS_CGROUP_UNIFIED, &path),
-			 -EINVAL);
-	assert_int_equal(ks_proc_cgroup(fx->fp.proc, "10", (enum ks_cgroup_mode)7, &path), -EINVAL);
-	assert_null(path);
-}
-
-/* The real /proc/self/cgroup has the kernel's format. */
-static void test_proc_cgroup_real(void **state)
-{
-	char *path = NULL;
-	int r;
-
-	(void)state;
-	r = ks_proc_cgroup("/proc", "self", KS_CGROUP_UNIFIED, &path);
-	/* Every kernel with cgroup2 built in prints a "0::" line. */
-	assert_int_equal(r, 0);
-	assert_int_equal(path[0], '/');
-	free(path);
-}
-
-static void test_cgroup_mode_detect(void **state)
-{
-	struct fx *fx = *state;
-	enum ks_cgroup_mode mode = (enum ks_cgroup_mode) - 1;
-	char root[PATH_MAX], dir[PATH_MAX];
-	int r;
-
-	/* Not a cgroup file system at all. */
-	assert_int_equal(ks_cgroup_mode_detect(fx->fp.root, &mode, root, sizeof(root)), -ENOMEDIUM);
-	fp_path_join(dir, sizeof(dir), "%s/systemd", fx->fp.root);
-	fp_mkdir_p(dir);
-	assert_int_equal(ks_cgroup_mode_detect(fx->fp.root, &mode, root, sizeof(root)), -ENOMEDIUM);
-	assert_int_equal(ks_cgroup_mode_detect("/nonexistent-sysfs", &mode, root, sizeof(root)),
-			 -ENOENT);
-
-	/* Whatever this host mounts, the answer is one of the three. */
-	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, sizeof(root));
-	if (r == -ENOMEDIUM || r == -ENOENT) {
-		print_message("no cgroup hierarchy at /sys/fs/cgroup: "
-			      "real detection not checked\n");
-		return;
-	}
-	assert_int_equal(r, 0);
-	if (mode == KS_CGROUP_UNIFIED)
-		assert_string_equal(root, "/sys/fs/cgroup");
-	else
-		assert_string_equal(root, "/sys/fs/cgroup/systemd");
-	assert_int_equal(ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, strlen(root)),
-			 -ENAMETOOLONG);
-	assert_int_equal(ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, strlen(root) + 1), 0);
-}
-
-static void test_proc_identity_fake(void **state)
-{
-	struct fx *fx = *state;
-	unsigned long long starttime = 0;
-	uid_t uid = 0;
-
+	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
+	fake_proc(&fx->fp, 101, 100, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 102, 101, USER_UID, "/usr/bin/sleep");
 	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201,
-					      .ppid = 1,
-					      .uid = USER_UID,
-					      .status = "Uid:\t1000\t0\t0\t0\n" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 202, .ppid = 1, .stat = "202 (x) S\n" });
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 203, .ppid = 1, .no_status = true });
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	proc_file_to_dir(fx, 100, "status");
+	proc_file_to_dir(fx, 101, "status");
+	proc_file_to_dir(fx, 102, "status");
 
-	assert_int_equal(ks_proc_identity(fx->fp.proc, 200, &starttime, &uid), 0);
-	assert_int_equal(starttime, FAKE_STARTTIME(200));
-	assert_int_equal(uid, USER_UID);
-	assert_int_equal(ks_proc_identity(fx->fp.proc, 201, &starttime, &uid), 0);
-	assert_int_equal(uid, USER_UID);
-	assert_int_equal(ks_proc_identity(fx->fp.proc, 202, &starttime, &uid), -EINVAL);
-	assert_int_equal(ks_proc_identity(fx->fp.proc, 203, &starttime, &uid), -ESRCH);
-	assert_int_equal(ks_proc_identity(fx->fp.proc, 204, &starttime, &uid), -ESRCH);
-	assert_int_equal(ks_proc_identity(fx->fp.proc, 0, &starttime, &uid), -ESRCH);
-	assert_int_equal(ks_proc_identity(fx->fp.proc, -1, &starttime, &uid), -ESRCH);
-	assert_int_equal(ks_proc_identity("/nonexistent", 1, &starttime, &uid), -ENOENT);
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+	assert_int_equal(count_lines(fx, "unparsable"), 0);
+
+	fake_proc(&fx->fp, 300, 1, USER_UID, "/usr/bin/tmux");
+	proc_file_to_dir(fx, 300, "status");
+	assert_int_equal(select_trees(fx), 0);
+	assert_int_equal(fx->sel.n, 1);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+	assert_int_equal(count_lines(fx, "process 300: unparsable"), 1);
+	assert_int_equal(count_lines(fx, "unparsable"), 1);
 }
 
-static bool have_pidfd_open(void)
-{
-	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-
-	if (fd >= 0) {
-		close(fd);
-		return true;
-	}
-	return errno != ENOSYS;
-}
-
-/* Pinning real processes: a live child, a wrong identity, a dead child. */
-static void test_proc_pin_real(void **state)
-{
-	unsigned long long starttime;
-	struct ks_proc_id id;
-	uid_t uid;
-	pid_t child;
-	int fd, status;
-
-	(void)state;
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		for (;;)
-			pause();
-	}
-
-	assert_int_equal(ks_proc_identity("/proc", child, &starttime, &uid), 0);
-	assert_int_equal(uid, getuid());
-	id = (struct ks_proc_id){ child, starttime };
-
-	fd = ks_proc_pin("/proc", &id, getuid());
-	if (!have_pidfd_open()) {
-		print_message("pidfd_open(2) missing: checking the -ENOSYS answer only\n");
-		assert_int_equal(fd, -ENOSYS);
-	} else {
-		assert_true(fd >= 0);
-		assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-		assert_int_equal(close(fd), 0);
-
-		/* Same pid, another start time: a reused pid, never pinned. */
-		id.starttime = starttime + 1;
-		assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
-		id.starttime = starttime;
-		assert_int_equal(ks_proc_pin("/proc", &id, getuid() + 1), -ESRCH);
-	}
-
-	assert_int_equal(kill(child, SIGKILL), 0);
-	assert_int_equal(waitpid(child, &status, 0), child);
-	assert_int_equal(ks_proc_identity("/proc", child, &starttime, &uid), -ESRCH);
-	if (have_pidfd_open())
-		assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
-
-	id.pid = 0;
-	assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
-	id.pid = -1;
-	assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
-	assert_int_equal(ks_proc_pin("/proc", NULL, getuid()), -EINVAL);
-}
-
-/* In a child: a seccomp filter that answers EPERM to pidfd_open(), as
- * container runtimes with an old profile do. Exits 0 when ks_proc_pin()
- * took that like a kernel without pidfds (-ENOSYS, so that the caller
- * falls back to the identity check), 2 when it did not, 3 without a filter. */
-static int pin_under_seccomp(void)
-{
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
-	struct ks_proc_id id = { .pid = getpid() };
-	uid_t uid;
-
-	if (ks_proc_identity("/proc", id.pid, &id.starttime, &uid) < 0)
-		return 3;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return 3;
-	if (syscall(SYS_pidfd_open, id.pid, 0) >= 0 || errno != EPERM)
-		return 3;
-	return ks_proc_pin("/proc", &id, uid) == -ENOSYS ? 0 : 2;
-}
-
-static void test_proc_pin_seccomp_eperm(void **state)
-{
-	pid_t child;
-	int status;
-
-	(void)state;
-	if (!have_pidfd_open()) {
-		print_message("pidfd_open(2) missing: nothing for seccomp to refuse\n");
-		return;
-	}
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0)
-		_exit(pin_under_seccomp());
-	assert_int_equal(waitpid(child, &status, 0), child);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 3) {
-		print_message("no seccomp filter here: skipped\n");
-		return;
-	}
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/* The identity check reads proc_root, not the process's own /proc. */
-static void test_proc_pin_checks_proc_root(void **state)
+/*
+ * With a table (ks_scan.known), a rescan reads /proc only for pids it has
+ * not seen: pids known from the selection are taken from the table even
+ * when their files are gone by now, and a new pid's files are read.
+ * Without a table the same rescan reads everything again.
+ */
+static void test_rescan_reuses_table(void **state)
 {
 	struct fx *fx = *state;
-	pid_t self = getpid();
-	struct ks_proc_id id = { self, FAKE_STARTTIME(self) };
-	int fd;
+	const struct ks_proc_id kept[] = { { 200, FAKE_STARTTIME(200) } };
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
 
-	if (!have_pidfd_open()) {
-		print_message("pidfd_open(2) missing: pinning not checked\n");
-		assert_int_equal(ks_proc_pin(fx->fp.proc, &id, USER_UID), -ENOSYS);
-		return;
+	fx->scan.known = ks_proc_table_new();
+	assert_non_null(fx->scan.known);
+	fake_proc(&fx->fp, 101, 1, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 202, 201, USER_UID, "/usr/bin/vim");
+	assert_int_equal(select_trees(fx), 0);
+	assert_tree(&fx->sel, "tmux", 200, 201, 202, 0);
+
+	/* tmux moved out; 201's and 202's files are gone (as if unreadable
+	 * now), and 201 forked 203 meanwhile; 101's status was never read,
+	 * and is not now: it owns nothing. */
+	set_session_procs(fx, 101, 201, 202, 0);
+	for (pid_t pid = 201; pid <= 202; pid++) {
+		proc_file_to_dir(fx, pid, "stat");
+		proc_file_to_dir(fx, pid, "status");
 	}
-	fake_proc(&fx->fp, self, 1, USER_UID, "/usr/bin/tmux");
-	fd = ks_proc_pin(fx->fp.proc, &id, USER_UID);
-	assert_true(fd >= 0);
-	close(fd);
-	id.starttime++;
-	assert_int_equal(ks_proc_pin(fx->fp.proc, &id, USER_UID), -ESRCH);
-	id.starttime--;
-	assert_int_equal(ks_proc_pin(fx->fp.proc, &id, 0), -ESRCH);
-	/* Gone from proc_root: gone. */
-	assert_int_equal(ks_proc_pin(fx->fp.root, &id, USER_UID), -ESRCH);
+	proc_file_to_dir(fx, 101, "status");
+	fake_proc(&fx->fp, 203, 201, USER_UID, "/usr/bin/make");
+
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 3);
+	assert_int_equal(out[0].pid, 201);
+	assert_int_equal(out[1].pid, 202);
+	assert_int_equal(out[2].pid, 203);
+	for (size_t i = 0; i < n_out; i++)
+		assert_int_equal(out[i].starttime, FAKE_STARTTIME(out[i].pid));
+	free(out);
+
+	/* The next rescan knows 203 too: its files can go as well. */
+	proc_file_to_dir(fx, 203, "stat");
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 3);
+	free(out);
+	assert_int_equal(count_lines(fx, "unparsable"), 0);
+
+	/* Without the table: 201, 202 and 203 cannot be read now. */
+	ks_proc_table_free(fx->scan.known);
+	fx->scan.known = NULL;
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+	assert_null(out);
+}
+
+/* A pid that left the cgroup is dropped from the table: if the pid comes
+ * back, it is another process, and it is read afresh. */
+static void test_table_drops_departed(void **state)
+{
+	struct fx *fx = *state;
+	const struct ks_proc_id kept[] = { { 200, FAKE_STARTTIME(200) } };
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
+	char dir[PATH_MAX];
+
+	fx->scan.known = ks_proc_table_new();
+	assert_non_null(fx->scan.known);
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	assert_int_equal(select_trees(fx), 0);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+
+	set_session_procs(fx, 0);
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+
+	/* pid 201 again, now of root and below another parent. */
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const files[] = { "stat", "status", "exe" };
+
+		fp_path_join(dir, sizeof(dir), "%s/201/%s", fx->fp.proc, files[i]);
+		assert_int_equal(unlink(dir), 0);
+	}
+	fp_path_join(dir, sizeof(dir), "%s/201", fx->fp.proc);
+	assert_int_equal(rmdir(dir), 0);
+	fake_proc(&fx->fp, 201, 200, 0, "/usr/bin/bash");
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 1, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+	assert_null(out);
+	ks_proc_table_free(fx->scan.known);
+	fx->scan.known = NULL;
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1318,12 +1138,10 @@ int main(void)
 		T(test_tmux_login),
 		T(test_debug_lines_capped),
 		T(test_screen_client_transparent),
-		cmocka_unit_test(test_stat_fields),
 		T(test_scan_deadline),
 		T(test_nested_multiplexers),
 		T(test_match_by_exe_not_comm),
 		T(test_other_uids),
-		cmocka_unit_test(test_program_match),
 		T(test_deleted_and_absolute),
 		T(test_vanishing_processes),
 		T(test_garbage_proc_files),
@@ -1336,13 +1154,9 @@ int main(void)
 		T(test_stragglers),
 		T(test_stragglers_owned),
 		T(test_many_processes),
-		T(test_proc_cgroup),
-		cmocka_unit_test(test_proc_cgroup_real),
-		T(test_cgroup_mode_detect),
-		T(test_proc_identity_fake),
-		cmocka_unit_test(test_proc_pin_real),
-		cmocka_unit_test(test_proc_pin_seccomp_eperm),
-		T(test_proc_pin_checks_proc_root),
+		T(test_status_read_where_needed),
+		T(test_rescan_reuses_table),
+		T(test_table_drops_departed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef KS_PROCTABLE_H
+#define KS_PROCTABLE_H
+
+/* The session's processes as a scan sees them: which are in the cgroup,
+ * what was read of each, once per close, and the table kept across scans. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ks_log.h"
+#include "ks_strlist.h"
+
+#define KS_NO_INDEX SIZE_MAX
+
+/* What the scans of one close know about the session's processes (see
+ * src/proctable.c for why reusing it is safe). Opaque. */
+struct ks_proc_table;
+
+/*
+ * Everything is read below two roots passed in, so tests can fake both:
+ * proc_root ("/proc") and cgroup_root, the mount point of the hierarchy
+ * systemd tracks processes in (from ks_cgroup_mode_detect()). Only the
+ * closing session's cgroup is read, so the cost grows with the session,
+ * not with the host.
+ */
+struct ks_scan {
+	const char *proc_root;
+	const char *cgroup_root;
+	const char *cgroup; /* the session's cgroup path, e.g.
+			       /user.slice/user-1000.slice/session-3.scope */
+	uid_t uid;          /* only processes whose real uid is this are ever selected */
+	const struct ks_strlist *programs;
+	uint64_t deadline; /* CLOCK_MONOTONIC usec; a scan past it is -ETIMEDOUT. 0: none */
+	/* NULL: every scan reads /proc afresh. Else each scan reads /proc
+	 * only for the pids it has not seen, and leaves what it read here. */
+	struct ks_proc_table *known;
+};
+
+/* An empty table for the scans of one close; NULL without memory. */
+struct ks_proc_table *ks_proc_table_new(void);
+void ks_proc_table_free(struct ks_proc_table *t);
+
+enum ks_uid_state {
+	KS_UID_UNREAD,
+	KS_UID_READ,
+	KS_UID_UNKNOWN, /* status unreadable or unparsable: never selected */
+};
+
+/*
+ * One process of the session. Read once per close, and only what the
+ * decision needs: stat for every process, exe where a match is asked
+ * for, status (the real uid) only for a process that can be selected.
+ */
+struct ks_proc {
+	pid_t pid;
+	pid_t ppid;
+	pid_t session;
+	int tty_nr; /* the controlling terminal, 0 for none */
+	uid_t uid;
+	enum ks_uid_state uid_state;
+	bool exe_read;
+	unsigned long long starttime;
+	const char *match; /* the matched program entry, once exe_read */
+	size_t parent;     /* index of ppid among the session's processes, or KS_NO_INDEX */
+};
+
+/* The session's processes as one scan sees them, with parents linked and
+ * an order in which every parent comes before its children. */
+struct ks_session {
+	struct ks_proc *procs;
+	size_t n;
+	size_t *order;
+	int procfd;
+	const struct ks_log *log;
+	size_t n_unparsable; /* logged one line each up to a bound, then counted */
+};
+
+/* Reads the session's processes (stat; with match, exe, matched against
+ * scan->programs), linked and ordered. Returns 0 or -errno (-ETIMEDOUT
+ * past scan->deadline). */
+int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s,
+		    const struct ks_log *log);
+/* Ends a scan that went through: what it read becomes scan->known, and
+ * the unparsable entries past the logged ones are counted in one line. */
+void ks_session_done(const struct ks_scan *scan, struct ks_session *s);
+void ks_session_free(struct ks_session *s);
+
+/* The index of pid among procs (sorted by pid), or KS_NO_INDEX. */
+size_t ks_proc_find(const struct ks_proc *procs, size_t n, pid_t pid);
+/* Is p's real uid uid? Read once, the first time it matters; a status
+ * that cannot be read is no uid. */
+bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid);
+
+#endif
