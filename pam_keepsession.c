@@ -37,6 +37,7 @@
 #include "ks_cgroup.h"
 #include "ks_procfs.h"
 #include "ks_proctree.h"
+#include "ks_proctree.h"
 #include "ks_record.h"
 
 /* Where make install puts the stop guard (the Makefile passes its path). */
@@ -206,11 +207,60 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 	return PAM_SUCCESS;
 }
 
+/* Where the closing session's processes are, found once when first
+ * needed: by the cheap check before the opt-in read, or by keep(). */
+struct session_place {
+	enum ks_cgroup_mode mode;
+	char root[4096];
+	char *cgroup;
+	bool located;
+	int r;
+	const char *failed; /* what could not be found, when r < 0 */
+	uint64_t deadline;  /* of the cheap check */
+};
+
+/* sshd runs the close inside the session's own scope. Returns 0 or the
+ * -errno of p->failed, the same on every call. */
+static int locate_session(struct session_place *p)
+{
+	if (p->located)
+		return p->r;
+	p->located = true;
+	p->r = ks_cgroup_mode_detect("/sys/fs/cgroup", &p->mode, p->root, sizeof(p->root));
+	if (p->r < 0) {
+		p->failed = "cannot tell how systemd tracks processes";
+		return p->r;
+	}
+	p->r = ks_proc_cgroup("/proc", "self", p->mode, &p->cgroup);
+	if (p->r < 0)
+		p->failed = "cannot read the session's cgroup";
+	return p->r;
+}
+
+/* A ks_may_hold_fn: a session that cannot be located may hold anything;
+ * keep() reports it. */
+static int session_may_hold(void *ctx, const struct ks_strlist *programs)
+{
+	struct session_place *p = ctx;
+
+	if (locate_session(p) < 0)
+		return 1;
+	const struct ks_scan scan = {
+		.proc_root = "/proc",
+		.cgroup_root = p->root,
+		.cgroup = p->cgroup,
+		.programs = programs,
+		.deadline = p->deadline,
+	};
+	return ks_session_may_hold(&scan);
+}
+
 /* Who is kept, with which programs (*programs, *u). The opt-in read takes
  * its share of timeout: c->timeout_usec is left with what remains, since
  * timeout bounds the whole close. */
-static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user, struct ks_user *u,
-		   struct ks_strlist *programs, const struct ks_log *log)
+static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user,
+		   struct session_place *place, struct ks_user *u, struct ks_strlist *programs,
+		   const struct ks_log *log)
 {
 	const struct ks_optin_fork reader = { .timeout_usec = c->timeout_usec };
 	const struct ks_eligibility_io eio = {
@@ -219,9 +269,12 @@ static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user, st
 		.ctx = pamh,
 		.read_optin = ks_optin_read_forked,
 		.optin_ctx = (void *)&reader,
+		.may_hold = session_may_hold,
+		.hold_ctx = place,
 	};
 	uint64_t start = ks_now_usec(), spent;
 
+	place->deadline = start + c->timeout_usec;
 	if (!ks_eligible(c, user, &eio, u, programs, log))
 		return false;
 	spent = ks_now_usec() - start;
@@ -232,31 +285,21 @@ static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user, st
 /* Moves the user's programs out of the session this process runs in.
  * Returns the number of trees kept; every failure is logged, once. */
 static unsigned keep(const struct ks_config *c, const struct ks_user *u, const char *session_id,
-		     const struct ks_strlist *programs, const struct ks_log *log)
+		     struct session_place *place, const struct ks_strlist *programs,
+		     const struct ks_log *log)
 {
-	_cleanup_(freep) char *cgroup = NULL;
-	enum ks_cgroup_mode cgroup_mode;
-	char cgroup_root[4096];
 	int r;
 
-	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root, sizeof(cgroup_root));
+	r = locate_session(place);
 	if (r < 0) {
-		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN,
-			    "cannot tell how systemd tracks processes: %s", strerror(-r));
-		return 0;
-	}
-	/* sshd runs the close inside the session's own scope. */
-	r = ks_proc_cgroup("/proc", "self", cgroup_mode, &cgroup);
-	if (r < 0) {
-		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN, "cannot read the session's cgroup: %s",
-			    strerror(-r));
+		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN, "%s: %s", place->failed, strerror(-r));
 		return 0;
 	}
 	const struct ks_keep_io io = {
 		.proc_root = "/proc",
-		.cgroup_root = cgroup_root,
-		.cgroup_mode = cgroup_mode,
-		.session_cgroup = cgroup,
+		.cgroup_root = place->root,
+		.cgroup_mode = place->mode,
+		.session_cgroup = place->cgroup,
 		.open_manager = open_manager,
 		.open_logind = open_logind,
 	};
@@ -299,6 +342,7 @@ static char *session_to_close(pam_handle_t *pamh)
 KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	_cleanup_(freep) char *session_id = NULL;
+	struct session_place place = { 0 };
 	struct ks_strlist programs = { 0 };
 	const char *user = NULL;
 	struct ks_config c;
@@ -317,12 +361,13 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
 	/* From here on, u.name: the canonical name, not PAM_USER. */
-	else if (decide(pamh, &c, user, &u, &programs, &log)) {
-		unsigned kept = keep(&c, &u, session_id, &programs, &log);
+	else if (decide(pamh, &c, user, &place, &u, &programs, &log)) {
+		unsigned kept = keep(&c, &u, session_id, &place, &programs, &log);
 
 		if (kept > 0 && guard_installed(NULL))
 			note_kept(session_id, kept, &log);
 	}
+	free(place.cgroup);
 	ks_strlist_clear(&programs);
 	ks_config_free(&c);
 	return PAM_SUCCESS;

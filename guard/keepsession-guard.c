@@ -505,6 +505,26 @@ static int keep(void *ctx, const struct ks_config *c, const struct ks_keep_targe
 	}
 }
 
+/* The cheap check before the opt-in read: cannot tell is "may". */
+static int may_hold(void *ctx, const char *cgroup, const struct ks_strlist *programs,
+		    uint64_t deadline)
+{
+	enum ks_cgroup_mode mode;
+	char root[4096];
+
+	(void)ctx;
+	if (ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, sizeof(root)) < 0)
+		return 1;
+	const struct ks_scan scan = {
+		.proc_root = "/proc",
+		.cgroup_root = root,
+		.cgroup = cgroup,
+		.programs = programs,
+		.deadline = deadline,
+	};
+	return ks_session_may_hold(&scan);
+}
+
 /* logind's session ids: "7", "c3". */
 static bool session_id_valid(const char *id)
 {
@@ -537,6 +557,7 @@ int main(int argc, char **argv)
 		.lookup_user = lookup_user,
 		.in_group = in_group,
 		.read_optin = ks_optin_read_forked,
+		.may_hold = may_hold,
 		.keep = keep,
 		.ctx = &ctx,
 	};

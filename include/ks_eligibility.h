@@ -34,12 +34,22 @@ typedef enum ks_optin_status (*ks_optin_reader_fn)(void *ctx, const struct ks_us
 						   const char *path, struct ks_strlist *lines,
 						   const struct ks_log *log);
 
+/* May the closing session hold a process running one of programs? 1 when
+ * it may (a match, or it cannot tell), 0 when it certainly does not. The
+ * glue and the guard scan the session's cgroup (ks_session_may_hold()). */
+typedef int (*ks_may_hold_fn)(void *ctx, const struct ks_strlist *programs);
+
 struct ks_eligibility_io {
 	ks_user_lookup_fn lookup_user;
 	ks_in_group_fn in_group;
 	void *ctx; /* for lookup_user and in_group */
 	ks_optin_reader_fn read_optin;
 	void *optin_ctx; /* for read_optin */
+	/* NULL: the opt-in file is always read (keepsession explain). Else
+	 * asked before the read, when what is kept can only be among the
+	 * admin's programs (not user_commands): none running, no read. */
+	ks_may_hold_fn may_hold;
+	void *hold_ctx; /* for may_hold */
 };
 
 /*

@@ -88,6 +88,12 @@ struct ks_guard_io {
 	ks_user_lookup_fn lookup_user;
 	ks_in_group_fn in_group;
 	ks_optin_reader_fn read_optin;
+	/* May the scope's cgroup hold a process running one of programs,
+	 * within deadline? ks_session_may_hold() in production: 1 (or cannot
+	 * tell), 0 (certainly not: the opt-in file is not read). NULL: it
+	 * is always read. */
+	int (*may_hold)(void *ctx, const char *cgroup, const struct ks_strlist *programs,
+			uint64_t deadline);
 	/* ks_keep() over the scope's cgroup. */
 	int (*keep)(void *ctx, const struct ks_config *c, const struct ks_keep_target *t,
 		    const char *cgroup, const struct ks_log *log);

@@ -57,4 +57,18 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 
 void ks_selection_free(struct ks_selection *s);
 
+/* How many processes ks_session_may_hold() reads the exe of at most: a
+ * larger session is taken to hold something, and pays the full scan. */
+#define KS_MAY_HOLD_MAX_PROCS 256
+
+/*
+ * May the session cgroup hold a process whose executable matches one of
+ * scan->programs (uid not checked)? The cheap question before the opt-in
+ * read: cgroup.procs and the exe links only, stopping at the first match.
+ * Returns 1 on a match or when it cannot tell (cgroup unreadable, more
+ * than KS_MAY_HOLD_MAX_PROCS processes, past scan->deadline), 0 when
+ * certainly none matches. Never logs: a failure is the full scan's.
+ */
+int ks_session_may_hold(const struct ks_scan *scan);
+
 #endif

@@ -21,6 +21,19 @@ static enum ks_optin_status read_optin(const struct ks_user *u, enum ks_who who,
 	return io->read_optin(io->optin_ctx, u, path, lines, log);
 }
 
+/* Can the session keep nothing whatever the opt-in file says? Without
+ * user_commands, what is kept is among the admin's programs: when the
+ * session runs none of them, the file (a fork) need not be read. */
+static bool holds_nothing(const struct ks_config *c, enum ks_who who,
+			  const struct ks_eligibility_io *io)
+{
+	if (who != KS_WHO_LISTED && who != KS_WHO_MAY_OPT_IN)
+		return false;
+	if (c->user_commands || !io->may_hold)
+		return false;
+	return io->may_hold(io->hold_ctx, &c->commands) == 0;
+}
+
 bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_eligibility_io *io,
 		 struct ks_user *u, struct ks_strlist *programs, const struct ks_log *log)
 {
@@ -38,6 +51,11 @@ bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_el
 		return false;
 	}
 	who = ks_policy_who(c, u, io->in_group, io->ctx, log);
+	if (holds_nothing(c, who, io)) {
+		ks_log(log, LOG_DEBUG, "%s is not kept: the session runs none of the programs",
+		       u->name);
+		return false;
+	}
 	optin = read_optin(u, who, io, &lines, log);
 	r = ks_policy_decide(c, who, optin, &lines, programs);
 	ks_strlist_clear(&lines);

@@ -212,6 +212,20 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 
 /* The module's decision and the keeper, for a session whose record
  * matched. */
+/* The eligibility seam's may_hold, on the scope's cgroup. */
+struct guard_hold {
+	const struct ks_guard_io *io;
+	const char *cgroup;
+	uint64_t deadline;
+};
+
+static int guard_may_hold(void *ctx, const struct ks_strlist *programs)
+{
+	const struct guard_hold *h = ctx;
+
+	return h->io->may_hold(h->io->ctx, h->cgroup, programs, h->deadline);
+}
+
 static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 					  const struct ks_session_info *s,
 					  const struct ks_record *rec, const struct ks_guard_io *io,
@@ -300,12 +314,15 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	c.max_trees -= rec->kept;
 	{
 		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
+		struct guard_hold hold = { .io = io, .cgroup = cgroup, .deadline = deadline };
 		const struct ks_eligibility_io eio = {
 			.lookup_user = io->lookup_user,
 			.in_group = io->in_group,
 			.ctx = io->ctx,
 			.read_optin = io->read_optin,
 			.optin_ctx = (void *)&reader,
+			.may_hold = io->may_hold ? guard_may_hold : NULL,
+			.hold_ctx = &hold,
 		};
 
 		if (!ks_eligible(&c, name, &eio, &u, &programs, &l)) {

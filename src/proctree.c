@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks_cgroup.h"
+#include "ks_cleanup.h"
+#include "ks_clock.h"
+#include "ks_program.h"
 #include "ks_proctree.h"
 
 /* Per-process debug lines, then one count: a session of thousands of
@@ -386,4 +392,39 @@ int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *ke
 			 struct ks_proc_id **out, size_t *n_out)
 {
 	return ks_select_stragglers_owned(scan, kept, n_kept, out, NULL, n_out);
+}
+
+/* Does one of pids (read through procfd) run one of programs? An exe
+ * link that cannot be read is no program of ours, as in the full scan. */
+static int any_matches(int procfd, const pid_t *pids, size_t n, const struct ks_scan *scan)
+{
+	char exe[PATH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (scan->deadline && ks_now_usec() >= scan->deadline)
+			return 1;
+		if (ks_proc_read_exe(procfd, pids[i], exe, sizeof(exe)) == 0 &&
+		    ks_program_match(scan->programs, exe))
+			return 1;
+	}
+	return 0;
+}
+
+int ks_session_may_hold(const struct ks_scan *scan)
+{
+	_cleanup_(freep) pid_t *pids = NULL;
+	_cleanup_(closep) int procfd = -1;
+	size_t n = 0;
+
+	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup || !scan->programs)
+		return 1;
+	/* No log: a bound hit or a failure is the full scan's to report. */
+	if (ks_cgroup_pids(scan->cgroup_root, scan->cgroup, scan->deadline, NULL, &pids, &n) < 0)
+		return 1;
+	if (n > KS_MAY_HOLD_MAX_PROCS)
+		return 1;
+	procfd = open(scan->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0)
+		return 1;
+	return any_matches(procfd, pids, n, scan);
 }

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The cheap check before the opt-in read: a session that runs none of the
+ * admin's programs keeps nothing whatever ~/.keepsession says, so the
+ * file (a forked read) is not read; every doubt reads it, as before.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fakeproc.h"
+#include "ks_clock.h"
+#include "ks_eligibility.h"
+#include "ks_proctree.h"
+#include "logcap.h"
+
+#define USER_UID 1000
+#define SESSION_CG "/user.slice/user-1000.slice/session-3.scope"
+
+static const struct ks_user alice = {
+	.name = "alice", .uid = USER_UID, .gid = USER_UID, .home = "/home/alice"
+};
+
+struct fx {
+	struct fakeproc fp;
+	struct ks_config c;
+	struct ks_scan scan;
+	struct ks_eligibility_io io;
+	struct ks_strlist programs;
+	struct ks_user u;
+	struct logcap cap;
+	struct ks_log log;
+	unsigned reads, checks;
+	enum ks_optin_status optin;
+	const char *lines;
+};
+
+static int lookup(void *ctx, const char *name, struct ks_user *u)
+{
+	(void)ctx;
+	if (strcmp(name, alice.name) != 0)
+		return -ENOENT;
+	*u = alice;
+	return 0;
+}
+
+static enum ks_optin_status counting_read(void *ctx, const struct ks_user *u, const char *path,
+					  struct ks_strlist *lines, const struct ks_log *log)
+{
+	struct fx *fx = ctx;
+
+	(void)u;
+	(void)path;
+	(void)log;
+	fx->reads++;
+	ks_strlist_clear(lines);
+	if (fx->optin == KS_OPTIN_OK && fx->lines)
+		assert_int_equal(ks_strlist_add_split(lines, fx->lines), 0);
+	return fx->optin;
+}
+
+/* The glue's and the guard's may_hold, on the fake session. */
+static int fake_may_hold(void *ctx, const struct ks_strlist *programs)
+{
+	struct fx *fx = ctx;
+	struct ks_scan scan = fx->scan;
+
+	fx->checks++;
+	scan.programs = programs;
+	return ks_session_may_hold(&scan);
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	assert_int_equal(ks_config_init(&fx->c), 0);
+	fakeproc_init(&fx->fp, SESSION_CG);
+	ks_strlist_clear(&fx->c.commands);
+	assert_int_equal(ks_strlist_add_split(&fx->c.commands, "tmux,/usr/bin/screen"), 0);
+	assert_int_equal(ks_strlist_add_split(&fx->c.users, "*"), 0);
+	fx->scan = (struct ks_scan){
+		.proc_root = fx->fp.proc,
+		.cgroup_root = fx->fp.cgroot,
+		.cgroup = SESSION_CG,
+		.uid = USER_UID,
+		.programs = &fx->c.commands,
+	};
+	fx->io = (struct ks_eligibility_io){
+		.lookup_user = lookup,
+		.read_optin = counting_read,
+		.optin_ctx = fx,
+		.may_hold = fake_may_hold,
+		.hold_ctx = fx,
+	};
+	fx->optin = KS_OPTIN_ABSENT;
+	/* The login shell and sshd's session process: in every session. */
+	fake_proc(&fx->fp, 100, 1, 0, "/usr/sbin/sshd");
+	fake_proc(&fx->fp, 101, 100, USER_UID, "/bin/bash");
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	if (fx->cap.n > 0)
+		logcap_dump(&fx->cap);
+	ks_strlist_clear(&fx->programs);
+	ks_config_free(&fx->c);
+	fakeproc_remove(&fx->fp);
+	free(fx);
+	return 0;
+}
+
+static bool eligible(struct fx *fx)
+{
+	fx->log = logcap_log(&fx->cap);
+	fx->reads = fx->checks = 0;
+	return ks_eligible(&fx->c, "alice", &fx->io, &fx->u, &fx->programs, &fx->log);
+}
+
+/* Nothing of the admin's list runs: not kept, and the file is not read. */
+static void test_nothing_running_no_read(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->optin = KS_OPTIN_OK; /* what it would say: never asked */
+	fx->lines = "tmux";
+	assert_int_equal(ks_session_may_hold(&fx->scan), 0);
+	assert_false(eligible(fx));
+	assert_int_equal(fx->checks, 1);
+	assert_int_equal(fx->reads, 0);
+	assert_int_equal(fx->programs.n, 0);
+	assert_int_equal(logcap_count(&fx->cap, "alice is not kept"), 1);
+	fx->cap.n = 0;
+
+	/* May opt in, not listed: the same. */
+	ks_strlist_clear(&fx->c.users);
+	fx->c.optin = true;
+	assert_false(eligible(fx));
+	assert_int_equal(fx->checks, 1);
+	assert_int_equal(fx->reads, 0);
+	fx->cap.n = 0;
+}
+
+/* A tmux runs: the file is read, and decides as it always did. */
+static void test_match_reads(void **state)
+{
+	struct fx *fx = *state;
+
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fx->optin = KS_OPTIN_OK;
+	fx->lines = "tmux";
+	assert_int_equal(ks_session_may_hold(&fx->scan), 1);
+	assert_true(eligible(fx));
+	assert_int_equal(fx->reads, 1);
+	assert_int_equal(fx->programs.n, 1);
+	assert_string_equal(fx->programs.v[0], "tmux");
+	fx->cap.n = 0;
+
+	/* The file still narrows: screen only, and tmux is what runs. */
+	fx->lines = "/usr/bin/screen";
+	assert_true(eligible(fx));
+	assert_int_equal(fx->reads, 1);
+	assert_string_equal(fx->programs.v[0], "/usr/bin/screen");
+	fx->cap.n = 0;
+}
+
+/* What counts as a match: the full scan's rule, whatever the uid (an
+ * over-approximation only costs the read), in a sub-cgroup too. */
+static void test_match_rules(void **state)
+{
+	struct fx *fx = *state;
+
+	/* A path entry matches that path only. */
+	fake_proc(&fx->fp, 300, 1, USER_UID, "/opt/bin/screen");
+	assert_int_equal(ks_session_may_hold(&fx->scan), 0);
+	/* No exe link (a kernel thread, a zombie): no program. */
+	fake_proc(&fx->fp, 301, 1, USER_UID, NULL);
+	assert_int_equal(ks_session_may_hold(&fx->scan), 0);
+	/* Replaced by an upgrade: still the program. */
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 302,
+					      .ppid = 1,
+					      .uid = 0,
+					      .exe = "/usr/bin/screen (deleted)",
+					      .cgroup = "sub" });
+	assert_int_equal(ks_session_may_hold(&fx->scan), 1);
+}
+
+/* A large session is not read through: the check gives up, and the file
+ * is read as before. KS_MAY_HOLD_MAX_PROCS processes are still checked. */
+static void test_give_up_bound(void **state)
+{
+	struct fx *fx = *state;
+
+	for (pid_t pid = 1000; pid < 1000 + KS_MAY_HOLD_MAX_PROCS - 2; pid++)
+		fake_proc(&fx->fp, pid, 101, USER_UID, "/bin/sleep");
+	assert_int_equal(ks_session_may_hold(&fx->scan), 0);
+	assert_false(eligible(fx));
+	assert_int_equal(fx->reads, 0);
+	fx->cap.n = 0;
+
+	fake_proc(&fx->fp, 5000, 101, USER_UID, "/bin/sleep");
+	assert_int_equal(ks_session_may_hold(&fx->scan), 1);
+	assert_true(eligible(fx)); /* listed, no file: the admin's list, as before */
+	assert_int_equal(fx->reads, 1);
+	fx->cap.n = 0;
+}
+
+/* Cannot tell: the file is read, as before. */
+static void test_unreadable_cgroup_reads(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->scan.cgroup = "/user.slice/user-1000.slice/session-9.scope";
+	assert_int_equal(ks_session_may_hold(&fx->scan), 1);
+	fx->optin = KS_OPTIN_OK;
+	fx->lines = "tmux";
+	assert_true(eligible(fx));
+	assert_int_equal(fx->reads, 1);
+	fx->cap.n = 0;
+
+	fx->scan.cgroup = SESSION_CG;
+	fx->scan.proc_root = "/nonexistent/proc";
+	assert_int_equal(ks_session_may_hold(&fx->scan), 1);
+}
+
+static void test_past_deadline_may(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->scan.deadline = 1; /* long past */
+	assert_int_equal(ks_session_may_hold(&fx->scan), 1);
+}
+
+/* user_commands: the user's lines are kept as they are, not among the
+ * admin's programs; only the file can tell, so it is always read. */
+static void test_user_commands_always_read(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->c.user_commands = true;
+	fx->optin = KS_OPTIN_OK;
+	fx->lines = "zellij";
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/zellij");
+	assert_true(eligible(fx));
+	assert_int_equal(fx->checks, 0);
+	assert_int_equal(fx->reads, 1);
+	assert_string_equal(fx->programs.v[0], "zellij");
+	fx->cap.n = 0;
+}
+
+/* The cheap part first: a denied or not allowed user is not scanned. */
+static void test_not_allowed_not_scanned(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(ks_strlist_add_split(&fx->c.deny, "alice"), 0);
+	assert_false(eligible(fx));
+	assert_int_equal(fx->checks, 0);
+	assert_int_equal(fx->reads, 0);
+	fx->cap.n = 0;
+
+	ks_strlist_clear(&fx->c.deny);
+	ks_strlist_clear(&fx->c.users);
+	fx->c.optin = false;
+	assert_false(eligible(fx));
+	assert_int_equal(fx->checks, 0);
+	assert_int_equal(fx->reads, 0);
+	fx->cap.n = 0;
+}
+
+/* Without the seam (keepsession explain), the file is always read. */
+static void test_no_seam_reads(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->io.may_hold = NULL;
+	assert_true(eligible(fx)); /* listed, no file: the admin's list */
+	assert_int_equal(fx->reads, 1);
+	assert_int_equal(fx->programs.n, 2);
+	fx->cap.n = 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_nothing_running_no_read),
+		T(test_match_reads),
+		T(test_match_rules),
+		T(test_give_up_bound),
+		T(test_unreadable_cgroup_reads),
+		T(test_past_deadline_may),
+		T(test_user_commands_always_read),
+		T(test_not_allowed_not_scanned),
+		T(test_no_seam_reads),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
