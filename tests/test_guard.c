@@ -62,6 +62,11 @@ struct world {
 	unsigned optin_reads;
 	char optin_path[256];
 	uint64_t optin_timeout_usec;
+	/* the cheap check before the read: its answer, what it was asked */
+	int may_hold;
+	unsigned hold_asks;
+	char hold_cgroup[256], hold_programs[256];
+	uint64_t hold_deadline;
 	/* leaders of live sessions, for the sweep: live_leader and
 	 * more_sessions others (pids from 100000) */
 	pid_t live_leader;
@@ -234,6 +239,23 @@ static enum ks_optin_status fake_read_optin(void *ctx, const struct ks_user *u, 
 	W->optin_timeout_usec = reader->timeout_usec;
 	(void)snprintf(W->optin_path, sizeof(W->optin_path), "%s", path);
 	return W->optin;
+}
+
+static int fake_may_hold(void *ctx, const char *cgroup, const struct ks_strlist *programs,
+			 uint64_t deadline)
+{
+	struct world *w = ctx;
+
+	w->hold_asks++;
+	w->hold_deadline = deadline;
+	(void)snprintf(w->hold_cgroup, sizeof(w->hold_cgroup), "%s", cgroup);
+	w->hold_programs[0] = '\0';
+	for (size_t i = 0; i < programs->n; i++) {
+		if (i > 0)
+			strcat(w->hold_programs, ",");
+		strcat(w->hold_programs, programs->v[i]);
+	}
+	return w->may_hold;
 }
 
 static int fake_keep(void *ctx, const struct ks_config *c, const struct ks_keep_target *t,
@@ -413,6 +435,34 @@ static void test_opted_in_user_kept_leader_dead(void **state)
 	assert_true(w->optin_timeout_usec > 0 && w->optin_timeout_usec <= KS_DEFAULT_TIMEOUT_USEC);
 	assert_int_equal(w->keeps, 1);
 	assert_false(has_record(w, LEADER));
+}
+
+/* The scope runs none of the admin's programs: the guard asks on the
+ * scope's cgroup, and the opt-in file is not read; when it may, it is. */
+static void test_nothing_running_no_optin_read(void **state)
+{
+	struct world *w = *state;
+	uint64_t before = ks_now_usec();
+
+	w->io.may_hold = fake_may_hold;
+	w->optin = KS_OPTIN_OK;
+	leave_record(w, LEADER, NULL);
+	assert_int_equal(run(w), KS_GUARD_NOT_KEPT);
+	assert_int_equal(w->hold_asks, 1);
+	assert_string_equal(w->hold_cgroup, SESSION_CG);
+	assert_string_equal(w->hold_programs, KS_DEFAULT_COMMANDS);
+	assert_true(w->hold_deadline > before &&
+		    w->hold_deadline <= ks_now_usec() + KS_DEFAULT_TIMEOUT_USEC);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+
+	w->may_hold = 1;
+	leave_record(w, LEADER, NULL);
+	assert_int_equal(run(w), KS_GUARD_KEPT);
+	assert_int_equal(w->hold_asks, 2);
+	assert_int_equal(w->optin_reads, 1);
+	assert_int_equal(w->keeps, 1);
 }
 
 static void test_canonical_user_name(void **state)
@@ -1031,6 +1081,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_opted_in_user_kept_leader_dead, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_canonical_user_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_running_no_optin_read, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_not_opted_in_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_arguments_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_file_from_record, setup, teardown),
