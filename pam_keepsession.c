@@ -37,7 +37,6 @@
 #include "ks_cgroup.h"
 #include "ks_procfs.h"
 #include "ks_proctree.h"
-#include "ks_proctree.h"
 #include "ks_record.h"
 
 /* Where make install puts the stop guard (the Makefile passes its path). */
