@@ -54,7 +54,8 @@ GUARD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd)
 CMD_UNIT_SRCS := src/busget.c src/explain.c src/json.c src/kept.c src/pamstack.c
 CMD_UNIT_OBJS := $(CMD_UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
 MODULE_UNIT_OBJS := $(filter-out $(CMD_UNIT_OBJS),$(UNIT_OBJS))
-COMMAND_OBJ := $(BUILDDIR)/cmd/keepsession.o
+COMMAND_SRCS := $(sort $(wildcard cmd/*.c))
+COMMAND_OBJS := $(COMMAND_SRCS:%.c=$(BUILDDIR)/%.o)
 COMMAND    := $(BUILDDIR)/keepsession
 BINDIR     ?= $(PREFIX)/bin
 # bash-completion's own directory where its .pc says, else the usual one.
@@ -107,13 +108,13 @@ $(MODULE_OBJ): ALL_CFLAGS += -DKS_GUARD_PROGRAM='"$(GUARD_PROGRAM)"'
 $(MODULE): $(MODULE_OBJ) $(MODULE_UNIT_OBJS) pam_keepsession.map
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_OBJ) $(MODULE_UNIT_OBJS) $(LIBS)
 
-$(COMMAND_OBJ): cmd/keepsession.c $(wildcard include/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DKS_VERSION='"$(VERSION)"' -c -o $@ $<
+# The command's --version.
+$(BUILDDIR)/cmd/main.o: ALL_CFLAGS += -DKS_VERSION='"$(VERSION)"'
+$(COMMAND_OBJS): $(wildcard cmd/*.h)
 
-$(COMMAND): $(COMMAND_OBJ) $(UNIT_OBJS)
+$(COMMAND): $(COMMAND_OBJS) $(UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
-		$(COMMAND_OBJ) $(UNIT_OBJS) $(LIBS)
+		$(COMMAND_OBJS) $(UNIT_OBJS) $(LIBS)
 
 $(GUARD): $(GUARD_OBJ) $(MODULE_UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
