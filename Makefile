@@ -50,10 +50,13 @@ GUARD_OBJ  := $(BUILDDIR)/guard/keepsession-guard.o
 GUARD      := $(BUILDDIR)/keepsession-guard
 GUARD_UNIT := $(BUILDDIR)/keepsession-guard@.service
 GUARD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd)
-# Units only the keepsession command uses: kept out of the module.
-CMD_UNIT_SRCS := src/busget.c src/explain.c src/json.c src/kept.c src/pamstack.c
+# Units only the keepsession command uses, and the systemd queries the
+# command and the stop guard share: both kept out of the module.
+CMD_UNIT_SRCS := src/explain.c src/json.c src/kept.c src/pamstack.c
 CMD_UNIT_OBJS := $(CMD_UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
-MODULE_UNIT_OBJS := $(filter-out $(CMD_UNIT_OBJS),$(UNIT_OBJS))
+QUERY_UNIT_SRCS := src/busget.c src/unitlist.c
+QUERY_UNIT_OBJS := $(QUERY_UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
+MODULE_UNIT_OBJS := $(filter-out $(CMD_UNIT_OBJS) $(QUERY_UNIT_OBJS),$(UNIT_OBJS))
 COMMAND_SRCS := $(sort $(wildcard cmd/*.c))
 COMMAND_OBJS := $(COMMAND_SRCS:%.c=$(BUILDDIR)/%.o)
 COMMAND    := $(BUILDDIR)/keepsession
@@ -116,9 +119,9 @@ $(COMMAND): $(COMMAND_OBJS) $(UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
 		$(COMMAND_OBJS) $(UNIT_OBJS) $(LIBS)
 
-$(GUARD): $(GUARD_OBJ) $(MODULE_UNIT_OBJS)
+$(GUARD): $(GUARD_OBJ) $(MODULE_UNIT_OBJS) $(QUERY_UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
-		$(GUARD_OBJ) $(MODULE_UNIT_OBJS) $(GUARD_LIBS)
+		$(GUARD_OBJ) $(MODULE_UNIT_OBJS) $(QUERY_UNIT_OBJS) $(GUARD_LIBS)
 
 $(GUARD_UNIT): units/keepsession-guard@.service.in Makefile
 	@mkdir -p $(dir $@)
