@@ -301,7 +301,7 @@ fuzz: fuzz-build
 # over every C file and header; each must be clean. A finding is fixed, or
 # silenced inline (cppcheck-suppress, NOLINT) with the reason next to it.
 LINT_C     := $(sort $(wildcard *.c src/*.c guard/*.c cmd/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c bench/*.c))
-LINT_H     := $(sort $(wildcard include/*.h tests/*.h))
+LINT_H     := $(sort $(wildcard include/*.h tests/*.h cmd/*.h))
 LINT_JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 TIDY_FLAGS := $(ALL_CFLAGS) -Itests
 

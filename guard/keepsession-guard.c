@@ -289,23 +289,28 @@ static int lookup_user(void *ctx, const char *name, struct ks_user *u)
 static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
 {
 	struct group gr, *found = NULL;
-	_cleanup_(freep) char *buf = NULL;
+	enum ks_membership member;
 	size_t size = 4096;
+	char *buf = NULL;
 	int r;
 
 	(void)ctx;
 	for (;;) {
 		char *grown = realloc(buf, size);
 
-		if (!grown)
+		if (!grown) {
+			free(buf);
 			return KS_MEMBER_UNKNOWN;
+		}
 		buf = grown;
 		r = getgrnam_r(group, &gr, buf, size, &found);
 		if (r != ERANGE || size >= MAX_DB_BUFFER)
 			break;
 		size *= 2;
 	}
-	return ks_policy_membership(r == 0 ? found : NULL, u);
+	member = ks_policy_membership(r == 0 ? found : NULL, u);
+	free(buf);
+	return member;
 }
 
 /* The LEADER= of one of logind's session state files; 0 when it names

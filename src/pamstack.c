@@ -232,7 +232,7 @@ static int parse_line(struct resolver *rs, char *s, const char *file, unsigned l
 static int parse_text(struct resolver *rs, char *text, size_t len, const char *file,
 		      const struct origin *top)
 {
-	_cleanup_(freep) char *logical = calloc(1, len + 1);
+	char *logical = calloc(1, len + 1);
 	unsigned physical = 0, first = 0;
 	size_t pos = 0, used = 0;
 	int r = 0;
@@ -273,6 +273,7 @@ static int parse_text(struct resolver *rs, char *text, size_t len, const char *f
 		r = parse_line(rs, logical, file, first, top);
 		used = 0;
 	}
+	free(logical);
 	return r;
 }
 
