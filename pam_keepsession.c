@@ -286,6 +286,7 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 			.uid = u.uid,
 			.session_id = session_id,
 			.programs = &programs,
+			.logind_kills = ks_policy_logind_kills,
 		};
 
 		r = ks_keep(&c, &target, &io, &log);

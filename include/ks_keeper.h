@@ -46,11 +46,19 @@ struct ks_keep_io {
 	struct ks_keep_stats *stats; /* filled in when not NULL */
 };
 
+/* Would logind kill this user's processes at logout, given its settings?
+ * The policy's rule (ks_policy_logind_kills), passed in from above. */
+typedef bool (*ks_logind_kills_fn)(const char *user, bool kill_user_processes,
+				   const struct ks_strlist *kill_only_users,
+				   const struct ks_strlist *kill_exclude_users);
+
 struct ks_keep_target {
 	const char *user;
 	uid_t uid;
 	const char *session_id; /* for log lines and descriptions */
 	const struct ks_strlist *programs;
+	/* Asked with when = kill; NULL: taken as yes, as an unread logind. */
+	ks_logind_kills_fn logind_kills;
 };
 
 /* Rounds of rescan-and-attach for the rest of the trees after their

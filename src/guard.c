@@ -270,6 +270,7 @@ static enum ks_guard_outcome keep_eligible(const char *id, const struct ks_sessi
 			.uid = u.uid,
 			.session_id = id,
 			.programs = &programs,
+			.logind_kills = ks_policy_logind_kills,
 		};
 
 		(void)io->keep(io->ctx, c, &t, cgroup, l);

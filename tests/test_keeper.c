@@ -35,6 +35,7 @@
 #include "ks_config.h"
 #include "ks_keeper.h"
 #include "ks_mover.h"
+#include "ks_policy.h"
 #include "logcap.h"
 
 #ifndef SYS_pidfd_open
@@ -233,6 +234,7 @@ static int setup(void **state)
 		.uid = USER_UID,
 		.session_id = SESSION_ID,
 		.programs = &fx->c.commands,
+		.logind_kills = ks_policy_logind_kills,
 	};
 	fx->io = (struct ks_keep_io){
 		.proc_root = fx->fp.proc,

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Pinning and attaching for the keeper. The roots are pinned by pidfd
+ * before their scope is asked for; a tree whose root exited first is
+ * re-rooted in what it left (a re-parented SCREEN). The rest of each kept
+ * tree follows once its scope started with the root alone: rescans for
+ * the descendants still in the session, pinned and attached in batches
+ * (AttachProcessesToUnit). systemd refuses a whole batch when one of its
+ * processes exited, so exited ones are dropped and the rest asked for
+ * again, halving where processes keep exiting.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ks_attach.h"
+
+/* Descendants asked for in one AttachProcessesToUnit: each is pinned by a
+ * pidfd held during the call, so this bounds the fds open at once. */
+#define ATTACH_BATCH_MAX 128
+/* Tries of one batch when systemd refuses it because a process exited,
+ * and how many times deep it may be halved when that keeps happening. */
+#define ATTACH_TRIES 3
+#define ATTACH_SPLITS 4
+/* Trees named one line each when they could not be kept; beyond, a count. */
+#define LOST_LINES_MAX 4
+
+const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* A tree selected that is not kept: one line each for the first few,
+ * then only counted, for one summary line. */
+void tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why)
+{
+	if (run->n_lost_lines >= LOST_LINES_MAX) {
+		run->n_lost_quiet++;
+		return;
+	}
+	run->n_lost_lines++;
+	ks_log(run->log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
+	       base_name(tree->program), (int)tree->procs[0].pid, run->t->user, run->t->session_id,
+	       why);
+}
+
+/* Pins a process by pidfd and checks it is still the one scanned. Returns
+ * the pidfd, -1 when pidfds are not to be had (kernel < 5.3, or refused by
+ * seccomp) and the identity alone matched, -ESRCH when it exited or is
+ * another process now, or another -errno when it cannot be checked. */
+int pin(const struct keep_run *run, const struct ks_proc_id *id)
+{
+	unsigned long long starttime;
+	uid_t owner;
+	int fd, r;
+
+	fd = ks_proc_pin(run->io->proc_root, id, run->t->uid);
+	if (fd != -ENOSYS)
+		return fd;
+	r = ks_proc_identity(run->io->proc_root, id->pid, &starttime, &owner);
+	if (r == -EINVAL || (r == 0 && (starttime != id->starttime || owner != run->t->uid)))
+		return -ESRCH;
+	return r < 0 ? r : -1;
+}
+
+/* Has the pinned process exited? A pidfd polls readable once it has;
+ * without one, its identity is read again. */
+bool pin_gone(const struct keep_run *run, const struct ks_proc_id *id, int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (fd < 0)
+		return pin(run, id) == -ESRCH;
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Appends ids (and their owner) to growing arrays. */
+static int append_ids(struct ks_proc_id **ids, size_t **owners, size_t *n,
+		      const struct ks_proc_id *more, const size_t *more_owners, size_t n_more)
+{
+	struct ks_proc_id *grown;
+	size_t *grown_owners;
+
+	grown = realloc(*ids, (*n + n_more) * sizeof(**ids));
+	if (!grown)
+		return -ENOMEM;
+	*ids = grown;
+	grown_owners = realloc(*owners, (*n + n_more) * sizeof(**owners));
+	if (!grown_owners)
+		return -ENOMEM;
+	*owners = grown_owners;
+	memcpy(grown + *n, more, n_more * sizeof(*more));
+	memcpy(grown_owners + *n, more_owners, n_more * sizeof(*more_owners));
+	*n += n_more;
+	return 0;
+}
+
+/* Pinned processes of one batch, kept in step. */
+struct pinned {
+	struct ks_proc_id ids[ATTACH_BATCH_MAX];
+	pid_t pids[ATTACH_BATCH_MAX];
+	int fds[ATTACH_BATCH_MAX];
+	size_t n;
+};
+
+/* Closes the pidfds of p[from..from+n). */
+static void unpin_range(struct pinned *p, size_t from, size_t n)
+{
+	for (size_t i = from; i < from + n; i++)
+		if (p->fds[i] >= 0) {
+			close(p->fds[i]);
+			p->fds[i] = -1;
+		}
+}
+
+/* Drops the processes of p[from..from+*n) that exited (their pidfd polls
+ * readable, or without one, /proc says so), closing their pidfds. Returns
+ * how many were dropped. */
+static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t from, size_t *n)
+{
+	size_t kept = from;
+
+	for (size_t i = from; i < from + *n; i++) {
+		if (pin_gone(run, &p->ids[i], p->fds[i])) {
+			if (p->fds[i] >= 0)
+				close(p->fds[i]);
+			continue;
+		}
+		p->ids[kept] = p->ids[i];
+		p->pids[kept] = p->pids[i];
+		p->fds[kept++] = p->fds[i];
+	}
+	/* Unused slots past the kept ones hold no open fd. */
+	for (size_t i = kept; i < from + *n; i++)
+		p->fds[i] = -1;
+	{
+		size_t dropped = from + *n - kept;
+
+		*n = kept - from;
+		return dropped;
+	}
+}
+
+/*
+ * AttachProcessesToUnit for p[from..from+n). systemd refuses a whole batch
+ * when one of its processes exited; the exited ones are dropped and the
+ * rest asked for again, at most ATTACH_TRIES times. Where processes keep
+ * exiting (a pane forking short-lived children), the batch is halved,
+ * oldest first, at most ATTACH_SPLITS times deep, so that the long-lived
+ * ones (the panes' shells) are not given up with the short-lived ones.
+ * Returns the number attached; *missed counts those given up.
+ */
+static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char *unit,
+			    struct pinned *p, size_t from, size_t n, unsigned depth, size_t *missed)
+{
+	for (unsigned try = 0; n > 0 && try < ATTACH_TRIES; try++) {
+		int r;
+
+		if (ks_now_usec() >= m->deadline)
+			break;
+		run->stats.calls++;
+		r = ks_mover_attach(m, unit, p->pids + from, n);
+		if (r >= 0) {
+			unpin_range(p, from, n);
+			return n;
+		}
+		if (r != -ESRCH) {
+			/* Logged by the mover; the same for every process. */
+			unpin_range(p, from, n);
+			*missed += n;
+			return 0;
+		}
+		if (drop_exited(run, p, from, &n) == 0)
+			break; /* systemd says one is gone, and none is */
+	}
+	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < m->deadline) {
+		size_t half = n / 2;
+
+		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed) +
+		       attach_pinned(run, m, unit, p, from + half, n - half, depth + 1, missed);
+	}
+	unpin_range(p, from, n);
+	*missed += n;
+	return 0;
+}
+
+static int cmp_starttime(const void *a, const void *b)
+{
+	unsigned long long x = ((const struct ks_proc_id *)a)->starttime;
+	unsigned long long y = ((const struct ks_proc_id *)b)->starttime;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Attaches at most ATTACH_BATCH_MAX processes of one tree. Each is pinned
+ * and its identity checked right before the call, the pidfds held during
+ * it, so that a reused pid can only slip in within one round trip.
+ * Returns the number attached.
+ */
+static size_t attach_chunk(struct keep_run *run, struct ks_mover *m, struct kept_tree *k,
+			   struct ks_proc_id *ids, size_t n)
+{
+	struct pinned p = { .n = 0 };
+
+	/* Oldest first: when a batch is halved, the long-lived processes
+	 * go together. */
+	qsort(ids, n, sizeof(*ids), cmp_starttime);
+	for (size_t i = 0; i < n; i++) {
+		int fd = pin(run, &ids[i]);
+
+		if (fd == -ESRCH)
+			continue; /* exited: nothing to move */
+		if (fd < -1) {
+			k->n_missed++;
+			continue;
+		}
+		p.ids[p.n] = ids[i];
+		p.pids[p.n] = ids[i].pid;
+		p.fds[p.n++] = fd;
+	}
+	return attach_pinned(run, m, k->unit, &p, 0, p.n, 0, &k->n_missed);
+}
+
+/* Attaches, in batches, the processes of found[] that belong to tree t. */
+static void attach_found(struct keep_run *run, struct ks_mover *m, struct kept_tree *k, size_t t,
+			 const struct ks_proc_id *found, const size_t *owner, size_t n_found,
+			 unsigned round)
+{
+	struct ks_proc_id batch[ATTACH_BATCH_MAX];
+	size_t n_batch = 0, seen = 0;
+
+	for (size_t i = 0; i < n_found; i++) {
+		if (owner[i] != t)
+			continue;
+		seen++;
+		batch[n_batch++] = found[i];
+		if (n_batch == ATTACH_BATCH_MAX) {
+			k->n_moved += attach_chunk(run, m, k, batch, n_batch);
+			n_batch = 0;
+		}
+	}
+	if (n_batch > 0)
+		k->n_moved += attach_chunk(run, m, k, batch, n_batch);
+	if (seen > 0)
+		ks_log(run->log, LOG_DEBUG, "round %u: %zu process(es) for %s", round, seen,
+		       k->unit);
+}
+
+/*
+ * Moves the rest of every kept tree, the descendants still in the session
+ * cgroup, into its scope: one rescan per round for all trees together, so
+ * that children forked meanwhile follow and exited ones are not asked for.
+ * The rounds are bounded, and each scan and call checks the deadline: a
+ * tree that forks without end, or a session of thousands, must not hold
+ * the logout. Returns false when the deadline cut the rounds short.
+ */
+bool ks_attach_descendants(struct keep_run *run, struct ks_mover *m, struct kept_tree *kept,
+			   size_t n_kept)
+{
+	struct ks_proc_id *asked = NULL;
+	size_t *asked_tree = NULL, n_asked = 0;
+	bool complete = true;
+
+	for (size_t i = 0; i < n_kept; i++) {
+		if (kept[i].job < 0 || m->jobs[kept[i].job].state != KS_JOB_DONE)
+			continue;
+		if (append_ids(&asked, &asked_tree, &n_asked, &kept[i].tree->procs[0], &i, 1) < 0)
+			goto out;
+	}
+	for (unsigned round = 0; n_asked > 0 && round < KS_MAX_ATTACH_ROUNDS; round++) {
+		struct ks_proc_id *found = NULL;
+		size_t *owner = NULL, n_found = 0;
+		int r;
+
+		if (ks_now_usec() >= run->deadline) {
+			complete = false;
+			break;
+		}
+		run->stats.scans++;
+		r = ks_select_stragglers_owned(&run->scan, asked, n_asked, &found, &owner,
+					       &n_found);
+		if (r == -ETIMEDOUT)
+			complete = false;
+		if (r < 0 || n_found == 0) {
+			free(found);
+			free(owner);
+			break;
+		}
+		/* Owners are indexes in asked; each maps to its tree. */
+		for (size_t i = 0; i < n_found; i++)
+			owner[i] = asked_tree[owner[i]];
+		for (size_t t = 0; t < n_kept; t++)
+			attach_found(run, m, &kept[t], t, found, owner, n_found, round);
+		/* What was asked for is not asked for again, attached or not:
+		 * a process systemd refuses must not cost every round. */
+		r = append_ids(&asked, &asked_tree, &n_asked, found, owner, n_found);
+		free(found);
+		free(owner);
+		if (r < 0)
+			break;
+		if (ks_now_usec() >= run->deadline) {
+			complete = false;
+			break;
+		}
+	}
+out:
+	free(asked);
+	free(asked_tree);
+	return complete;
+}
+
+/* Is id one of the processes of a tree? */
+static bool tree_has(const struct ks_tree *tree, const struct ks_proc_id *id)
+{
+	for (size_t i = 0; i < tree->n; i++)
+		if (tree->procs[i].pid == id->pid && tree->procs[i].starttime == id->starttime)
+			return true;
+	return false;
+}
+
+/*
+ * Re-roots lost trees, those whose root exited before systemd took it (an
+ * attached screen client dies of SIGHUP right at a dropped connection):
+ * one rescan for all of them, and the trees rooted in their members (the
+ * re-parented SCREEN) are pinned into dest[] in their place, in_use
+ * trees being pinned (and so started or about to be) already, within
+ * max_trees. Returns the number added.
+ */
+size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_lost,
+	      struct ks_selection *rescan, struct kept_tree *dest, size_t in_use, size_t *n_over)
+{
+	size_t added = 0;
+	int r;
+
+	if (n_lost == 0 || ks_now_usec() >= run->deadline)
+		return 0;
+	run->stats.scans++;
+	r = ks_select_trees(&run->scan, rescan, NULL);
+	if (r < 0) {
+		ks_log(run->log, LOG_DEBUG, "rescan for %zu lost tree(s): %s", n_lost,
+		       strerror(-r));
+		return 0;
+	}
+	for (size_t j = 0; j < rescan->n; j++) {
+		const struct ks_tree *tree = &rescan->trees[j];
+		bool member = false;
+		int fd;
+
+		/* A member of a lost tree, not its root again: that one is
+		 * known gone, whatever /proc still says. */
+		for (size_t i = 0; i < n_lost && !member; i++)
+			member = tree_has(lost[i], &tree->procs[0]) &&
+				 lost[i]->procs[0].pid != tree->procs[0].pid;
+		if (!member)
+			continue;
+		if (in_use + added >= run->c->max_trees) {
+			(*n_over)++;
+			continue;
+		}
+		fd = pin(run, &tree->procs[0]);
+		if (fd < -1) { /* -ESRCH included */
+			tree_lost(run, tree, fd == -ESRCH ? "it exited" : strerror(-fd));
+			continue;
+		}
+		ks_log(run->log, LOG_DEBUG, "%s (pid %d) replaces a tree whose root exited",
+		       base_name(tree->program), (int)tree->procs[0].pid);
+		dest[added++] = (struct kept_tree){ .tree = tree, .root_pidfd = fd, .job = -1 };
+	}
+	/* A lost tree with no matched process left below its root ended
+	 * with it (a client that exited): nothing was there to keep. */
+	return added;
+}
+
+/*
+ * Pins the roots, at most max_trees; the trees whose root exited since
+ * the scan are re-rooted. Returns the number of trees pinned into kept[];
+ * *n_over counts those left out by max_trees, *n_late those left for lack
+ * of time.
+ */
+size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks_selection *rescan,
+		 struct kept_tree *kept, size_t *n_over, size_t *n_late)
+{
+	const struct ks_tree **lost;
+	size_t n_pinned = 0, n_lost = 0;
+
+	lost = calloc(sel->n ? sel->n : 1, sizeof(const struct ks_tree *));
+	if (!lost)
+		return 0;
+	for (size_t i = 0; i < sel->n; i++) {
+		int fd;
+
+		if (n_pinned >= run->c->max_trees) {
+			(*n_over)++;
+			continue;
+		}
+		if (ks_now_usec() >= run->deadline) {
+			(*n_late)++;
+			continue;
+		}
+		fd = pin(run, &sel->trees[i].procs[0]);
+		if (fd == -ESRCH) {
+			lost[n_lost++] = &sel->trees[i];
+			continue;
+		}
+		if (fd < -1) {
+			char why[128];
+
+			(void)snprintf(why, sizeof(why), "cannot pin it: %s", strerror(-fd));
+			tree_lost(run, &sel->trees[i], why);
+			continue;
+		}
+		kept[n_pinned++] =
+			(struct kept_tree){ .tree = &sel->trees[i], .root_pidfd = fd, .job = -1 };
+	}
+	n_pinned += reroot(run, lost, n_lost, rescan, kept + n_pinned, n_pinned, n_over);
+	free(lost);
+	return n_pinned;
+}
