@@ -76,7 +76,7 @@ static int resolve_services(const struct opts *o, struct service_verdict **out, 
 	}
 	for (int i = 0; i < count; i++) {
 		struct service_verdict sv = { 0 };
-		const struct ks_log log = { .sink = collect_sink, .ctx = &sv.problems };
+		const struct ks_log log = { .sink = cmd_collect_sink, .ctx = &sv.problems };
 		const struct ks_pam_line *keep, *systemd;
 		struct service_verdict *grown;
 
@@ -142,7 +142,7 @@ static const char *placement_name(enum ks_placement p)
 static void span_or(bool known, uint64_t usec, char *buf, size_t size)
 {
 	if (known)
-		format_span(usec, buf, size);
+		cmd_format_span(usec, buf, size);
 	else
 		(void)snprintf(buf, size, "n/a");
 }
@@ -166,7 +166,7 @@ static void service_json(struct ks_json *j, const struct service_verdict *s)
 	} else {
 		ks_json_null(j, "pam_systemd");
 	}
-	json_list(j, "problems", &s->problems);
+	cmd_json_list(j, "problems", &s->problems);
 	ks_json_close(j, '}');
 }
 
@@ -178,8 +178,8 @@ static void logind_json(struct ks_json *j, const struct logind_settings *ls)
 	}
 	ks_json_open(j, "logind", '{');
 	ks_json_bool(j, "KillUserProcesses", ls->kill_user_processes);
-	json_list(j, "KillOnlyUsers", &ls->kill_only_users);
-	json_list(j, "KillExcludeUsers", &ls->kill_exclude_users);
+	cmd_json_list(j, "KillOnlyUsers", &ls->kill_only_users);
+	cmd_json_list(j, "KillExcludeUsers", &ls->kill_exclude_users);
 	if (ls->stop_idle_known)
 		ks_json_uint(j, "StopIdleSessionUSec", ls->stop_idle_session_usec);
 	else
@@ -211,7 +211,7 @@ static void check_json(const struct opts *o, const struct service_verdict *v, si
 	ks_json_close(&j, ']');
 	ks_json_open(&j, "config", '{');
 	ks_json_str(&j, "file", o->conf ? o->conf : KS_DEFAULT_CONF);
-	json_list(&j, "problems", conf_problems);
+	cmd_json_list(&j, "problems", conf_problems);
 	ks_json_close(&j, '}');
 	logind_json(&j, ls);
 	ks_json_open(&j, "guard", '{');
@@ -219,7 +219,7 @@ static void check_json(const struct opts *o, const struct service_verdict *v, si
 	ks_json_str(&j, "unit", g->unit[0] ? g->unit : NULL);
 	ks_json_str(&j, "dropin", g->dropin[0] ? g->dropin : NULL);
 	ks_json_close(&j, '}');
-	json_list(&j, "problems", problems);
+	cmd_json_list(&j, "problems", problems);
 	ks_json_close(&j, '}');
 }
 
@@ -231,10 +231,10 @@ static void logind_human(const struct opts *o, const struct logind_settings *ls)
 		printf("logind: %s (%s)\n", BAD(o, "unknown"), ls->error);
 		return;
 	}
-	join(&ls->kill_exclude_users, users, sizeof(users));
+	cmd_join(&ls->kill_exclude_users, users, sizeof(users));
 	printf("logind: KillUserProcesses=%s KillExcludeUsers=%s\n",
 	       ls->kill_user_processes ? "yes" : "no", users);
-	join(&ls->kill_only_users, users, sizeof(users));
+	cmd_join(&ls->kill_only_users, users, sizeof(users));
 	span_or(ls->stop_idle_known, ls->stop_idle_session_usec, idle, sizeof(idle));
 	printf("        KillOnlyUsers=%s StopIdleSessionSec=%s\n", users, idle);
 	span_or(ls->user_stop_delay_known, ls->user_stop_delay_usec, delay, sizeof(delay));
@@ -290,7 +290,7 @@ static void args_problems(const struct opts *o, struct service_verdict *sv,
 
 	if (!sv->keep.args || !sv->keep.args[0])
 		return;
-	if (load_config(o, sv->keep.args, &c, &problems) >= 0)
+	if (cmd_load_config(o, sv->keep.args, &c, &problems) >= 0)
 		for (size_t i = 0; i < problems.n; i++)
 			if (!ks_strlist_contains(file_problems, problems.v[i]))
 				add_problem(&sv->problems, "%s:%u: %s", sv->keep.file,
@@ -345,7 +345,7 @@ static void verdicts_free(struct service_verdict *v, size_t n)
 int cmd_check(const struct opts *o)
 {
 	_cleanup_(ks_strlist_clear) struct ks_strlist problems = { 0 }, conf_problems = { 0 };
-	_cleanup_(logind_free) struct logind_settings ls = { .remove_ipc = -1 };
+	_cleanup_(cmd_logind_free) struct logind_settings ls = { .remove_ipc = -1 };
 	struct service_verdict *v = NULL;
 	struct guard_state g;
 	struct ks_config c;
@@ -353,12 +353,12 @@ int cmd_check(const struct opts *o)
 
 	/* The configuration first: its problems come after PAM's, but an
 	 * out-of-memory here is the only way this command gives up. */
-	if (load_config(o, NULL, &c, &conf_problems) < 0)
-		return error(EXIT_PROBLEM, "out of memory");
+	if (cmd_load_config(o, NULL, &c, &conf_problems) < 0)
+		return cmd_error(EXIT_PROBLEM, "out of memory");
 	ks_config_free(&c);
 	if (resolve_services(o, &v, &n, &problems) < 0)
-		return error(EXIT_PROBLEM, "out of memory");
-	logind_read(&ls);
+		return cmd_error(EXIT_PROBLEM, "out of memory");
+	cmd_logind_read(&ls);
 	guard_find(&g);
 	gather_problems(o, v, n, &conf_problems, &ls, &g, &problems);
 	if (o->json)

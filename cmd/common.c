@@ -25,13 +25,13 @@
 #define LOGIND_PATH "/org/freedesktop/login1"
 #define LOGIND_IFACE "org.freedesktop.login1.Manager"
 
-const char *const program_name = "keepsession";
+const char *const cmd_program_name = "keepsession";
 
-int error(int code, const char *fmt, ...)
+int cmd_error(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", program_name);
+	fprintf(stderr, "%s: ", cmd_program_name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -39,7 +39,8 @@ int error(int code, const char *fmt, ...)
 	return code;
 }
 
-const char *paint(const struct opts *o, const char *color, const char *text, char *buf, size_t size)
+const char *cmd_paint(const struct opts *o, const char *color, const char *text, char *buf,
+		      size_t size)
 {
 	if (!o->color)
 		return text;
@@ -48,7 +49,7 @@ const char *paint(const struct opts *o, const char *color, const char *text, cha
 }
 
 /* A time span as systemd writes one: "infinity", "0", "1d 2h", "90ms". */
-void format_span(uint64_t usec, char *buf, size_t size)
+void cmd_format_span(uint64_t usec, char *buf, size_t size)
 {
 	static const struct {
 		const char *suffix;
@@ -89,20 +90,20 @@ void format_span(uint64_t usec, char *buf, size_t size)
 	}
 }
 
-void collect_sink(void *ctx, int priority, const char *message)
+void cmd_collect_sink(void *ctx, int priority, const char *message)
 {
 	if (priority <= LOG_WARNING)
 		(void)ks_strlist_add(ctx, message, strlen(message));
 }
 
-enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
+enum ks_membership cmd_in_group(void *ctx, const struct ks_user *u, const char *group)
 {
 	(void)ctx;
 	return ks_policy_membership(getgrnam(group), u);
 }
 
 /* The entry's strings live in getpwnam()'s buffer, until its next call. */
-int lookup_user(void *ctx, const char *name, struct ks_user *u)
+int cmd_lookup_user(void *ctx, const char *name, struct ks_user *u)
 {
 	const struct passwd *pw;
 
@@ -141,10 +142,10 @@ static int split_blanks(const char *args, struct ks_strlist *out)
  * ks_config_load() itself; --conf, when given, names the file. Problems
  * are collected one line each.
  */
-int load_config(const struct opts *o, const char *module_args, struct ks_config *c,
-		struct ks_strlist *problems)
+int cmd_load_config(const struct opts *o, const char *module_args, struct ks_config *c,
+		    struct ks_strlist *problems)
 {
-	const struct ks_log log = { .sink = collect_sink, .ctx = problems };
+	const struct ks_log log = { .sink = cmd_collect_sink, .ctx = problems };
 	struct ks_strlist args = { 0 };
 	int r;
 
@@ -165,8 +166,8 @@ int load_config(const struct opts *o, const char *module_args, struct ks_config 
 
 /* The pam_keepsession.so line of a service's session stack, to load the
  * configuration with its arguments as the module does there. */
-int service_line(const struct opts *o, const char *service, struct ks_pamstack *stack,
-		 const struct ks_pam_line **line)
+int cmd_service_line(const struct opts *o, const char *service, struct ks_pamstack *stack,
+		     const struct ks_pam_line **line)
 {
 	*line = NULL;
 	if (ks_pamstack_resolve(o->pam_d, service, stack, NULL) < 0)
@@ -175,7 +176,7 @@ int service_line(const struct opts *o, const char *service, struct ks_pamstack *
 	return *line ? 0 : -ENOENT;
 }
 
-void logind_read(struct logind_settings *s)
+void cmd_logind_read(struct logind_settings *s)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	uint64_t deadline = ks_now_usec() + BUS_BOUND_USEC;
@@ -203,13 +204,13 @@ void logind_read(struct logind_settings *s)
 		s->remove_ipc = b != 0;
 }
 
-void logind_free(struct logind_settings *s)
+void cmd_logind_free(struct logind_settings *s)
 {
 	ks_strlist_clear(&s->kill_only_users);
 	ks_strlist_clear(&s->kill_exclude_users);
 }
 
-void join(const struct ks_strlist *l, char *buf, size_t size)
+void cmd_join(const struct ks_strlist *l, char *buf, size_t size)
 {
 	size_t used = 0;
 
@@ -223,14 +224,14 @@ void join(const struct ks_strlist *l, char *buf, size_t size)
 	}
 }
 
-void json_list(struct ks_json *j, const char *key, const struct ks_strlist *l)
+void cmd_json_list(struct ks_json *j, const char *key, const struct ks_strlist *l)
 {
 	ks_json_open(j, key, '[');
 	for (size_t i = 0; i < l->n; i++)
 		ks_json_str(j, NULL, l->v[i]);
 	ks_json_close(j, ']');
 }
-const char *base_name(const char *s)
+const char *cmd_base_name(const char *s)
 {
 	const char *slash = strrchr(s, '/');
 

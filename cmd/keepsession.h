@@ -34,37 +34,37 @@ struct opts {
 	const char *service; /* whose module arguments status applies */
 };
 
-extern const char *const program_name;
+extern const char *const cmd_program_name;
 
 /* One clear line on stderr; returns the exit code to use. */
-int error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cmd_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-const char *paint(const struct opts *o, const char *color, const char *text, char *buf,
-		  size_t size);
-#define GOOD(o, t) paint(o, "1;32", t, (char[64]){ 0 }, 64)
-#define BAD(o, t) paint(o, "1;31", t, (char[64]){ 0 }, 64)
+const char *cmd_paint(const struct opts *o, const char *color, const char *text, char *buf,
+		      size_t size);
+#define GOOD(o, t) cmd_paint(o, "1;32", t, (char[64]){ 0 }, 64)
+#define BAD(o, t) cmd_paint(o, "1;31", t, (char[64]){ 0 }, 64)
 
 /* A time span as systemd writes one: "infinity", "0", "1d 2h", "90ms". */
-void format_span(uint64_t usec, char *buf, size_t size);
+void cmd_format_span(uint64_t usec, char *buf, size_t size);
 /* The list's entries joined by blanks, cut at size. */
-void join(const struct ks_strlist *l, char *buf, size_t size);
-void json_list(struct ks_json *j, const char *key, const struct ks_strlist *l);
-const char *base_name(const char *s);
+void cmd_join(const struct ks_strlist *l, char *buf, size_t size);
+void cmd_json_list(struct ks_json *j, const char *key, const struct ks_strlist *l);
+const char *cmd_base_name(const char *s);
 
 /* A ks_log sink that keeps warnings and errors in the strlist ctx. */
-void collect_sink(void *ctx, int priority, const char *message);
+void cmd_collect_sink(void *ctx, int priority, const char *message);
 
 /* The module's membership and user lookup, on getgrnam()/getpwnam(). */
-enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group);
-int lookup_user(void *ctx, const char *name, struct ks_user *u);
+enum ks_membership cmd_in_group(void *ctx, const struct ks_user *u, const char *group);
+int cmd_lookup_user(void *ctx, const char *name, struct ks_user *u);
 
 /* The configuration as the module loads it, with module_args (may be
  * NULL) on top of the file; problems collected one line each. */
-int load_config(const struct opts *o, const char *module_args, struct ks_config *c,
-		struct ks_strlist *problems);
+int cmd_load_config(const struct opts *o, const char *module_args, struct ks_config *c,
+		    struct ks_strlist *problems);
 /* The pam_keepsession.so line of service's session stack. */
-int service_line(const struct opts *o, const char *service, struct ks_pamstack *stack,
-		 const struct ks_pam_line **line);
+int cmd_service_line(const struct opts *o, const char *service, struct ks_pamstack *stack,
+		     const struct ks_pam_line **line);
 
 struct logind_settings {
 	bool known;
@@ -79,8 +79,8 @@ struct logind_settings {
 };
 
 /* logind's settings; s->known false and s->error say why when unread. */
-void logind_read(struct logind_settings *s);
-void logind_free(struct logind_settings *s);
+void cmd_logind_read(struct logind_settings *s);
+void cmd_logind_free(struct logind_settings *s);
 
 /* The commands: each returns the exit code. */
 int cmd_check(const struct opts *o);
@@ -89,8 +89,8 @@ int cmd_list(const struct opts *o, const char *user);
 int cmd_release(int argc, char **argv, const char *user);
 
 /* Shared by list and release (list.c). */
-uid_t uid_of_user(const char *user);
-bool scope_of_user(const struct ks_kept_scope *s, const char *user, uid_t uid);
-int list_scopes(struct ks_kept_list *l, bool manager);
+uid_t cmd_uid_of_user(const char *user);
+bool cmd_scope_of_user(const struct ks_kept_scope *s, const char *user, uid_t uid);
+int cmd_list_scopes(struct ks_kept_list *l, bool manager);
 
 #endif

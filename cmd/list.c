@@ -23,7 +23,7 @@
 /* ------------------------------------------------------------ list, release */
 
 /* The uid of user, or (uid_t)-1 when it has no passwd entry. */
-uid_t uid_of_user(const char *user)
+uid_t cmd_uid_of_user(const char *user)
 {
 	const struct passwd *pw = getpwnam(user);
 
@@ -33,23 +33,23 @@ uid_t uid_of_user(const char *user)
 /* By the unit name, which holds the user escaped; the Description is
  * display text (sanitized, cut short). A name cut short that only the
  * slice could tell, and does not, is left out with one line saying so. */
-bool scope_of_user(const struct ks_kept_scope *s, const char *user, uid_t uid)
+bool cmd_scope_of_user(const struct ks_kept_scope *s, const char *user, uid_t uid)
 {
 	switch (ks_kept_scope_owner(s, user, uid)) {
 	case KS_KEPT_OWNED:
 		return true;
 	case KS_KEPT_OWNED_UNSURE:
-		(void)error(0,
-			    "%s: not taken as %s's: its name may be cut short from a longer "
-			    "user name, and it is not in %s's user-UID.slice",
-			    s->unit, user, user);
+		(void)cmd_error(0,
+				"%s: not taken as %s's: its name may be cut short from a longer "
+				"user name, and it is not in %s's user-UID.slice",
+				s->unit, user, user);
 		return false;
 	default:
 		return false;
 	}
 }
 
-int list_scopes(struct ks_kept_list *l, bool manager)
+int cmd_list_scopes(struct ks_kept_list *l, bool manager)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	int r;
@@ -81,7 +81,7 @@ static void time_left(const struct ks_kept_scope *s, uint64_t now, char *buf, si
 			s->since_usec + s->runtime_max_usec - now :
 			0;
 	/* Whole seconds are enough for a listing. */
-	format_span(*left - *left % KS_USEC_PER_SEC, buf, size);
+	cmd_format_span(*left - *left % KS_USEC_PER_SEC, buf, size);
 }
 
 /* One listed scope: procs < 0 when its processes could not be counted. */
@@ -117,7 +117,7 @@ static void scope_human(const struct ks_kept_scope *s, long procs, const char *s
 		printf("%-10s %-10s %7s %5s  %-16s  %-9s %s\n", "USER", "PROGRAM", "PID", "PROCS",
 		       "SINCE", "LEFT", "SESSION");
 	printf("%-10.10s %-10.10s %7d %5ld  %-16s  %-9.9s %.10s\n", s->user ? s->user : "?",
-	       s->program ? base_name(s->program) : "?", (int)s->pid, procs >= 0 ? procs : 0L,
+	       s->program ? cmd_base_name(s->program) : "?", (int)s->pid, procs >= 0 ? procs : 0L,
 	       since, left, s->session ? s->session : "?");
 }
 
@@ -138,13 +138,13 @@ int cmd_list(const struct opts *o, const char *user)
 	bool have_root;
 	size_t shown = 0;
 	struct ks_json j;
-	uid_t uid = user ? uid_of_user(user) : (uid_t)-1;
+	uid_t uid = user ? cmd_uid_of_user(user) : (uid_t)-1;
 	int r;
 
-	r = list_scopes(&l, false);
+	r = cmd_list_scopes(&l, false);
 	if (r < 0)
-		return error(EXIT_PROBLEM, "cannot list the kept scopes from systemd: %s",
-			     strerror(-r));
+		return cmd_error(EXIT_PROBLEM, "cannot list the kept scopes from systemd: %s",
+				 strerror(-r));
 	have_root = ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, cgroup_root,
 					  sizeof(cgroup_root)) >= 0;
 	ks_json_init(&j, stdout);
@@ -154,7 +154,7 @@ int cmd_list(const struct opts *o, const char *user)
 		const struct ks_kept_scope *s = &l.v[i];
 		long procs = -1;
 
-		if (user && !scope_of_user(s, user, uid))
+		if (user && !cmd_scope_of_user(s, user, uid))
 			continue;
 		if (have_root && s->cgroup)
 			procs = ks_kept_count_procs(cgroup_root, s->cgroup);

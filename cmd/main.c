@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		"                           service's line (default sshd)\n"
 		"  -h, --help               this help\n"
 		"  --version                the version\n",
-		program_name, KS_DEFAULT_CONF);
+		cmd_program_name, KS_DEFAULT_CONF);
 }
 
 /* Parses the options into o and *user. Returns -1 to go on, else the
@@ -73,8 +73,8 @@ static int parse_options(int argc, char **argv, struct opts *o, const char **use
 			break;
 		case OPT_CONF:
 			if (optarg[0] != '/')
-				return error(EXIT_USAGE, "--conf: not an absolute path: %s",
-					     optarg);
+				return cmd_error(EXIT_USAGE, "--conf: not an absolute path: %s",
+						 optarg);
 			o->conf = optarg;
 			break;
 		case OPT_USER:
@@ -82,8 +82,8 @@ static int parse_options(int argc, char **argv, struct opts *o, const char **use
 			break;
 		case OPT_SERVICE:
 			if (!optarg[0] || strchr(optarg, '/'))
-				return error(EXIT_USAGE, "--service: not a PAM service name: %s",
-					     optarg);
+				return cmd_error(EXIT_USAGE,
+						 "--service: not a PAM service name: %s", optarg);
 			o->service = optarg;
 			break;
 		case 'h':
@@ -93,7 +93,7 @@ static int parse_options(int argc, char **argv, struct opts *o, const char **use
 			printf("keepsession %s\n", KS_VERSION);
 			return 0;
 		default:
-			return error(EXIT_USAGE, "see --help");
+			return cmd_error(EXIT_USAGE, "see --help");
 		}
 	}
 	return -1;
@@ -104,26 +104,26 @@ static int dispatch(const struct opts *o, const char *command, int argc, char **
 		    const char *user)
 {
 	if (user && strcmp(command, "release") != 0)
-		return error(EXIT_USAGE, "--user goes with release only");
+		return cmd_error(EXIT_USAGE, "--user goes with release only");
 	if (strcmp(command, "status") == 0 || strcmp(command, "list") == 0) {
 		if (argc > 1)
-			return error(EXIT_USAGE, "%s: one user at most", command);
+			return cmd_error(EXIT_USAGE, "%s: one user at most", command);
 		return command[0] == 's' ? cmd_status(o, argc ? argv[0] : NULL) :
 					   cmd_list(o, argc ? argv[0] : NULL);
 	}
 	if (strcmp(command, "check") == 0) {
 		if (argc > 0)
-			return error(EXIT_USAGE, "check takes no argument");
+			return cmd_error(EXIT_USAGE, "check takes no argument");
 		return cmd_check(o);
 	}
 	if (strcmp(command, "release") == 0) {
 		if (o->json)
-			return error(EXIT_USAGE, "release has no --json");
+			return cmd_error(EXIT_USAGE, "release has no --json");
 		if (user && argc > 0)
-			return error(EXIT_USAGE, "release: units or --user, not both");
+			return cmd_error(EXIT_USAGE, "release: units or --user, not both");
 		return cmd_release(argc, argv, user);
 	}
-	return error(EXIT_USAGE, "unknown command: %s (see --help)", command);
+	return cmd_error(EXIT_USAGE, "unknown command: %s (see --help)", command);
 }
 
 int main(int argc, char **argv)
@@ -137,7 +137,8 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (optind >= argc)
-		return error(EXIT_USAGE, "no command: status, list, check or release (see --help)");
+		return cmd_error(EXIT_USAGE,
+				 "no command: status, list, check or release (see --help)");
 	o.color = !o.json && isatty(STDOUT_FILENO) && !(no_color && *no_color);
 	return dispatch(&o, argv[optind], argc - optind - 1, argv + optind + 1, user);
 }

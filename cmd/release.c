@@ -22,8 +22,8 @@ static int stop_one(sd_bus *bus, uint64_t deadline, const char *unit)
 
 	r = ks_kept_stop(bus, deadline, unit, &err);
 	if (r < 0)
-		return error(EXIT_PROBLEM, "cannot stop %s: %s", unit,
-			     err.message ? err.message : strerror(-r));
+		return cmd_error(EXIT_PROBLEM, "cannot stop %s: %s", unit,
+				 err.message ? err.message : strerror(-r));
 	printf("stopped %s\n", unit);
 	return 0;
 }
@@ -38,28 +38,29 @@ int cmd_release(int argc, char **argv, const char *user)
 	int r, ret = 0;
 
 	if (geteuid() != 0)
-		return error(EXIT_PROBLEM, "release: only root may stop kept scopes");
+		return cmd_error(EXIT_PROBLEM, "release: only root may stop kept scopes");
 	if (!user && argc == 0)
-		return error(EXIT_USAGE, "release: name a unit or --user USER");
+		return cmd_error(EXIT_USAGE, "release: name a unit or --user USER");
 	for (int i = 0; i < argc; i++)
 		if (!ks_kept_unit_name_valid(argv[i]))
-			return error(EXIT_USAGE, "release: %s is not a keepsession-*.scope unit",
-				     argv[i]);
+			return cmd_error(EXIT_USAGE,
+					 "release: %s is not a keepsession-*.scope unit", argv[i]);
 	if (user) {
-		uid = uid_of_user(user);
-		r = list_scopes(&l, true);
+		uid = cmd_uid_of_user(user);
+		r = cmd_list_scopes(&l, true);
 		if (r < 0)
-			return error(EXIT_PROBLEM, "cannot list the kept scopes from systemd: %s",
-				     strerror(-r));
+			return cmd_error(EXIT_PROBLEM,
+					 "cannot list the kept scopes from systemd: %s",
+					 strerror(-r));
 	}
 	r = ks_bus_open_manager(&bus);
 	if (r < 0)
-		return error(EXIT_PROBLEM, "cannot connect to systemd: %s", strerror(-r));
+		return cmd_error(EXIT_PROBLEM, "cannot connect to systemd: %s", strerror(-r));
 	for (int i = 0; i < argc; i++)
 		if (stop_one(bus, deadline, argv[i]))
 			ret = EXIT_PROBLEM;
 	for (size_t i = 0; i < l.n; i++) {
-		if (!scope_of_user(&l.v[i], user, uid))
+		if (!cmd_scope_of_user(&l.v[i], user, uid))
 			continue;
 		matched++;
 		if (stop_one(bus, deadline, l.v[i].unit))

@@ -140,9 +140,9 @@ static void status_json(const struct status_report *r)
 	ks_json_bool(&j, "survives_logout", r->survives);
 	ks_json_str(&j, "reason", ks_reason_name(r->e->reason));
 	ks_json_str(&j, "why", r->reason);
-	json_list(&j, "programs", &r->e->programs);
-	json_list(&j, "optin_problems", &r->e->optin_problems);
-	json_list(&j, "config_problems", r->conf_problems);
+	cmd_json_list(&j, "programs", &r->e->programs);
+	cmd_json_list(&j, "optin_problems", &r->e->optin_problems);
+	cmd_json_list(&j, "config_problems", r->conf_problems);
 	if (r->line) {
 		ks_json_open(&j, "pam_line", '{');
 		ks_json_str(&j, "file", r->line->file);
@@ -169,7 +169,7 @@ static void status_json(const struct status_report *r)
 		ks_json_open(&j, "would_keep", '[');
 		for (size_t t = 0; t < s->sel.n; t++) {
 			ks_json_open(&j, NULL, '{');
-			ks_json_str(&j, "program", base_name(s->sel.trees[t].program));
+			ks_json_str(&j, "program", cmd_base_name(s->sel.trees[t].program));
 			ks_json_int(&j, "pid", s->sel.trees[t].procs[0].pid);
 			ks_json_uint(&j, "processes", s->sel.trees[t].n);
 			ks_json_close(&j, '}');
@@ -194,7 +194,7 @@ static void status_session_human(const struct session_view *s, bool kept)
 	}
 	printf(" would keep\n");
 	for (size_t t = 0; t < s->sel.n; t++)
-		printf("    %s, pid %d, %zu process%s\n", base_name(s->sel.trees[t].program),
+		printf("    %s, pid %d, %zu process%s\n", cmd_base_name(s->sel.trees[t].program),
 		       (int)s->sel.trees[t].procs[0].pid, s->sel.trees[t].n,
 		       s->sel.trees[t].n == 1 ? "" : "es");
 }
@@ -214,7 +214,7 @@ static void status_human(const struct opts *o, const struct status_report *r)
 		printf("%s: %s at logout: %s\n", r->name, BAD(o, "not kept"), r->reason);
 	for (size_t i = 0; i < e->optin_problems.n; i++)
 		printf("  %s\n", e->optin_problems.v[i]);
-	join(&e->programs, list, sizeof(list));
+	cmd_join(&e->programs, list, sizeof(list));
 	if (e->kept)
 		printf("  programs kept: %s\n", list);
 	if (!r->ls->known)
@@ -240,14 +240,14 @@ static int status_user(const char *who, uid_t *uid, char **name)
 	const struct passwd *pw = who ? getpwnam(who) : getpwuid(getuid());
 
 	if (!pw)
-		return who ? error(EXIT_PROBLEM, "no such user: %s", who) :
-			     error(EXIT_PROBLEM, "cannot look up uid %u", (unsigned)getuid());
+		return who ? cmd_error(EXIT_PROBLEM, "no such user: %s", who) :
+			     cmd_error(EXIT_PROBLEM, "cannot look up uid %u", (unsigned)getuid());
 	if (getuid() != 0 && pw->pw_uid != getuid())
-		return error(EXIT_PROBLEM, "only root may ask about another user (%s)",
-			     pw->pw_name);
+		return cmd_error(EXIT_PROBLEM, "only root may ask about another user (%s)",
+				 pw->pw_name);
 	*uid = pw->pw_uid;
 	*name = strdup(pw->pw_name);
-	return *name ? 0 : error(EXIT_PROBLEM, "out of memory");
+	return *name ? 0 : cmd_error(EXIT_PROBLEM, "out of memory");
 }
 
 /* The module's decision for name, its reader a child with the user's ids
@@ -257,8 +257,8 @@ static int explain_user(const struct ks_config *c, const char *name, struct ks_e
 {
 	const struct ks_optin_fork reader = { .timeout_usec = c->timeout_usec };
 	const struct ks_eligibility_io io = {
-		.lookup_user = lookup_user,
-		.in_group = in_group,
+		.lookup_user = cmd_lookup_user,
+		.in_group = cmd_in_group,
 		.read_optin = ks_optin_read_forked,
 		.optin_ctx = (void *)&reader,
 	};
@@ -272,7 +272,7 @@ static int status_report(const struct opts *o, const struct ks_config *c, const 
 			 const struct ks_strlist *conf_problems)
 {
 	_cleanup_(ks_explanation_free) struct ks_explanation e = { 0 };
-	_cleanup_(logind_free) struct logind_settings ls = { .remove_ipc = -1 };
+	_cleanup_(cmd_logind_free) struct logind_settings ls = { .remove_ipc = -1 };
 	struct status_report rep = {
 		.uid = uid, .e = &e, .ls = &ls, .conf_problems = conf_problems, .line = line
 	};
@@ -282,8 +282,8 @@ static int status_report(const struct opts *o, const struct ks_config *c, const 
 
 	r = explain_user(c, name, &e);
 	if (r < 0)
-		return error(EXIT_PROBLEM, "%s", e.problems.n ? e.problems.v[0] : strerror(-r));
-	logind_read(&ls);
+		return cmd_error(EXIT_PROBLEM, "%s", e.problems.n ? e.problems.v[0] : strerror(-r));
+	cmd_logind_read(&ls);
 	rep.kills =
 		!ls.known || ks_policy_logind_kills(e.name, ls.kill_user_processes,
 						    &ls.kill_only_users, &ls.kill_exclude_users);
@@ -314,9 +314,9 @@ int cmd_status(const struct opts *o, const char *who)
 	r = status_user(who, &uid, &name);
 	if (r != 0)
 		return r;
-	(void)service_line(o, o->service, &stack, &line);
-	if (load_config(o, line ? line->args : NULL, &c, &conf_problems) < 0)
-		return error(EXIT_PROBLEM, "out of memory");
+	(void)cmd_service_line(o, o->service, &stack, &line);
+	if (cmd_load_config(o, line ? line->args : NULL, &c, &conf_problems) < 0)
+		return cmd_error(EXIT_PROBLEM, "out of memory");
 	r = status_report(o, &c, name, uid, line, &conf_problems);
 	ks_config_free(&c);
 	return r;
