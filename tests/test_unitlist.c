@@ -97,58 +97,24 @@ static void test_list_empty(void **state)
 	assert_int_equal(c.names.n, 0);
 }
 
-static void test_list_hangs(void **state)
+/* The guard stops without asking for systemd's message: a refusal is
+ * still an error (test_kept.c checks the call itself, through
+ * ks_kept_stop). */
+static void test_stop_without_error_message(void **state)
 {
-	static const char *const states[] = { "active", NULL };
-	const struct fake_script script = { .no_auth = true };
-	struct collector c = { .max = 10 };
-	struct fake_manager fm;
-	sd_bus *bus = NULL;
-
-	(void)state;
-	hang_guard(30);
-	assert_int_equal(fake_manager_start(&fm, &script, &bus), 0);
-	assert_int_equal(
-		ks_unit_list(bus, ks_now_usec() + KS_USEC_PER_SEC / 5, states, "x*", collect, &c),
-		-ETIMEDOUT);
-	assert_int_equal(c.names.n, 0);
-	bus = sd_bus_close_unref(bus);
-	(void)fake_manager_stop(&fm);
-	alarm(0);
-	fake_manager_free(&fm);
-}
-
-static void test_stop(void **state)
-{
-	const struct fake_script ok = { 0 };
 	const struct fake_script refuse = { .stop_error =
 						    "org.freedesktop.DBus.Error.AccessDenied" };
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	const struct fake_call *call;
 	struct fake_manager fm;
 	sd_bus *bus = NULL;
 
 	(void)state;
 	hang_guard(30);
-	assert_int_equal(fake_manager_start(&fm, &ok, &bus), 0);
-	assert_int_equal(ks_unit_stop(bus, ks_now_usec() + BOUND, "keepsession-a-b-1.scope", NULL),
-			 0);
-	bus = sd_bus_close_unref(bus);
-	assert_int_equal(fake_manager_stop(&fm), 0);
-	call = fake_call_find(fm.rec, "StopUnit", 0);
-	assert_non_null(call);
-	assert_string_equal(call->arg0, "keepsession-a-b-1.scope");
-	assert_string_equal(call->arg1, "replace");
-	fake_manager_free(&fm);
-
 	assert_int_equal(fake_manager_start(&fm, &refuse, &bus), 0);
-	assert_int_equal(ks_unit_stop(bus, ks_now_usec() + BOUND, "keepsession-a-b-1.scope", &err),
-			 -EACCES);
-	assert_true(sd_bus_error_has_name(&err, "org.freedesktop.DBus.Error.AccessDenied"));
-	sd_bus_error_free(&err);
+	assert_int_equal(ks_unit_stop(bus, ks_now_usec() + BOUND, "x.scope", NULL), -EACCES);
 	bus = sd_bus_close_unref(bus);
 	assert_int_equal(fake_manager_stop(&fm), 0);
 	alarm(0);
+	assert_int_equal(fake_call_count(fm.rec, "StopUnit"), 1);
 	fake_manager_free(&fm);
 }
 
@@ -158,8 +124,7 @@ int main(void)
 		cmocka_unit_test(test_list_visits_each_unit),
 		cmocka_unit_test(test_list_visit_error_ends_walk),
 		cmocka_unit_test(test_list_empty),
-		cmocka_unit_test(test_list_hangs),
-		cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_stop_without_error_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
