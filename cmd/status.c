@@ -301,23 +301,34 @@ static int status_report(const struct opts *o, const struct ks_config *c, const 
 	return rep.survives ? 0 : EXIT_NOT_KEPT;
 }
 
-int cmd_status(const struct opts *o, const char *who)
+/* The configuration as the module loads it for --service's line, then
+ * the report on name. */
+static int status_of(const struct opts *o, const char *name, uid_t uid)
 {
 	_cleanup_(ks_strlist_clear) struct ks_strlist conf_problems = { 0 };
 	_cleanup_(ks_pamstack_free) struct ks_pamstack stack = { 0 };
-	_cleanup_(freep) char *name = NULL;
 	const struct ks_pam_line *line = NULL;
 	struct ks_config c;
-	uid_t uid = (uid_t)-1;
 	int r;
 
-	r = status_user(who, &uid, &name);
-	if (r != 0)
-		return r;
 	(void)cmd_service_line(o, o->service, &stack, &line);
 	if (cmd_load_config(o, line ? line->args : NULL, &c, &conf_problems) < 0)
 		return cmd_error(EXIT_PROBLEM, "out of memory");
 	r = status_report(o, &c, name, uid, line, &conf_problems);
 	ks_config_free(&c);
+	return r;
+}
+
+int cmd_status(const struct opts *o, const char *who)
+{
+	uid_t uid = (uid_t)-1;
+	char *name = NULL;
+	int r;
+
+	r = status_user(who, &uid, &name);
+	if (r != 0)
+		return r;
+	r = status_of(o, name, uid);
+	free(name);
 	return r;
 }
