@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* keepsession(1)'s commands (check.c, status.c, list.c, release.c) and
+ * what they share (common.c): options, messages, the config and logind. */
 #ifndef KS_CMD_KEEPSESSION_H
 #define KS_CMD_KEEPSESSION_H
-
-/*
- * keepsession(1)'s commands (check.c, status.c, list.c, release.c) and
- * what they share (common.c): options, messages, the config and logind.
- */
 
 #include <stdbool.h>
 #include <stdint.h>

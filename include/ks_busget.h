@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Bounded D-Bus property reads (Properties.Get) for the keepsession command
+ * and the stop guard: one CLOCK_MONOTONIC deadline for every call. */
 #ifndef KS_BUSGET_H
 #define KS_BUSGET_H
 

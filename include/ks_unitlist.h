@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* systemd's units by state and name pattern, and their stop, for the stop
+ * guard and keepsession: bounded calls on the caller's bus. */
 #ifndef KS_UNITLIST_H
 #define KS_UNITLIST_H
-
-/*
- * systemd's units by state and name pattern (ListUnitsByPatterns), and their
- * stop, for the stop guard and keepsession: bounded calls on the caller's bus.
- */
 
 #include <stdint.h>
 #include <systemd/sd-bus.h>
