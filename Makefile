@@ -50,11 +50,15 @@ GUARD_OBJ  := $(BUILDDIR)/guard/keepsession-guard.o
 GUARD      := $(BUILDDIR)/keepsession-guard
 GUARD_UNIT := $(BUILDDIR)/keepsession-guard@.service
 GUARD_LIBS := $(shell $(PKG_CONFIG) --libs libsystemd)
-# Units only the keepsession command uses: kept out of the module.
-CMD_UNIT_SRCS := src/busget.c src/explain.c src/json.c src/kept.c src/pamstack.c
+# Units only the keepsession command uses, and the systemd queries the
+# command and the stop guard share: both kept out of the module.
+CMD_UNIT_SRCS := src/explain.c src/json.c src/kept.c src/pamstack.c
 CMD_UNIT_OBJS := $(CMD_UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
-MODULE_UNIT_OBJS := $(filter-out $(CMD_UNIT_OBJS),$(UNIT_OBJS))
-COMMAND_OBJ := $(BUILDDIR)/cmd/keepsession.o
+QUERY_UNIT_SRCS := src/busget.c src/unitlist.c
+QUERY_UNIT_OBJS := $(QUERY_UNIT_SRCS:%.c=$(BUILDDIR)/%.o)
+MODULE_UNIT_OBJS := $(filter-out $(CMD_UNIT_OBJS) $(QUERY_UNIT_OBJS),$(UNIT_OBJS))
+COMMAND_SRCS := $(sort $(wildcard cmd/*.c))
+COMMAND_OBJS := $(COMMAND_SRCS:%.c=$(BUILDDIR)/%.o)
 COMMAND    := $(BUILDDIR)/keepsession
 BINDIR     ?= $(PREFIX)/bin
 # bash-completion's own directory where its .pc says, else the usual one.
@@ -107,17 +111,17 @@ $(MODULE_OBJ): ALL_CFLAGS += -DKS_GUARD_PROGRAM='"$(GUARD_PROGRAM)"'
 $(MODULE): $(MODULE_OBJ) $(MODULE_UNIT_OBJS) pam_keepsession.map
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(MODULE_LDFLAGS) -o $@ $(MODULE_OBJ) $(MODULE_UNIT_OBJS) $(LIBS)
 
-$(COMMAND_OBJ): cmd/keepsession.c $(wildcard include/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DKS_VERSION='"$(VERSION)"' -c -o $@ $<
+# The command's --version.
+$(BUILDDIR)/cmd/main.o: ALL_CFLAGS += -DKS_VERSION='"$(VERSION)"'
+$(COMMAND_OBJS): $(wildcard cmd/*.h)
 
-$(COMMAND): $(COMMAND_OBJ) $(UNIT_OBJS)
+$(COMMAND): $(COMMAND_OBJS) $(UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
-		$(COMMAND_OBJ) $(UNIT_OBJS) $(LIBS)
+		$(COMMAND_OBJS) $(UNIT_OBJS) $(LIBS)
 
-$(GUARD): $(GUARD_OBJ) $(MODULE_UNIT_OBJS)
+$(GUARD): $(GUARD_OBJ) $(MODULE_UNIT_OBJS) $(QUERY_UNIT_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed -o $@ \
-		$(GUARD_OBJ) $(MODULE_UNIT_OBJS) $(GUARD_LIBS)
+		$(GUARD_OBJ) $(MODULE_UNIT_OBJS) $(QUERY_UNIT_OBJS) $(GUARD_LIBS)
 
 $(GUARD_UNIT): units/keepsession-guard@.service.in Makefile
 	@mkdir -p $(dir $@)
@@ -299,7 +303,7 @@ fuzz: fuzz-build
 # over every C file and header; each must be clean. A finding is fixed, or
 # silenced inline (cppcheck-suppress, NOLINT) with the reason next to it.
 LINT_C     := $(sort $(wildcard *.c src/*.c guard/*.c cmd/*.c tests/*.c tests/pamdriver/*.c fuzz/*.c bench/*.c))
-LINT_H     := $(sort $(wildcard include/*.h tests/*.h))
+LINT_H     := $(sort $(wildcard include/*.h tests/*.h cmd/*.h))
 LINT_JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 TIDY_FLAGS := $(ALL_CFLAGS) -Itests
 

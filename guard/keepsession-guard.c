@@ -24,14 +24,19 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-login.h>
 
+#include "ks_busget.h"
+#include "ks_cleanup.h"
+#include "ks_fileio.h"
 #include "ks_guard.h"
 #include "ks_mover.h"
+#include "ks_number.h"
 #include "ks_optin.h"
 #include "ks_optin_fork.h"
 #include "ks_policy.h"
 #include "ks_cgroup.h"
 #include "ks_proctree.h"
 #include "ks_record.h"
+#include "ks_unitlist.h"
 
 #define LOGIND_SERVICE "org.freedesktop.login1"
 #define LOGIND_SESSION_PATH "/org/freedesktop/login1/session"
@@ -59,36 +64,40 @@ static void on_alarm(int sig)
 	_exit(0);
 }
 
-/* Properties.Get(iface, property) on path, within the deadline; *reply
- * is positioned at the variant. */
-static int get_property(sd_bus *bus, uint64_t deadline, const char *service, const char *path,
-			const char *iface, const char *property, sd_bus_message **reply)
+/* Leader, TimestampMonotonic and Scope over the bus: not in sd-login
+ * before 254. */
+static int session_properties(const char *id, uint64_t deadline, struct ks_session_info *s)
 {
-	sd_bus_error error = SD_BUS_ERROR_NULL;
-	sd_bus_message *msg = NULL;
+	_cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(freep) char *path = NULL;
+	uint32_t leader = 0;
 	int r;
 
-	r = sd_bus_message_new_method_call(bus, &msg, service, path,
-					   "org.freedesktop.DBus.Properties", "Get");
+	r = ks_bus_open_system(&bus);
 	if (r >= 0)
-		r = sd_bus_message_append(msg, "ss", iface, property);
+		r = sd_bus_path_encode(LOGIND_SESSION_PATH, id, &path);
 	if (r >= 0)
-		r = ks_bus_call(bus, deadline, msg, &error, reply);
-	if (r < 0 && sd_bus_error_is_set(&error))
-		r = sd_bus_error_get_errno(&error) ? -sd_bus_error_get_errno(&error) : -EIO;
-	sd_bus_error_free(&error);
-	sd_bus_message_unref(msg);
-	return r;
+		r = ks_bus_get_basic(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE,
+				     "Leader", 'u', &leader);
+	if (r >= 0)
+		r = ks_bus_get_basic(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE,
+				     "TimestampMonotonic", 't', &s->timestamp_usec);
+	if (r >= 0)
+		r = ks_bus_get_string(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE,
+				      "Scope", &s->scope);
+	if (r >= 0 && (!s->scope[0] || leader > (uint32_t)INT32_MAX))
+		r = -EBADMSG;
+	if (r < 0) {
+		free(s->scope);
+		s->scope = NULL;
+		return r;
+	}
+	s->leader = (pid_t)leader;
+	return 0;
 }
 
 static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct ks_session_info *s)
 {
-	sd_bus_message *reply = NULL;
-	const char *scope = NULL;
-	char *path = NULL;
-	sd_bus *bus = NULL;
-	uint32_t leader = 0;
-	uint64_t timestamp = 0;
 	uid_t uid;
 	int r;
 
@@ -98,40 +107,7 @@ static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct k
 	r = sd_session_get_uid(id, &s->uid);
 	if (r < 0)
 		return r;
-	/* Leader, TimestampMonotonic and Scope: not in sd-login before 254. */
-	r = ks_bus_open_system(&bus);
-	if (r >= 0)
-		r = sd_bus_path_encode(LOGIND_SESSION_PATH, id, &path);
-	if (r >= 0)
-		r = get_property(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE,
-				 "Leader", &reply);
-	if (r >= 0 && sd_bus_message_read(reply, "v", "u", &leader) <= 0)
-		r = -EBADMSG;
-	reply = sd_bus_message_unref(reply);
-	if (r >= 0)
-		r = get_property(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE,
-				 "TimestampMonotonic", &reply);
-	if (r >= 0 && sd_bus_message_read(reply, "v", "t", &timestamp) <= 0)
-		r = -EBADMSG;
-	reply = sd_bus_message_unref(reply);
-	if (r >= 0)
-		r = get_property(bus, deadline, LOGIND_SERVICE, path, LOGIND_SESSION_IFACE, "Scope",
-				 &reply);
-	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &scope) <= 0 || !scope || !*scope))
-		r = -EBADMSG;
-	if (r >= 0 && leader > (uint32_t)INT32_MAX)
-		r = -EBADMSG;
-	if (r >= 0) {
-		s->leader = (pid_t)leader;
-		s->timestamp_usec = timestamp;
-		s->scope = strdup(scope);
-		if (!s->scope)
-			r = -ENOMEM;
-	}
-	sd_bus_message_unref(reply);
-	free(path);
-	if (bus)
-		sd_bus_close_unref(bus);
+	r = session_properties(id, deadline, s);
 	/* Whatever the bus said, a session gone meanwhile is gone. */
 	if (r < 0 && sd_session_get_uid(id, &uid) == -ENXIO)
 		r = -ENXIO;
@@ -140,10 +116,8 @@ static int lookup_session(void *ctx, const char *id, uint64_t deadline, struct k
 
 static int scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **cgroup)
 {
-	sd_bus_message *reply = NULL;
-	const char *value = NULL;
-	char *path = NULL;
-	sd_bus *bus = NULL;
+	_cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(freep) char *path = NULL, *value = NULL;
 	int r;
 
 	(void)ctx;
@@ -151,184 +125,119 @@ static int scope_cgroup(void *ctx, const char *scope, uint64_t deadline, char **
 	if (r >= 0)
 		r = sd_bus_path_encode(SYSTEMD_UNIT_PATH, scope, &path);
 	if (r >= 0)
-		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE,
-				 "ControlGroup", &reply);
-	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value))
-		r = -EBADMSG;
+		r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE,
+				      "ControlGroup", &value);
+	if (r < 0)
+		return r;
 	/* "": the scope emptied and systemd released its cgroup. */
-	if (r >= 0 && value[0] == '\0')
-		r = -ENOENT;
-	if (r >= 0 && value[0] != '/')
-		r = -EBADMSG;
-	if (r >= 0) {
-		*cgroup = strdup(value);
-		if (!*cgroup)
-			r = -ENOMEM;
-	}
-	sd_bus_message_unref(reply);
-	free(path);
-	if (bus)
-		sd_bus_close_unref(bus);
-	return r;
+	if (value[0] == '\0')
+		return -ENOENT;
+	if (value[0] != '/')
+		return -EBADMSG;
+	*cgroup = TAKE_PTR(value);
+	return 0;
 }
 
 static bool system_stopping(void *ctx, uint64_t deadline)
 {
-	sd_bus_message *reply = NULL;
-	const char *state = NULL;
-	sd_bus *bus = NULL;
-	bool stopping = false;
+	_cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(freep) char *state = NULL;
 
 	(void)ctx;
-	if (ks_bus_open_manager(&bus) >= 0 &&
-	    get_property(bus, deadline, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER_IFACE,
-			 "SystemState", &reply) >= 0 &&
-	    sd_bus_message_read(reply, "v", "s", &state) > 0)
-		stopping = state && strcmp(state, "stopping") == 0;
-	sd_bus_message_unref(reply);
-	if (bus)
-		sd_bus_close_unref(bus);
-	return stopping;
+	return ks_bus_open_manager(&bus) >= 0 &&
+	       ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, SYSTEMD_PATH,
+				 SYSTEMD_MANAGER_IFACE, "SystemState", &state) >= 0 &&
+	       strcmp(state, "stopping") == 0;
 }
 
 /* The guard's seam over ks_unit_stopping(), on a connection of its own. */
 static int unit_stopping(void *ctx, const char *unit, uint64_t deadline)
 {
-	sd_bus *bus = NULL;
+	_cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
 	int r;
 
 	(void)ctx;
 	r = ks_bus_open_manager(&bus);
-	if (r >= 0)
-		r = ks_unit_stopping(bus, unit, deadline);
-	if (bus)
-		sd_bus_close_unref(bus);
-	return r;
+	if (r < 0)
+		return r;
+	return ks_unit_stopping(bus, unit, deadline);
 }
 
-/* ListUnitsByPatterns(states, [pattern]): the names into *names, at most
- * KS_GUARD_MAX_SCOPE_STOPS. */
-static int list_units(sd_bus *bus, uint64_t deadline, const char *pattern, char ***names, size_t *n)
+/* The units ListUnitsByPatterns named, at most KS_GUARD_MAX_SCOPE_STOPS. */
+struct unit_names {
+	char *v[KS_GUARD_MAX_SCOPE_STOPS];
+	size_t n;
+};
+
+static int add_unit_name(void *ctx, const char *name, const char *object_path)
 {
-	static const char *const states[] = { "active", "activating", "reloading", NULL };
-	const char *const patterns[] = { pattern, NULL };
-	sd_bus_message *msg = NULL, *reply = NULL;
-	int r;
+	struct unit_names *names = ctx;
 
-	*names = NULL;
-	*n = 0;
-	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH,
-					   SYSTEMD_MANAGER_IFACE, "ListUnitsByPatterns");
-	if (r >= 0)
-		r = sd_bus_message_append_strv(msg, (char **)states);
-	if (r >= 0)
-		r = sd_bus_message_append_strv(msg, (char **)patterns);
-	if (r >= 0)
-		r = ks_bus_call(bus, deadline, msg, NULL, &reply);
-	if (r >= 0)
-		r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
-	while (r >= 0) {
-		const char *name;
-		char **grown;
+	(void)object_path;
+	if (names->n >= KS_GUARD_MAX_SCOPE_STOPS)
+		return -E2BIG;
+	names->v[names->n] = strdup(name);
+	if (!names->v[names->n])
+		return -ENOMEM;
+	names->n++;
+	return 0;
+}
 
-		r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL,
-					NULL, NULL, NULL, NULL);
-		if (r <= 0)
-			break;
-		if (*n >= KS_GUARD_MAX_SCOPE_STOPS) {
-			r = -E2BIG;
-			break;
-		}
-		grown = realloc(*names, (*n + 1) * sizeof(**names));
-		if (!grown) {
-			r = -ENOMEM;
-			break;
-		}
-		*names = grown;
-		(*names)[*n] = strdup(name);
-		if (!(*names)[*n]) {
-			r = -ENOMEM;
-			break;
-		}
-		(*n)++;
-	}
-	sd_bus_message_unref(msg);
-	sd_bus_message_unref(reply);
-	return r < 0 ? r : 0;
+static void unit_names_free(struct unit_names *names)
+{
+	for (size_t i = 0; i < names->n; i++)
+		free(names->v[i]);
 }
 
 /* StopUnit(unit, "replace") when the unit's Slice is slice. Returns 1 when
  * a stop job was queued, 0 for a unit in another slice. */
 static int stop_unit_in_slice(sd_bus *bus, uint64_t deadline, const char *unit, const char *slice)
 {
-	sd_bus_message *msg = NULL, *reply = NULL;
-	const char *value = NULL;
-	char *path = NULL;
+	_cleanup_(freep) char *path = NULL, *value = NULL;
 	int r;
 
 	r = sd_bus_path_encode(SYSTEMD_UNIT_PATH, unit, &path);
 	if (r >= 0)
-		r = get_property(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE, "Slice",
-				 &reply);
-	if (r >= 0 && (sd_bus_message_read(reply, "v", "s", &value) <= 0 || !value))
-		r = -EBADMSG;
-	if (r >= 0 && strcmp(value, slice) != 0) {
-		r = 0; /* another slice: not the user's kept scope */
-		goto out;
-	}
-	reply = sd_bus_message_unref(reply);
-	if (r >= 0)
-		r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH,
-						   SYSTEMD_MANAGER_IFACE, "StopUnit");
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "ss", unit, "replace");
-	/* The reply names the job: queued, not waited for. */
-	if (r >= 0)
-		r = ks_bus_call(bus, deadline, msg, NULL, &reply);
-	if (r >= 0)
-		r = 1;
-out:
-	sd_bus_message_unref(msg);
-	sd_bus_message_unref(reply);
-	free(path);
-	return r;
+		r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, SYSTEMD_SCOPE_IFACE,
+				      "Slice", &value);
+	if (r < 0)
+		return r;
+	if (strcmp(value, slice) != 0)
+		return 0; /* another slice: not the user's kept scope */
+	r = ks_unit_stop(bus, deadline, unit, NULL);
+	return r < 0 ? r : 1;
 }
 
 static int stop_units(void *ctx, const char *pattern, const char *slice, const char *prefix,
 		      uint64_t deadline, unsigned *stopped, unsigned *skipped)
 {
-	sd_bus *bus = NULL;
-	char **names = NULL;
-	size_t n = 0;
-	int r, first = 0;
+	static const char *const states[] = { "active", "activating", "reloading", NULL };
+	_cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(unit_names_free) struct unit_names names = { .n = 0 };
+	int r, first;
 
 	(void)ctx;
 	*stopped = 0;
 	*skipped = 0;
 	r = ks_bus_open_manager(&bus);
 	if (r >= 0)
-		r = list_units(bus, deadline, pattern, &names, &n);
-	if (r < 0)
-		first = r; /* E2BIG: stop those listed */
-	for (size_t i = 0; i < n; i++) {
+		r = ks_unit_list(bus, deadline, states, pattern, add_unit_name, &names);
+	first = r < 0 ? r : 0; /* E2BIG: stop those listed */
+	for (size_t i = 0; i < names.n; i++) {
 		/* In a shared slice only the name can tell whose it is. */
-		if (!ks_guard_unit_owned(names[i], prefix)) {
+		if (!ks_guard_unit_owned(names.v[i], prefix)) {
 			(*skipped)++;
-			free(names[i]);
 			continue;
 		}
 		/* Past the deadline the rest is left, and said so. */
-		r = ks_now_usec() < deadline ? stop_unit_in_slice(bus, deadline, names[i], slice) :
-					       -ETIMEDOUT;
+		r = ks_now_usec() < deadline ?
+			    stop_unit_in_slice(bus, deadline, names.v[i], slice) :
+			    -ETIMEDOUT;
 		if (r > 0)
 			(*stopped)++;
 		if (r < 0 && first == 0)
 			first = r;
-		free(names[i]);
 	}
-	free(names);
-	if (bus)
-		sd_bus_close_unref(bus);
 	return first;
 }
 
@@ -410,37 +319,34 @@ static enum ks_membership in_group(void *ctx, const struct ks_user *u, const cha
 static pid_t state_file_leader(int dfd, const char *name)
 {
 	char buf[4096];
+	unsigned long long v;
 	const char *p;
-	unsigned long v;
-	char *end;
-	ssize_t n;
-	int fd;
+	size_t len;
 
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
 	buf[0] = '\n';
-	n = read(fd, buf + 1, sizeof(buf) - 2);
-	close(fd);
-	if (n <= 0)
+	if (ks_read_file_at(dfd, name, O_NOFOLLOW, buf + 1, sizeof(buf) - 1, false, &len) < 0)
 		return 0;
-	buf[n + 1] = '\0';
 	p = strstr(buf, "\nLEADER=");
 	if (!p || p[8] < '1' || p[8] > '9')
 		return 0;
-	errno = 0;
-	v = strtoul(p + 8, &end, 10);
-	if (errno != 0 || v > INT32_MAX || (*end != '\n' && *end != '\0'))
+	p += 8;
+	len = strspn(p, "0123456789");
+	if ((p[len] != '\n' && p[len] != '\0') || ks_parse_decimal(p, len, INT32_MAX, &v) < 0)
 		return 0;
 	return (pid_t)v;
+}
+
+static void closedirp(DIR **d)
+{
+	if (*d)
+		(void)closedir(*d);
 }
 
 /* The leaders named by logind's session state files, in one pass. */
 static int session_leaders(void *ctx, pid_t *leaders, size_t max, size_t *n)
 {
+	_cleanup_(closedirp) DIR *d = NULL;
 	struct dirent *de;
-	int r = 0;
-	DIR *d;
 
 	(void)ctx;
 	*n = 0;
@@ -455,14 +361,11 @@ static int session_leaders(void *ctx, pid_t *leaders, size_t max, size_t *n)
 		leader = state_file_leader(dirfd(d), de->d_name);
 		if (leader == 0)
 			continue;
-		if (*n >= max) {
-			r = -E2BIG;
-			break;
-		}
+		if (*n >= max)
+			return -E2BIG;
 		leaders[(*n)++] = leader;
 	}
-	closedir(d);
-	return r;
+	return 0;
 }
 
 static int open_manager(void *ctx, sd_bus **bus)

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Why a user is kept or not, for keepsession status: the module's own
+ * decision, replayed with each step and problem recorded. */
 #ifndef KS_EXPLAIN_H
 #define KS_EXPLAIN_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The stop guard's decision when a session scope stops: whether the
+ * module's session is kept, handed to the keeper, or left to stop. */
 #ifndef KS_GUARD_H
 #define KS_GUARD_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The JSON writer of keepsession --json: nesting, commas and string
+ * escaping, always valid output. */
 #ifndef KS_JSON_H
 #define KS_JSON_H
 

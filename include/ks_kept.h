@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The kept scopes (keepsession-*.scope) as systemd knows them: their
+ * names, owners and properties, listing and stopping them. */
 #ifndef KS_KEPT_H
 #define KS_KEPT_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A PAM service's session stack as libpam resolves it from pam.d, and
+ * where pam_keepsession.so sits in it relative to pam_systemd.so. */
 #ifndef KS_PAMSTACK_H
 #define KS_PAMSTACK_H
 

@@ -4,13 +4,14 @@
 #include <string.h>
 
 #include "ks_busget.h"
+#include "ks_cleanup.h"
 #include "ks_mover.h"
 
 int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 	       const char *interface, const char *property, const char *contents,
 	       sd_bus_message **reply)
 {
-	sd_bus_message *msg = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
 	int r;
 
 	*reply = NULL;
@@ -20,7 +21,6 @@ int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const ch
 		r = sd_bus_message_append(msg, "ss", interface, property);
 	if (r >= 0)
 		r = ks_bus_call(bus, deadline, msg, NULL, reply);
-	sd_bus_message_unref(msg);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_enter_container(*reply, 'v', contents);
@@ -31,37 +31,35 @@ int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const ch
 	return 0;
 }
 
-static int get_basic(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
+int ks_bus_get_basic(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 		     const char *interface, const char *property, char type, void *value)
 {
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	const char contents[2] = { type, '\0' };
-	sd_bus_message *reply = NULL;
 	int r;
 
 	r = ks_bus_get(bus, deadline, destination, path, interface, property, contents, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_read_basic(reply, type, value);
-	sd_bus_message_unref(reply);
-	return r > 0 ? 0 : -EBADMSG;
+	return sd_bus_message_read_basic(reply, type, value) > 0 ? 0 : -EBADMSG;
 }
 
 int ks_bus_get_bool(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 		    const char *interface, const char *property, int *value)
 {
-	return get_basic(bus, deadline, destination, path, interface, property, 'b', value);
+	return ks_bus_get_basic(bus, deadline, destination, path, interface, property, 'b', value);
 }
 
 int ks_bus_get_u64(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 		   const char *interface, const char *property, uint64_t *value)
 {
-	return get_basic(bus, deadline, destination, path, interface, property, 't', value);
+	return ks_bus_get_basic(bus, deadline, destination, path, interface, property, 't', value);
 }
 
 int ks_bus_get_string(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 		      const char *interface, const char *property, char **value)
 {
-	sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	const char *s;
 	int r;
 
@@ -69,13 +67,8 @@ int ks_bus_get_string(sd_bus *bus, uint64_t deadline, const char *destination, c
 	r = ks_bus_get(bus, deadline, destination, path, interface, property, "s", &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_read_basic(reply, 's', &s);
-	if (r > 0) {
-		*value = strdup(s);
-		r = *value ? 0 : -ENOMEM;
-	} else {
-		r = -EBADMSG;
-	}
-	sd_bus_message_unref(reply);
-	return r;
+	if (sd_bus_message_read_basic(reply, 's', &s) <= 0)
+		return -EBADMSG;
+	*value = strdup(s);
+	return *value ? 0 : -ENOMEM;
 }

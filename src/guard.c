@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks_cleanup.h"
 #include "ks_guard.h"
 #include "ks_mover.h"
 #include "ks_optin_fork.h"
@@ -210,8 +211,34 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 		       strerror(-r));
 }
 
-/* The module's decision and the keeper, for a session whose record
- * matched. */
+/* The configuration the session's module loaded, its timeout counted
+ * from the guard's start (*deadline). false, said in one line, when
+ * nothing can be kept. */
+static bool record_config(const char *id, uint64_t start, const struct ks_record *rec,
+			  const struct ks_guard_io *io, struct ks_config *c, struct ks_log *l,
+			  uint64_t *deadline)
+{
+	uint64_t now;
+
+	/* The file and the module's arguments, exactly as the module loads
+	 * them; problems were already reported at login, once more is fine. */
+	if (ks_config_load(c, (int)rec->args.n, (const char **)rec->args.v, io->trusted_owner, l) <
+	    0) {
+		ks_log(l, LOG_CRIT, "out of memory");
+		return false;
+	}
+	l->debug = l->debug || c->debug;
+	c->when = KS_WHEN_ALWAYS;
+	*deadline = start + c->timeout_usec;
+	now = ks_now_usec();
+	if (now >= *deadline) {
+		ks_log(l, LOG_ERR, "no time left to keep anything of session %s", id);
+		return false;
+	}
+	c->timeout_usec = *deadline - now;
+	return true;
+}
+
 /* The eligibility seam's may_hold, on the scope's cgroup. */
 struct guard_hold {
 	const struct ks_guard_io *io;
@@ -226,115 +253,33 @@ static int guard_may_hold(void *ctx, const struct ks_strlist *programs)
 	return h->io->may_hold(h->io->ctx, h->cgroup, programs, h->deadline);
 }
 
-static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
-					  const struct ks_session_info *s,
-					  const struct ks_record *rec, const struct ks_guard_io *io,
-					  const struct ks_log *log)
+/* The module's decision for the session's user, then the keeper. */
+static enum ks_guard_outcome keep_eligible(const char *id, const struct ks_session_info *s,
+					   const struct ks_config *c, const char *name,
+					   const char *cgroup, uint64_t deadline,
+					   const struct ks_guard_io *io, const struct ks_log *l)
 {
-	enum ks_guard_outcome outcome = KS_GUARD_FAILED;
-	struct ks_strlist programs = { 0 };
-	struct ks_log l = *log;
-	char *cgroup = NULL;
+	_cleanup_(ks_strlist_clear) struct ks_strlist programs = { 0 };
+	const struct ks_optin_fork reader = { .timeout_usec = c->timeout_usec };
+	struct guard_hold hold = { .io = io, .cgroup = cgroup, .deadline = deadline };
+	const struct ks_eligibility_io eio = {
+		.lookup_user = io->lookup_user,
+		.in_group = io->in_group,
+		.ctx = io->ctx,
+		.read_optin = io->read_optin,
+		.optin_ctx = (void *)&reader,
+		.may_hold = io->may_hold ? guard_may_hold : NULL,
+		.hold_ctx = &hold,
+	};
 	struct ks_user u;
-	char name[256], unit[64];
-	struct ks_config c;
-	uint64_t deadline, now;
-	int r;
 
-	if (ks_config_init(&c) < 0) {
-		ks_log(log, LOG_CRIT, "out of memory");
-		return KS_GUARD_FAILED;
-	}
-	/* The file and the module's arguments, exactly as the module loads
-	 * them; problems were already reported at login, once more is fine. */
-	if (ks_config_load(&c, (int)rec->args.n, (const char **)rec->args.v, io->trusted_owner,
-			   &l) < 0) {
-		ks_log(log, LOG_CRIT, "out of memory");
-		goto out;
-	}
-	l.debug = l.debug || c.debug;
-	c.when = KS_WHEN_ALWAYS;
-	deadline = start + c.timeout_usec;
-	now = ks_now_usec();
-	if (now >= deadline) {
-		ks_log(&l, LOG_ERR, "no time left to keep anything of session %s", id);
-		goto out;
-	}
-	c.timeout_usec = deadline - now;
-
-	if (io->system_stopping(io->ctx, deadline)) {
-		ks_log(&l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
-		       id);
-		outcome = KS_GUARD_NOT_KEPT;
-		goto out;
-	}
-	/* After a logout the module kept what there was and the scope
-	 * emptied: systemd has released its cgroup. Nothing to read then. */
-	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
-	if (r == -ENOENT) {
-		ks_log(&l, LOG_DEBUG, "no process left in %s: nothing to keep", s->scope);
-		outcome = KS_GUARD_NOT_KEPT;
-		goto out;
-	}
-	if (r < 0) {
-		ks_log(&l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
-		       strerror(-r));
-		goto out;
-	}
-	r = io->user_name(io->ctx, s->uid, name, sizeof(name));
-	if (r < 0) {
-		ks_log(&l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
-		       strerror(-r));
-		goto out;
-	}
-	/* Admins keep the last word: terminate-user leaves nothing of the
-	 * user. When the manager cannot tell, the session is kept as on any
-	 * other stop: a missed terminate-user leaves a scope an admin can
-	 * stop, a wrong one would take a tmux at an ordinary logout. */
-	r = user_stopping(io, s->uid, deadline, unit, sizeof(unit));
-	if (r > 0) {
-		stop_user(id, &c, name, s->uid, unit, deadline, io, &l);
-		outcome = KS_GUARD_NOT_KEPT;
-		goto out;
-	}
-	if (r < 0)
-		ks_log(&l, LOG_WARNING,
-		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
-		       name, strerror(-r));
-	/* max_trees caps the session, not each hook: what the module's
-	 * close kept counts (0 when it kept nothing, failed or never ran). */
-	if (rec->kept >= c.max_trees) {
-		ks_log(&l, LOG_DEBUG,
-		       "the logout kept %u tree(s) of session %s, max_trees = %u: nothing more "
-		       "kept",
-		       rec->kept, id, c.max_trees);
-		outcome = KS_GUARD_NOT_KEPT;
-		goto out;
-	}
-	c.max_trees -= rec->kept;
-	{
-		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
-		struct guard_hold hold = { .io = io, .cgroup = cgroup, .deadline = deadline };
-		const struct ks_eligibility_io eio = {
-			.lookup_user = io->lookup_user,
-			.in_group = io->in_group,
-			.ctx = io->ctx,
-			.read_optin = io->read_optin,
-			.optin_ctx = (void *)&reader,
-			.may_hold = io->may_hold ? guard_may_hold : NULL,
-			.hold_ctx = &hold,
-		};
-
-		if (!ks_eligible(&c, name, &eio, &u, &programs, &l)) {
-			outcome = KS_GUARD_NOT_KEPT;
-			goto out;
-		}
-	}
+	if (!ks_eligible(c, name, &eio, &u, &programs, l))
+		return KS_GUARD_NOT_KEPT;
 	/* The canonical entry of the name must still be the session's user. */
 	if (u.uid != s->uid) {
-		ks_log(&l, LOG_ERR, "user %s of session %s is uid %u now, not %u: nothing kept",
+		ks_log(l, LOG_ERR, "user %s of session %s is uid %u now, not %u: nothing kept",
 		       u.name, id, (unsigned)u.uid, (unsigned)s->uid);
-		goto out;
+		return KS_GUARD_FAILED;
 	}
 	{
 		const struct ks_keep_target t = {
@@ -345,12 +290,89 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 			.logind_kills = ks_policy_logind_kills,
 		};
 
-		(void)io->keep(io->ctx, &c, &t, cgroup, &l);
-		outcome = KS_GUARD_KEPT;
+		(void)io->keep(io->ctx, c, &t, cgroup, l);
 	}
-out:
-	free(cgroup);
-	ks_strlist_clear(&programs);
+	return KS_GUARD_KEPT;
+}
+
+/* What the stop is (shutdown, terminate-user, a scope already empty) and
+ * what the logout kept already, before the decision for the user. */
+static enum ks_guard_outcome keep_session_with(const char *id, const struct ks_session_info *s,
+					       const struct ks_record *rec, struct ks_config *c,
+					       uint64_t deadline, const struct ks_guard_io *io,
+					       const struct ks_log *l)
+{
+	_cleanup_(freep) char *cgroup = NULL;
+	char name[256], unit[64];
+	int r;
+
+	if (io->system_stopping(io->ctx, deadline)) {
+		ks_log(l, LOG_DEBUG, "the system is shutting down: nothing kept from session %s",
+		       id);
+		return KS_GUARD_NOT_KEPT;
+	}
+	/* After a logout the module kept what there was and the scope
+	 * emptied: systemd has released its cgroup. Nothing to read then. */
+	r = io->scope_cgroup(io->ctx, s->scope, deadline, &cgroup);
+	if (r == -ENOENT) {
+		ks_log(l, LOG_DEBUG, "no process left in %s: nothing to keep", s->scope);
+		return KS_GUARD_NOT_KEPT;
+	}
+	if (r < 0) {
+		ks_log(l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
+		       strerror(-r));
+		return KS_GUARD_FAILED;
+	}
+	r = io->user_name(io->ctx, s->uid, name, sizeof(name));
+	if (r < 0) {
+		ks_log(l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
+		       strerror(-r));
+		return KS_GUARD_FAILED;
+	}
+	/* Admins keep the last word: terminate-user leaves nothing of the
+	 * user. When the manager cannot tell, the session is kept as on any
+	 * other stop: a missed terminate-user leaves a scope an admin can
+	 * stop, a wrong one would take a tmux at an ordinary logout. */
+	r = user_stopping(io, s->uid, deadline, unit, sizeof(unit));
+	if (r > 0) {
+		stop_user(id, c, name, s->uid, unit, deadline, io, l);
+		return KS_GUARD_NOT_KEPT;
+	}
+	if (r < 0)
+		ks_log(l, LOG_WARNING,
+		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
+		       name, strerror(-r));
+	/* max_trees caps the session, not each hook: what the module's
+	 * close kept counts (0 when it kept nothing, failed or never ran). */
+	if (rec->kept >= c->max_trees) {
+		ks_log(l, LOG_DEBUG,
+		       "the logout kept %u tree(s) of session %s, max_trees = %u: nothing more "
+		       "kept",
+		       rec->kept, id, c->max_trees);
+		return KS_GUARD_NOT_KEPT;
+	}
+	c->max_trees -= rec->kept;
+	return keep_eligible(id, s, c, name, cgroup, deadline, io, l);
+}
+
+/* The module's decision and the keeper, for a session whose record
+ * matched. */
+static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
+					  const struct ks_session_info *s,
+					  const struct ks_record *rec, const struct ks_guard_io *io,
+					  const struct ks_log *log)
+{
+	enum ks_guard_outcome outcome = KS_GUARD_FAILED;
+	struct ks_log l = *log;
+	struct ks_config c;
+	uint64_t deadline;
+
+	if (ks_config_init(&c) < 0) {
+		ks_log(log, LOG_CRIT, "out of memory");
+		return KS_GUARD_FAILED;
+	}
+	if (record_config(id, start, rec, io, &c, &l, &deadline))
+		outcome = keep_session_with(id, s, rec, &c, deadline, io, &l);
 	ks_config_free(&c);
 	return outcome;
 }

@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include "ks_busget.h"
+#include "ks_cleanup.h"
 #include "ks_kept.h"
 #include "ks_strlist.h"
+#include "ks_unitlist.h"
 #include "ks_unitname.h"
 
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
-#define SYSTEMD_PATH "/org/freedesktop/systemd1"
-#define MANAGER_IFACE "org.freedesktop.systemd1.Manager"
 #define UNIT_IFACE "org.freedesktop.systemd1.Unit"
 #define SCOPE_IFACE "org.freedesktop.systemd1.Scope"
 #define PREFIX "keepsession-"
@@ -155,39 +155,41 @@ void ks_kept_list_free(struct ks_kept_list *l)
 	*l = (struct ks_kept_list){ 0 };
 }
 
+/* A string property of the scope: NULL when unset, empty or unreadable;
+ * only -ENOMEM fails. */
+static int scope_string(sd_bus *bus, uint64_t deadline, const char *path, const char *iface,
+			const char *property, char **value)
+{
+	int r;
+
+	r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, iface, property, value);
+	if (r == -ENOMEM)
+		return r;
+	if (*value && !(*value)[0]) {
+		free(*value);
+		*value = NULL;
+	}
+	return 0;
+}
+
 /* The rest of what list shows, per unit; a property that cannot be read
  * stays unknown rather than failing the list. */
 static int fill_scope(sd_bus *bus, uint64_t deadline, const char *path, struct ks_kept_scope *s)
 {
-	char *desc = NULL;
+	_cleanup_(freep) char *desc = NULL;
 	int r;
 
-	r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, UNIT_IFACE, "Description",
-			      &desc);
-	if (r == -ENOMEM)
+	r = scope_string(bus, deadline, path, UNIT_IFACE, "Description", &desc);
+	if (r >= 0 && desc)
+		r = ks_kept_parse_description(desc, &s->program, &s->user, &s->session) == -ENOMEM ?
+			    -ENOMEM :
+			    0;
+	if (r >= 0)
+		r = scope_string(bus, deadline, path, SCOPE_IFACE, "ControlGroup", &s->cgroup);
+	if (r >= 0)
+		r = scope_string(bus, deadline, path, SCOPE_IFACE, "Slice", &s->slice);
+	if (r < 0)
 		return r;
-	if (r >= 0 &&
-	    ks_kept_parse_description(desc, &s->program, &s->user, &s->session) == -ENOMEM) {
-		free(desc);
-		return -ENOMEM;
-	}
-	free(desc);
-	r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, SCOPE_IFACE, "ControlGroup",
-			      &s->cgroup);
-	if (r == -ENOMEM)
-		return r;
-	if (s->cgroup && !s->cgroup[0]) {
-		free(s->cgroup);
-		s->cgroup = NULL;
-	}
-	r = ks_bus_get_string(bus, deadline, SYSTEMD_SERVICE, path, SCOPE_IFACE, "Slice",
-			      &s->slice);
-	if (r == -ENOMEM)
-		return r;
-	if (s->slice && !s->slice[0]) {
-		free(s->slice);
-		s->slice = NULL;
-	}
 	if (ks_bus_get_u64(bus, deadline, SYSTEMD_SERVICE, path, UNIT_IFACE, "ActiveEnterTimestamp",
 			   &s->since_usec) < 0)
 		s->since_usec = 0;
@@ -217,41 +219,26 @@ static int add_scope(struct ks_kept_list *out, const char *unit, const char *pat
 	return 0;
 }
 
+/* A unit ListUnitsByPatterns gave: the pattern is systemd's glob, the
+ * name rule is ours. */
+static int visit_unit(void *ctx, const char *name, const char *path)
+{
+	struct ks_kept_list *out = ctx;
+
+	if (!ks_kept_unit_name_valid(name))
+		return 0;
+	if (out->n >= KS_KEPT_MAX)
+		return -E2BIG;
+	return add_scope(out, name, path);
+}
+
 int ks_kept_list(sd_bus *bus, uint64_t deadline, struct ks_kept_list *out)
 {
 	static const char *const states[] = { "active", "activating", "deactivating", NULL };
-	static const char *const patterns[] = { KS_KEPT_PATTERN, NULL };
-	sd_bus_message *msg = NULL, *reply = NULL;
 	int r;
 
 	*out = (struct ks_kept_list){ 0 };
-	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH, MANAGER_IFACE,
-					   "ListUnitsByPatterns");
-	if (r >= 0)
-		r = sd_bus_message_append_strv(msg, (char **)states);
-	if (r >= 0)
-		r = sd_bus_message_append_strv(msg, (char **)patterns);
-	if (r >= 0)
-		r = ks_bus_call(bus, deadline, msg, NULL, &reply);
-	if (r >= 0)
-		r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
-	while (r >= 0) {
-		const char *name, *path;
-
-		r = sd_bus_message_read(reply, "(ssssssouso)", &name, NULL, NULL, NULL, NULL, NULL,
-					&path, NULL, NULL, NULL);
-		if (r <= 0)
-			break;
-		if (!ks_kept_unit_name_valid(name))
-			continue; /* the pattern is systemd's glob; the name rule is ours */
-		if (out->n >= KS_KEPT_MAX) {
-			r = -E2BIG;
-			break;
-		}
-		r = add_scope(out, name, path);
-	}
-	sd_bus_message_unref(msg);
-	sd_bus_message_unref(reply);
+	r = ks_unit_list(bus, deadline, states, KS_KEPT_PATTERN, visit_unit, out);
 	for (size_t i = 0; r >= 0 && i < out->n; i++)
 		r = fill_scope(bus, deadline, out->v[i].object_path, &out->v[i]);
 	if (r < 0) {
@@ -263,28 +250,17 @@ int ks_kept_list(sd_bus *bus, uint64_t deadline, struct ks_kept_list *out)
 
 int ks_kept_stop(sd_bus *bus, uint64_t deadline, const char *unit, sd_bus_error *error)
 {
-	sd_bus_message *msg = NULL, *reply = NULL;
-	int r;
-
 	if (!ks_kept_unit_name_valid(unit))
 		return -EINVAL;
-	r = sd_bus_message_new_method_call(bus, &msg, SYSTEMD_SERVICE, SYSTEMD_PATH, MANAGER_IFACE,
-					   "StopUnit");
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "ss", unit, "replace");
-	if (r >= 0)
-		r = ks_bus_call(bus, deadline, msg, error, &reply);
-	sd_bus_message_unref(msg);
-	sd_bus_message_unref(reply);
-	return r < 0 ? r : 0;
+	return ks_unit_stop(bus, deadline, unit, error);
 }
 
 long ks_kept_count_procs(const char *cgroup_root, const char *cgroup)
 {
 	char path[PATH_MAX], buf[8192];
+	_cleanup_(closep) int fd = -1;
 	long count = 0;
 	ssize_t n;
-	int fd;
 
 	if (cgroup[0] != '/' || strstr(cgroup, "/../") ||
 	    snprintf(path, sizeof(path), "%s%s/cgroup.procs", cgroup_root, cgroup) >=
@@ -296,11 +272,5 @@ long ks_kept_count_procs(const char *cgroup_root, const char *cgroup)
 	while ((n = read(fd, buf, sizeof(buf))) > 0 && count < MAX_COUNTED_PROCS)
 		for (ssize_t i = 0; i < n; i++)
 			count += buf[i] == '\n';
-	if (n < 0) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return count;
+	return n < 0 ? -errno : count;
 }

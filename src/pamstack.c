@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ks_cleanup.h"
+#include "ks_fileio.h"
 #include "ks_pamstack.h"
 
 struct resolver {
@@ -81,50 +83,18 @@ enum ks_placement ks_pamstack_placement(const struct ks_pamstack *s,
  * Returns 0, or -errno (-EFBIG, -EINVAL for not a regular file). */
 static int read_bounded(const char *path, char **text, size_t *len)
 {
-	struct stat st;
-	size_t got = 0;
-	char *buf;
-	int fd;
+	_cleanup_(freep) char *buf = NULL;
+	int r;
 
-	fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > KS_PAMSTACK_MAX_FILE_SIZE) {
-		int r = !S_ISREG(st.st_mode) ? -EINVAL : -EFBIG;
-
-		close(fd);
-		return r;
-	}
-	/* One byte more than allowed: a file that grew is caught too. */
+	/* Room for the largest file allowed and the NUL: a longer one, or
+	 * one that grew, is -EFBIG. */
 	buf = malloc(KS_PAMSTACK_MAX_FILE_SIZE + 1);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + got, KS_PAMSTACK_MAX_FILE_SIZE + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int r = -errno;
-
-			free(buf);
-			close(fd);
-			return r;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got > KS_PAMSTACK_MAX_FILE_SIZE) {
-			free(buf);
-			close(fd);
-			return -EFBIG;
-		}
-	}
-	close(fd);
-	*text = buf;
-	*len = got;
+	r = ks_read_file_at(AT_FDCWD, path, 0, buf, KS_PAMSTACK_MAX_FILE_SIZE + 1, true, len);
+	if (r < 0)
+		return r;
+	*text = TAKE_PTR(buf);
 	return 0;
 }
 
@@ -307,11 +277,39 @@ static int parse_text(struct resolver *rs, char *text, size_t len, const char *f
 	return r;
 }
 
+/* Is the include of path cut, by a loop or by depth? Loops and depth:
+ * the first of each is reported; in a tree that fans out, the same cut
+ * would otherwise be reported once per branch. */
+static bool include_cut(struct resolver *rs, const char *path, const char *from_file,
+			unsigned from_line)
+{
+	for (size_t i = 0; i < rs->depth; i++)
+		if (strcmp(rs->open[i], path) == 0) {
+			if (!rs->loop_reported)
+				ks_log(rs->log, LOG_WARNING,
+				       "%s:%u: include loop: %s includes itself", from_file,
+				       from_line, path);
+			rs->out->problems += !rs->loop_reported;
+			rs->loop_reported = true;
+			return true;
+		}
+	if (rs->depth > KS_PAMSTACK_MAX_DEPTH) {
+		if (!rs->depth_reported)
+			ks_log(rs->log, LOG_WARNING,
+			       "%s:%u: includes nested deeper than %d: %s ignored", from_file,
+			       from_line, KS_PAMSTACK_MAX_DEPTH, path);
+		rs->out->problems += !rs->depth_reported;
+		rs->depth_reported = true;
+		return true;
+	}
+	return false;
+}
+
 static int resolve_file(struct resolver *rs, const char *name, const char *from_file,
 			unsigned from_line, const struct origin *top)
 {
+	_cleanup_(freep) char *text = NULL;
 	char path[4096];
-	char *text = NULL;
 	size_t len = 0;
 	int r;
 
@@ -324,27 +322,9 @@ static int resolve_file(struct resolver *rs, const char *name, const char *from_
 			problem(rs, from_file, from_line, "include path too long");
 		return from_file ? 0 : -ENAMETOOLONG;
 	}
-	/* Loops and depth: the first of each is reported; in a tree that fans
-	 * out, the same cut would otherwise be reported once per branch. */
-	for (size_t i = 0; i < rs->depth; i++)
-		if (strcmp(rs->open[i], path) == 0) {
-			if (!rs->loop_reported)
-				ks_log(rs->log, LOG_WARNING,
-				       "%s:%u: include loop: %s includes itself", from_file,
-				       from_line, path);
-			rs->out->problems += !rs->loop_reported;
-			rs->loop_reported = true;
-			return 0;
-		}
-	if (rs->depth > KS_PAMSTACK_MAX_DEPTH) {
-		if (!rs->depth_reported)
-			ks_log(rs->log, LOG_WARNING,
-			       "%s:%u: includes nested deeper than %d: %s ignored", from_file,
-			       from_line, KS_PAMSTACK_MAX_DEPTH, path);
-		rs->out->problems += !rs->depth_reported;
-		rs->depth_reported = true;
+	/* The service file (no from_file) opens the walk: nothing to cut. */
+	if (from_file && include_cut(rs, path, from_file, from_line))
 		return 0;
-	}
 	/* The service file itself always fits: the budget starts with it. */
 	if (!spend(rs, &rs->out->files, KS_PAMSTACK_MAX_FILES, "files", from_file, from_line))
 		return 0;
@@ -358,7 +338,7 @@ static int resolve_file(struct resolver *rs, const char *name, const char *from_
 
 		if (!from_file) {
 			ks_log(rs->log, LOG_WARNING, "%s: cannot read: %s", path, why);
-			return r == -ENOENT ? -ENOENT : r;
+			return r;
 		}
 		ks_log(rs->log, LOG_WARNING, "%s:%u: cannot include %s: %s", from_file, from_line,
 		       path, why);
@@ -368,7 +348,6 @@ static int resolve_file(struct resolver *rs, const char *name, const char *from_
 	rs->open[rs->depth++] = path;
 	r = parse_text(rs, text, len, path, top);
 	rs->open[--rs->depth] = NULL; /* path dies with this frame */
-	free(text);
 	return r;
 }
 
