@@ -29,6 +29,8 @@
 #include "ks_explain.h"
 #include "ks_json.h"
 #include "ks_kept.h"
+#include "ks_bus.h"
+#include "ks_logind.h"
 #include "ks_mover.h"
 #include "ks_optin.h"
 #include "ks_optin_fork.h"

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
-#include "ks_mover.h" /* ks_bus_call() */
+#include "ks_bus.h"
 
 /*
  * Bounded method calls and property reads for the keepsession command:

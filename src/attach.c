@@ -160,7 +160,7 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 	for (unsigned try = 0; n > 0 && try < ATTACH_TRIES; try++) {
 		int r;
 
-		if (ks_now_usec() >= m->deadline)
+		if (ks_now_usec() >= ks_mover_deadline(m))
 			break;
 		run->stats.calls++;
 		r = ks_mover_attach(m, unit, p->pids + from, n);
@@ -177,7 +177,7 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 		if (drop_exited(run, p, from, &n) == 0)
 			break; /* systemd says one is gone, and none is */
 	}
-	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < m->deadline) {
+	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < ks_mover_deadline(m)) {
 		size_t half = n / 2;
 
 		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed) +
@@ -267,7 +267,7 @@ bool ks_attach_descendants(struct keep_run *run, struct ks_mover *m, struct kept
 	bool complete = true;
 
 	for (size_t i = 0; i < n_kept; i++) {
-		if (kept[i].job < 0 || m->jobs[kept[i].job].state != KS_JOB_DONE)
+		if (kept[i].job < 0 || ks_mover_job_state(m, (size_t)kept[i].job) != KS_JOB_DONE)
 			continue;
 		if (append_ids(&asked, &asked_tree, &n_asked, &kept[i].tree->procs[0], &i, 1) < 0)
 			goto out;

@@ -3,31 +3,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks_bus.h"
 #include "ks_busget.h"
-#include "ks_mover.h"
+#include "ks_cleanup.h"
 
 int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 	       const char *interface, const char *property, const char *contents,
 	       sd_bus_message **reply)
 {
-	sd_bus_message *msg = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *answer = NULL;
 	int r;
 
 	*reply = NULL;
-	r = sd_bus_message_new_method_call(bus, &msg, destination, path,
-					   "org.freedesktop.DBus.Properties", "Get");
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "ss", interface, property);
-	if (r >= 0)
-		r = ks_bus_call(bus, deadline, msg, NULL, reply);
-	sd_bus_message_unref(msg);
+	r = ks_bus_get_property(bus, deadline, destination, path, interface, property, &answer);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(*reply, 'v', contents);
-	if (r <= 0) {
-		*reply = sd_bus_message_unref(*reply);
+	if (sd_bus_message_enter_container(answer, 'v', contents) <= 0)
 		return -EBADMSG;
-	}
+	*reply = TAKE_PTR(answer);
 	return 0;
 }
 
@@ -35,15 +28,13 @@ static int get_basic(sd_bus *bus, uint64_t deadline, const char *destination, co
 		     const char *interface, const char *property, char type, void *value)
 {
 	const char contents[2] = { type, '\0' };
-	sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	int r;
 
 	r = ks_bus_get(bus, deadline, destination, path, interface, property, contents, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_read_basic(reply, type, value);
-	sd_bus_message_unref(reply);
-	return r > 0 ? 0 : -EBADMSG;
+	return sd_bus_message_read_basic(reply, type, value) > 0 ? 0 : -EBADMSG;
 }
 
 int ks_bus_get_bool(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
@@ -61,7 +52,7 @@ int ks_bus_get_u64(sd_bus *bus, uint64_t deadline, const char *destination, cons
 int ks_bus_get_string(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 		      const char *interface, const char *property, char **value)
 {
-	sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	const char *s;
 	int r;
 
@@ -69,13 +60,8 @@ int ks_bus_get_string(sd_bus *bus, uint64_t deadline, const char *destination, c
 	r = ks_bus_get(bus, deadline, destination, path, interface, property, "s", &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_read_basic(reply, 's', &s);
-	if (r > 0) {
-		*value = strdup(s);
-		r = *value ? 0 : -ENOMEM;
-	} else {
-		r = -EBADMSG;
-	}
-	sd_bus_message_unref(reply);
-	return r;
+	if (sd_bus_message_read_basic(reply, 's', &s) <= 0)
+		return -EBADMSG;
+	*value = strdup(s);
+	return *value ? 0 : -ENOMEM;
 }
