@@ -61,7 +61,9 @@ static bool logind_kills(const struct keep_run *run, struct logind_ask *a)
 	int r;
 
 	r = a->bus ? ks_logind_kill_receive(&a->q, a->sent, &k) : a->sent;
-	a->bus = sd_bus_flush_close_unref(a->bus);
+	/* Closed, not flushed: sd_bus_flush() would wait, unbounded, for a
+	 * connection that never came up. */
+	a->bus = sd_bus_close_unref(a->bus);
 	if (r < 0) {
 		ks_log(run->log, LOG_WARNING,
 		       "cannot read logind's KillUserProcesses settings (%s); keeping anyway",
@@ -353,7 +355,7 @@ static void move_done(struct move *mv)
 	ks_mover_free(mv->mover);
 	ks_selection_free(&mv->rerooted);
 	ks_selection_free(&mv->rerooted_again);
-	sd_bus_flush_close_unref(mv->bus);
+	sd_bus_close_unref(mv->bus);
 }
 
 static int move_trees(struct keep_run *run, const struct ks_selection *sel, struct move *mv)
@@ -444,7 +446,7 @@ static int keep_session(struct keep_run *run)
 		connect_manager(run, &mv);
 		r = ask_logind && !logind_kills(run, &ask) ? 0 : move_trees(run, &sel, &mv);
 	}
-	sd_bus_flush_close_unref(ask.bus);
+	sd_bus_close_unref(ask.bus);
 	move_done(&mv);
 	ks_selection_free(&sel);
 	return r;
