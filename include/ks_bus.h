@@ -48,6 +48,8 @@ struct ks_bus_pending {
 	int r;                 /* 0 answered, -errno failed, 1 still pending */
 };
 
+/* Not sent yet (r), nothing held. */
+void ks_bus_pending_init(struct ks_bus_pending *p, int r);
 /* Sends msg without waiting for its answer (queued while the connection
  * is still being set up). Returns 0 or -errno. */
 int ks_bus_send(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, struct ks_bus_pending *p);

@@ -209,12 +209,22 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
 	return 0;
 }
 
+void ks_bus_pending_init(struct ks_bus_pending *p, int r)
+{
+	/* Field by field: older gcc (10) takes SD_BUS_ERROR_NULL in a
+	 * designated initializer for a missing one. */
+	p->slot = NULL;
+	p->reply = NULL;
+	p->error = SD_BUS_ERROR_NULL;
+	p->r = r;
+}
+
 int ks_bus_send(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, struct ks_bus_pending *p)
 {
 	uint64_t now = ks_now_usec();
 	int r;
 
-	*p = (struct ks_bus_pending){ .error = SD_BUS_ERROR_NULL, .r = 1 };
+	ks_bus_pending_init(p, 1);
 	if (now >= deadline) {
 		p->r = -ETIMEDOUT;
 		return p->r;
@@ -256,11 +266,12 @@ int ks_bus_collect(sd_bus *bus, uint64_t deadline, struct ks_bus_pending *p, siz
 			fail_pending(p, n, r < 0 ? r : -ENOTCONN);
 			return r < 0 ? r : -ENOTCONN;
 		}
+		/* Every round checks the deadline, however busy the bus. */
+		now = ks_now_usec();
+		if (now >= deadline || pending(p, n) == 0)
+			break;
 		if (r > 0)
 			continue;
-		now = ks_now_usec();
-		if (now >= deadline)
-			break;
 		r = sd_bus_wait(bus, deadline - now);
 		if (r < 0) {
 			fail_pending(p, n, r);

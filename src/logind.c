@@ -47,8 +47,7 @@ int ks_logind_kill_send(sd_bus *bus, uint64_t deadline, struct ks_logind_query *
 
 	*q = (struct ks_logind_query){ .bus = bus, .deadline = deadline };
 	for (size_t i = 0; i < 3; i++)
-		q->calls[i] =
-			(struct ks_bus_pending){ .error = SD_BUS_ERROR_NULL, .r = -ECANCELED };
+		ks_bus_pending_init(&q->calls[i], -ECANCELED);
 	if (!bus)
 		return -EINVAL;
 	for (size_t i = 0; i < 3 && r >= 0; i++)

@@ -116,7 +116,7 @@ void ks_manager_init(struct ks_manager *m, sd_bus *bus)
 {
 	*m = (struct ks_manager){ .bus = bus, .bus_client = sd_bus_is_bus_client(bus) > 0 };
 	for (size_t i = 0; i < 2; i++)
-		m->setup[i] = (struct ks_bus_pending){ .error = SD_BUS_ERROR_NULL };
+		ks_bus_pending_init(&m->setup[i], 0);
 }
 
 static int send_setup(struct ks_manager *m, uint64_t deadline)
