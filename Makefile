@@ -247,7 +247,7 @@ FUZZ_DIR     := $(BUILDDIR)/fuzz
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 $(WARNINGS) -Iinclude
-FUZZ_COMMON  := src/log.c src/strlist.c src/clock.c src/fileio.c src/number.c $(wildcard include/*.h)
+FUZZ_COMMON  := src/log.c src/strlist.c src/clock.c src/fileio.c src/number.c src/failpolicy.c $(wildcard include/*.h)
 # target:max_len, the largest input each unit takes (256 KiB config,
 # 64 KiB ~/.keepsession, 64 KiB /proc/PID/cgroup, 256 KiB pam.d file).
 FUZZ_RUNS    := fuzz_config:270000 fuzz_optin:70000 fuzz_unitname:4096 fuzz_proc:70000 \
@@ -256,7 +256,7 @@ FUZZ_BINS    := $(foreach r,$(FUZZ_RUNS),$(FUZZ_DIR)/$(firstword $(subst :, ,$(r
 FUZZ_LINK     = mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 $(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c src/config.c src/timespan.c src/optin.c \
-		src/unitname.c $(FUZZ_COMMON)
+		src/unitname.c src/configkey.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)
 $(FUZZ_DIR)/fuzz_optin: fuzz/fuzz_optin.c src/optin.c $(FUZZ_COMMON)
 	$(FUZZ_LINK)

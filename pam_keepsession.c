@@ -24,8 +24,10 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-login.h>
 
+#include "ks_cleanup.h"
 #include "ks_config.h"
 #include "ks_eligibility.h"
+#include "ks_failpolicy.h"
 #include "ks_keeper.h"
 #include "ks_log.h"
 #include "ks_bus.h"
@@ -58,19 +60,20 @@ static void pam_sink(void *ctx, int priority, const char *message)
 	pam_syslog(ctx, priority, "%s", message);
 }
 
-/* Returns 0, or -ENOMEM (logged): then nothing may be acted on, not even
- * a half-loaded configuration. */
-static int load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
-		       struct ks_log *log)
+/* Whether the configuration may be acted on. Out of memory, nothing may,
+ * not even a half-loaded configuration: one line, and false. */
+static bool load_config(pam_handle_t *pamh, int argc, const char **argv, struct ks_config *c,
+			struct ks_log *log)
 {
 	*log = (struct ks_log){ .sink = pam_sink, .ctx = pamh };
 	if (ks_config_init(c) < 0 || ks_config_load(c, argc, argv, 0, log) < 0) {
 		ks_config_free(c);
-		pam_syslog(pamh, LOG_CRIT, "out of memory loading the configuration: nothing kept");
-		return -ENOMEM;
+		ks_fail_log(log, KS_FAIL_CONFIG_NOMEM,
+			    "out of memory loading the configuration: nothing kept");
+		return false;
 	}
 	log->debug = c->debug;
-	return 0;
+	return true;
 }
 
 static int lookup_user(void *ctx, const char *name, struct ks_user *u)
@@ -165,13 +168,13 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 
 	/* Loading here is what validates the configuration at login, so an
 	 * admin sees a broken line before the first logout that needs it. */
-	if (load_config(pamh, argc, argv, &c, &log) < 0)
+	if (!load_config(pamh, argc, argv, &c, &log))
 		return PAM_IGNORE;
 
 	if (pam_getenv(pamh, "XDG_SESSION_ID")) {
-		pam_syslog(pamh, LOG_WARNING,
-			   "pam_systemd ran before pam_keepsession: nothing can be kept; "
-			   "place pam_keepsession before the line that brings in pam_systemd");
+		ks_fail_log(&log, KS_FAIL_MISPLACED,
+			    "pam_systemd ran before pam_keepsession: nothing can be kept; "
+			    "place pam_keepsession before the line that brings in pam_systemd");
 		state = STATE_MISPLACED;
 	} else if (sd_pid_get_session(0, &outer) >= 0) {
 		ks_log(&log, LOG_DEBUG, "already inside session %s: nested, nothing kept", outer);
@@ -189,102 +192,124 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 	return PAM_SUCCESS;
 }
 
-KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+/* Who is kept, with which programs (*programs, *u). The opt-in read takes
+ * its share of timeout: c->timeout_usec is left with what remains, since
+ * timeout bounds the whole close. */
+static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user, struct ks_user *u,
+		   struct ks_strlist *programs, const struct ks_log *log)
 {
-	struct ks_strlist programs = { 0 };
-	struct ks_user u;
-	const void *state = NULL;
-	const char *user = NULL;
-	char *session_id = NULL, *cgroup = NULL;
+	const struct ks_optin_fork reader = { .timeout_usec = c->timeout_usec };
+	const struct ks_eligibility_io eio = {
+		.lookup_user = lookup_user,
+		.in_group = in_group,
+		.ctx = pamh,
+		.read_optin = ks_optin_read_forked,
+		.optin_ctx = (void *)&reader,
+	};
+	uint64_t start = ks_now_usec(), spent;
+
+	if (!ks_eligible(c, user, &eio, u, programs, log))
+		return false;
+	spent = ks_now_usec() - start;
+	c->timeout_usec = spent < c->timeout_usec ? c->timeout_usec - spent : 1;
+	return true;
+}
+
+/* Moves the user's programs out of the session this process runs in.
+ * Returns the number of trees kept; every failure is logged, once. */
+static unsigned keep(const struct ks_config *c, const struct ks_user *u, const char *session_id,
+		     const struct ks_strlist *programs, const struct ks_log *log)
+{
+	_cleanup_(freep) char *cgroup = NULL;
 	enum ks_cgroup_mode cgroup_mode;
 	char cgroup_root[4096];
-	struct ks_config c;
-	struct ks_log log;
 	int r;
 
-	(void)flags;
-	if (sd_booted() <= 0)
-		return PAM_IGNORE;
-	/* Only a session this handle opened, past our own open_session. */
+	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root, sizeof(cgroup_root));
+	if (r < 0) {
+		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN,
+			    "cannot tell how systemd tracks processes: %s", strerror(-r));
+		return 0;
+	}
+	/* sshd runs the close inside the session's own scope. */
+	r = ks_proc_cgroup("/proc", "self", cgroup_mode, &cgroup);
+	if (r < 0) {
+		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN, "cannot read the session's cgroup: %s",
+			    strerror(-r));
+		return 0;
+	}
+	const struct ks_keep_io io = {
+		.proc_root = "/proc",
+		.cgroup_root = cgroup_root,
+		.cgroup_mode = cgroup_mode,
+		.session_cgroup = cgroup,
+		.open_manager = ks_bus_open_manager_io,
+		.open_logind = ks_bus_open_logind_io,
+	};
+	const struct ks_keep_target target = {
+		.user = u->name,
+		.uid = u->uid,
+		.session_id = session_id,
+		.programs = programs,
+		.logind_kills = ks_policy_logind_kills,
+	};
+
+	/* ks_keep() logs its failures and returns them; only the count
+	 * matters here. */
+	r = ks_keep(c, &target, &io, log);
+	return r > 0 ? (unsigned)r : 0;
+}
+
+/* The logind session this close may act on, or NULL: only one this
+ * handle opened, past our own open_session. */
+static char *session_to_close(pam_handle_t *pamh)
+{
+	const void *state = NULL;
+	char *session_id = NULL;
+
 	if (pam_get_data(pamh, KS_DATA_STATE, &state) != PAM_SUCCESS ||
 	    (uintptr_t)state != STATE_FRESH)
-		return PAM_IGNORE;
+		return NULL;
 	/* With the guard installed and a session, the record is the guard's
 	 * to remove when the scope stops (it may outlive this logout:
 	 * KillUserProcesses=no leaves the session closing); else nobody would. */
 	if (sd_pid_get_session(0, &session_id) < 0) {
 		(void)ks_record_remove(KS_RECORD_DIR, getpid());
-		return PAM_IGNORE; /* no logind session: pam_systemd did not register one */
+		return NULL; /* no logind session: pam_systemd did not register one */
 	}
 	if (!guard_installed(NULL))
 		(void)ks_record_remove(KS_RECORD_DIR, getpid());
+	return session_id;
+}
 
-	if (load_config(pamh, argc, argv, &c, &log) < 0) {
-		free(session_id);
+KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	_cleanup_(freep) char *session_id = NULL;
+	struct ks_strlist programs = { 0 };
+	const char *user = NULL;
+	struct ks_config c;
+	struct ks_user u;
+	struct ks_log log;
+
+	(void)flags;
+	if (sd_booted() <= 0)
+		return PAM_IGNORE;
+	session_id = session_to_close(pamh);
+	if (!session_id)
+		return PAM_IGNORE;
+	if (!load_config(pamh, argc, argv, &c, &log))
 		return PAM_SUCCESS;
-	}
 
-	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user) {
+	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
-		goto out;
-	}
-	{
-		const struct ks_optin_fork reader = { .timeout_usec = c.timeout_usec };
-		const struct ks_eligibility_io eio = {
-			.lookup_user = lookup_user,
-			.in_group = in_group,
-			.ctx = pamh,
-			.read_optin = ks_optin_read_forked,
-			.optin_ctx = (void *)&reader,
-		};
+	/* From here on, u.name: the canonical name, not PAM_USER. */
+	else if (decide(pamh, &c, user, &u, &programs, &log)) {
+		unsigned kept = keep(&c, &u, session_id, &programs, &log);
 
-		uint64_t start = ks_now_usec(), spent;
-
-		/* From here on, u.name: the canonical name, not PAM_USER. */
-		if (!ks_eligible(&c, user, &eio, &u, &programs, &log))
-			goto out;
-		/* timeout bounds the whole close: the keeper gets what the
-		 * opt-in read (at most a third of it) left. */
-		spent = ks_now_usec() - start;
-		c.timeout_usec = spent < c.timeout_usec ? c.timeout_usec - spent : 1;
+		if (kept > 0 && guard_installed(NULL))
+			note_kept(session_id, kept, &log);
 	}
-
-	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode, cgroup_root, sizeof(cgroup_root));
-	if (r < 0) {
-		ks_log(&log, LOG_ERR, "cannot tell how systemd tracks processes: %s", strerror(-r));
-		goto out;
-	}
-	/* sshd runs the close inside the session's own scope. */
-	r = ks_proc_cgroup("/proc", "self", cgroup_mode, &cgroup);
-	if (r < 0) {
-		ks_log(&log, LOG_ERR, "cannot read the session's cgroup: %s", strerror(-r));
-		goto out;
-	}
-	{
-		const struct ks_keep_io io = {
-			.proc_root = "/proc",
-			.cgroup_root = cgroup_root,
-			.cgroup_mode = cgroup_mode,
-			.session_cgroup = cgroup,
-			.open_manager = ks_bus_open_manager_io,
-			.open_logind = ks_bus_open_logind_io,
-		};
-		const struct ks_keep_target target = {
-			.user = u.name,
-			.uid = u.uid,
-			.session_id = session_id,
-			.programs = &programs,
-			.logind_kills = ks_policy_logind_kills,
-		};
-
-		r = ks_keep(&c, &target, &io, &log);
-	}
-	if (r > 0 && guard_installed(NULL))
-		note_kept(session_id, (unsigned)r, &log);
-out:
 	ks_strlist_clear(&programs);
 	ks_config_free(&c);
-	free(cgroup);
-	free(session_id);
 	return PAM_SUCCESS;
 }

@@ -6,7 +6,7 @@
  * unescape back to what was escaped.
  *
  * Input: 4 bytes of pid, then "user\0program", then the rest is tried as
- * a slice name.
+ * a slice name and as a slice template (the pid's bytes as its uid).
  */
 #include <assert.h>
 #include <errno.h>
@@ -171,6 +171,22 @@ static bool slice_ok(const char *s)
 	return true;
 }
 
+/* The slice rule has one owner: what ks_slice_template_valid() accepts
+ * (what config takes) expands for every uid to a name systemd takes, and
+ * what it refuses never expands. */
+static void fuzz_slice_template(const char *s, uint32_t uid)
+{
+	char buf[KS_UNIT_NAME_MAX + 1];
+	int n = ks_slice_expand(s, (uid_t)uid, buf, sizeof(buf));
+
+	if (!ks_slice_template_valid(s)) {
+		assert(n < 0);
+		return;
+	}
+	assert(n > 0 && (size_t)n == strlen(buf) && slice_ok(buf));
+	assert(ks_slice_expand(s, (uid_t)UINT32_MAX, buf, sizeof(buf)) > 0 && slice_ok(buf));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *copy, *user, *program, *rest;
@@ -202,6 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = ks_slice_name_valid(rest);
 	assert(r == 0 || r == 1);
 	assert((r == 1) == slice_ok(rest));
+	fuzz_slice_template(rest, (uint32_t)pid);
 
 	free(copy);
 	return 0;

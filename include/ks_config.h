@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The admin's configuration: its defaults, its keys and values (configkey.c)
+ * and its load from the file and the module arguments (config.c). */
 #ifndef KS_CONFIG_H
 #define KS_CONFIG_H
 
@@ -10,6 +12,8 @@
 #include "ks_log.h"
 #include "ks_strlist.h"
 
+/* What separates keys, values and entries (no newline: lines are split). */
+#define KS_CONFIG_BLANKS " \t\r\f\v"
 #define KS_DEFAULT_CONF "/etc/security/keepsession.conf"
 #define KS_DEFAULT_COMMANDS "tmux,screen,zellij,dtach,abduco,mosh-server,tmate,shpool"
 #define KS_USEC_PER_SEC 1000000ULL

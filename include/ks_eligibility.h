@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The one decision the module and the stop guard both make: look the user
+ * up, apply the admin's lists (policy), read the opt-in file (optin). */
 #ifndef KS_ELIGIBILITY_H
 #define KS_ELIGIBILITY_H
 

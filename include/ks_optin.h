@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The user's opt-in file ~/.keepsession: opening and checking it as the
+ * user, parsing its program lines, and what it means (ks_optin_status). */
 #ifndef KS_OPTIN_H
 #define KS_OPTIN_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Reading ~/.keepsession from a root process: a child that drops to the
+ * user fetches it, the parent waits on a pipe no longer than its bound. */
 #ifndef KS_OPTIN_FORK_H
 #define KS_OPTIN_FORK_H
 

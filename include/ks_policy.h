@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Who is kept, and with which programs: the admin's users/deny lists and
+ * group membership, narrowed by the opt-in file; logind's kill settings. */
 #ifndef KS_POLICY_H
 #define KS_POLICY_H
 

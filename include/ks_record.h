@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The session record under /run that open_session leaves for the stop
+ * guard: its format, and writing, reading and sweeping it safely as root. */
 #ifndef KS_RECORD_H
 #define KS_RECORD_H
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A growable list of owned strings: config lists, program names, module
+ * arguments. */
 #ifndef KS_STRLIST_H
 #define KS_STRLIST_H
 

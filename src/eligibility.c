@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ks_eligibility.h"
+#include "ks_failpolicy.h"
 
 /* The opt-in file's lines, for a user the admin's lists let through. */
 static enum ks_optin_status read_optin(const struct ks_user *u, enum ks_who who,
@@ -32,8 +33,8 @@ bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_el
 	*u = (struct ks_user){ 0 };
 	r = io->lookup_user(io->ctx, name, u);
 	if (r < 0 || !u->name || !*u->name) {
-		ks_log(log, LOG_ERR, "cannot look up user %s: %s", name,
-		       r == -ENOENT || r >= 0 ? "no such user" : strerror(-r));
+		ks_fail_log(log, KS_FAIL_USER_LOOKUP, "cannot look up user %s: %s", name,
+			    r == -ENOENT || r >= 0 ? "no such user" : strerror(-r));
 		return false;
 	}
 	who = ks_policy_who(c, u, io->in_group, io->ctx, log);
@@ -41,8 +42,8 @@ bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_el
 	r = ks_policy_decide(c, who, optin, &lines, programs);
 	ks_strlist_clear(&lines);
 	if (r < 0)
-		ks_log(log, LOG_ERR, "out of memory deciding what to keep of %s: nothing kept",
-		       u->name);
+		ks_fail_log(log, KS_FAIL_DECIDE_NOMEM,
+			    "out of memory deciding what to keep of %s: nothing kept", u->name);
 	else if (r == 0)
 		ks_log(log, LOG_DEBUG, "%s is not kept", u->name);
 	return r > 0;

@@ -16,6 +16,7 @@
 #include "ks_manager.h"
 #include "ks_mover.h"
 #include "ks_scopemsg.h"
+#include "ks_unitname.h"
 
 /* A job path longer than this is hostile. */
 #define MAX_JOB_PATH 1024
@@ -116,23 +117,15 @@ int ks_mover_open(sd_bus *bus, uint64_t deadline, const struct ks_log *log, stru
 	return 0;
 }
 
-static bool slice_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == ':' || c == '_' || c == '.' || c == '-' || c == '\\';
-}
-
-/* Returns the length written, or -EINVAL (bad specifier or character) /
- * -ENAMETOOLONG. */
+/* Returns the length written, or -EINVAL / -ENAMETOOLONG: the rule is
+ * ks_slice_expand()'s, the one config checks the admin's slice with. */
 int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r, char *buf,
 		   size_t size)
 {
 	const char *src;
-	size_t len = 0;
 
-	if (!m || !r || !buf || size == 0)
+	if (!m || !r)
 		return -EINVAL;
-
 	src = r->slice;
 	if (!src) {
 		/* Before 240, logind removed user-UID.slice at the last
@@ -143,35 +136,7 @@ int ks_mover_slice(const struct ks_mover *m, const struct ks_scope_request *r, c
 		else
 			src = "user-%U.slice";
 	}
-
-	for (const char *p = src; *p; p++) {
-		char num[24];
-		const char *add = p;
-		size_t n = 1;
-
-		if (*p == '%' && p[1] == 'U') {
-			(void)snprintf(num, sizeof(num), "%" PRIu32, (uint32_t)r->uid);
-			add = num;
-			n = strlen(num);
-			p++;
-		} else if (*p == '%' && p[1] == '%') {
-			p++; /* "%%" is one '%', at add */
-		} else if (*p == '%') {
-			return -EINVAL;
-		}
-		if (len + n >= size || len + n > 255)
-			return -ENAMETOOLONG;
-		memcpy(buf + len, add, n);
-		len += n;
-	}
-	buf[len] = '\0';
-
-	if (len <= strlen(".slice") || strcmp(buf + len - strlen(".slice"), ".slice") != 0)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++)
-		if (!slice_char_ok(buf[i]))
-			return -EINVAL;
-	return (int)len;
+	return ks_slice_expand(src, r->uid, buf, size);
 }
 
 /* Before 240 (2018), logind removed user-UID.slice at the last logout:

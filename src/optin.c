@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ks_cleanup.h"
+#include "ks_fileio.h"
+#include "ks_failpolicy.h"
 #include "ks_optin.h"
 
 /* A few bad lines are worth a log line each; a file full of garbage gets
@@ -89,19 +92,22 @@ static void report(const struct skips *sk, const struct ks_strlist *programs, co
 		   const struct ks_log *log)
 {
 	if (sk->n > 0 && programs->n == 0) {
-		ks_log(log, LOG_WARNING, "%s: no valid program line (%u skipped): nothing is kept",
-		       origin, sk->n);
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES,
+			    "%s: no valid program line (%u skipped): nothing is kept", origin,
+			    sk->n);
 		return;
 	}
 	for (unsigned i = 0; i < sk->n && i < KS_OPTIN_LOGGED_LINES_MAX; i++)
-		ks_log(log, LOG_WARNING, "%s: line %u skipped: %s", origin, sk->line[i],
-		       sk->too_long[i] ? "too long" : "not a base name or absolute path");
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES, "%s: line %u skipped: %s", origin,
+			    sk->line[i],
+			    sk->too_long[i] ? "too long" : "not a base name or absolute path");
 	if (sk->n > KS_OPTIN_LOGGED_LINES_MAX)
-		ks_log(log, LOG_WARNING, "%s: %u more lines skipped", origin,
-		       sk->n - KS_OPTIN_LOGGED_LINES_MAX);
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES, "%s: %u more lines skipped", origin,
+			    sk->n - KS_OPTIN_LOGGED_LINES_MAX);
 	if (sk->dropped > 0)
-		ks_log(log, LOG_WARNING, "%s: more than %d programs, %u ignored", origin,
-		       KS_OPTIN_PROGRAMS_MAX, sk->dropped);
+		ks_fail_log(log, KS_FAIL_OPTIN_INVALID_LINES,
+			    "%s: more than %d programs, %u ignored", origin, KS_OPTIN_PROGRAMS_MAX,
+			    sk->dropped);
 }
 
 /* One line of the file, trimmed: a program to add, or a skip. */
@@ -148,79 +154,62 @@ int ks_optin_parse(const char *text, size_t len, struct ks_strlist *programs, co
 	return (int)(sk.n > INT_MAX ? INT_MAX : sk.n);
 }
 
-/* Reads fd to its end, at most KS_OPTIN_MAX_SIZE bytes, into buf (one byte
- * more in size, to see a file that grew). Returns the length, -EFBIG, or
- * -errno. */
-static ssize_t read_bounded(int fd, char *buf)
+/* ks_file_trust()'s answer as the check that crosses the reader's pipe. */
+static enum ks_optin_check trust_check(const struct stat *st, uid_t owner)
 {
-	size_t len = 0;
-
-	while (len <= KS_OPTIN_MAX_SIZE) {
-		ssize_t n = read(fd, buf + len, KS_OPTIN_MAX_SIZE + 1 - len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > KS_OPTIN_MAX_SIZE)
-		return -EFBIG;
-	return (ssize_t)len;
-}
-
-static enum ks_optin_check stat_check(const struct stat *st, uid_t owner)
-{
-	if (!S_ISREG(st->st_mode))
-		return KS_OPTIN_CHECK_NOT_REGULAR;
-	if (st->st_uid != owner)
-		return KS_OPTIN_CHECK_NOT_OWNED;
 	/* Like sshd's StrictModes: what others may write is not the user's
 	 * word. */
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
+	switch (ks_file_trust(st, owner, S_IWGRP | S_IWOTH, KS_OPTIN_MAX_SIZE)) {
+	case KS_FILE_TRUSTED:
+		return KS_OPTIN_CHECK_OK;
+	case KS_FILE_NOT_REGULAR:
+		return KS_OPTIN_CHECK_NOT_REGULAR;
+	case KS_FILE_NOT_OWNED:
+		return KS_OPTIN_CHECK_NOT_OWNED;
+	case KS_FILE_WRITABLE_BY_OTHERS:
 		return KS_OPTIN_CHECK_WRITABLE;
-	if (st->st_size > KS_OPTIN_MAX_SIZE)
+	case KS_FILE_TOO_LARGE:
+	default:
 		return KS_OPTIN_CHECK_TOO_LARGE;
-	return KS_OPTIN_CHECK_OK;
+	}
+}
+
+/* The check of a failed open. */
+static struct ks_optin_fetched open_failed(int fd)
+{
+	if (fd == -ENOENT || fd == -ENOTDIR)
+		return (struct ks_optin_fetched){ .check = KS_OPTIN_CHECK_ABSENT, .err = -fd };
+	/* ks_open_regular_at() opens, then refuses what is not a file. */
+	if (fd == -EINVAL)
+		return (struct ks_optin_fetched){ .check = KS_OPTIN_CHECK_NOT_REGULAR };
+	return (struct ks_optin_fetched){ .check = KS_OPTIN_CHECK_CANNOT_OPEN, .err = -fd };
 }
 
 struct ks_optin_fetched ks_optin_fetch(const char *path, uid_t owner, char *buf)
 {
-	struct ks_optin_fetched f = { .check = KS_OPTIN_CHECK_OK };
-	struct stat st;
-	int fd;
-
 	/* Symlinks are followed: dotfile managers use them. The caller runs
 	 * with the user's privileges, so only what the user can read opens. */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		f.err = errno;
-		f.check = f.err == ENOENT || f.err == ENOTDIR ? KS_OPTIN_CHECK_ABSENT :
-								KS_OPTIN_CHECK_CANNOT_OPEN;
-		return f;
-	}
-	if (fstat(fd, &st) < 0) {
-		f.err = errno;
-		f.check = KS_OPTIN_CHECK_CANNOT_STAT;
-	} else {
-		f.check = stat_check(&st, owner);
-	}
-	if (f.check == KS_OPTIN_CHECK_OK) {
-		ssize_t len = read_bounded(fd, buf);
+	_cleanup_(closep) int fd = ks_open_regular_at(AT_FDCWD, path, 0);
+	struct ks_optin_fetched f = { .check = KS_OPTIN_CHECK_OK };
+	struct stat st;
+	size_t len = 0;
+	int r;
 
-		if (len == -EFBIG) {
-			f.check = KS_OPTIN_CHECK_GREW;
-		} else if (len < 0) {
-			f.check = KS_OPTIN_CHECK_CANNOT_READ;
-			f.err = (int)-len;
-		} else {
-			f.len = (uint32_t)len;
-		}
-	}
-	(void)close(fd);
+	if (fd < 0)
+		return open_failed(fd);
+	if (fstat(fd, &st) < 0)
+		return (struct ks_optin_fetched){ .check = KS_OPTIN_CHECK_CANNOT_STAT,
+						  .err = errno };
+	f.check = trust_check(&st, owner);
+	if (f.check != KS_OPTIN_CHECK_OK)
+		return f;
+	r = ks_read_bounded(fd, buf, KS_OPTIN_MAX_SIZE + 1, true, &len);
+	if (r == -EFBIG)
+		f.check = KS_OPTIN_CHECK_GREW;
+	else if (r < 0)
+		f = (struct ks_optin_fetched){ .check = KS_OPTIN_CHECK_CANNOT_READ, .err = -r };
+	else
+		f.len = (uint32_t)len;
 	return f;
 }
 
@@ -258,6 +247,21 @@ static const char *check_reason(const struct ks_optin_fetched *f, char *text, si
 	return "unknown check result";
 }
 
+/* Which case of the failure policy a refused file is. */
+static enum ks_failure refusal(const struct ks_optin_fetched *f)
+{
+	switch ((enum ks_optin_check)f->check) {
+	case KS_OPTIN_CHECK_NOT_REGULAR:
+	case KS_OPTIN_CHECK_NOT_OWNED:
+	case KS_OPTIN_CHECK_WRITABLE:
+	case KS_OPTIN_CHECK_TOO_LARGE:
+	case KS_OPTIN_CHECK_GREW:
+		return KS_FAIL_OPTIN_UNTRUSTED;
+	default:
+		return KS_FAIL_OPTIN_UNREADABLE;
+	}
+}
+
 enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetched *f,
 				    const char *buf, struct ks_strlist *programs,
 				    const struct ks_log *log)
@@ -271,13 +275,13 @@ enum ks_optin_status ks_optin_judge(const char *path, const struct ks_optin_fetc
 		return KS_OPTIN_ABSENT;
 	why = check_reason(f, text, sizeof(text));
 	if (why) {
-		ks_log(log, LOG_WARNING, "%s ignored: %s", path, why);
+		ks_fail_log(log, refusal(f), "%s ignored: %s", path, why);
 		return KS_OPTIN_REFUSED;
 	}
 	r = ks_optin_parse(buf, f->len, programs, path, log);
 	if (r < 0) {
 		ks_strlist_clear(programs);
-		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
+		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
 	/* Lines meant as programs, none usable: not "no list" (the admin's
@@ -295,7 +299,7 @@ enum ks_optin_status ks_optin_read(const char *path, uid_t owner, struct ks_strl
 	ks_strlist_clear(programs);
 	buf = malloc(KS_OPTIN_MAX_SIZE + 1);
 	if (!buf) {
-		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
+		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
 	f = ks_optin_fetch(path, owner, buf);

@@ -28,6 +28,7 @@
 #endif
 
 #include "ks_clock.h"
+#include "ks_failpolicy.h"
 #include "ks_fileio.h"
 #include "ks_optin_fork.h"
 
@@ -236,12 +237,12 @@ static enum ks_optin_status judge_answer(const char *path, enum answer_end end, 
 
 	switch (end) {
 	case ANSWER_LATE:
-		ks_log(log, LOG_WARNING, "%s ignored: no answer within %" PRIu64 " ms", path,
-		       bound / 1000);
+		ks_fail_log(log, KS_FAIL_OPTIN_READER_TIMEOUT,
+			    "%s ignored: no answer within %" PRIu64 " ms", path, bound / 1000);
 		return KS_OPTIN_REFUSED;
 	case ANSWER_BROKEN:
-		ks_log(log, LOG_WARNING, "%s ignored: cannot read the reader's answer: %s", path,
-		       strerror(err));
+		ks_fail_log(log, KS_FAIL_OPTIN_UNREADABLE,
+			    "%s ignored: cannot read the reader's answer: %s", path, strerror(err));
 		return KS_OPTIN_REFUSED;
 	case ANSWER_TOO_LONG:
 	case ANSWER_DONE:
@@ -249,7 +250,8 @@ static enum ks_optin_status judge_answer(const char *path, enum answer_end end, 
 		break;
 	}
 	if (end != ANSWER_DONE || !parse_answer(buf, len, &f)) {
-		ks_log(log, LOG_WARNING, "%s ignored: the reader ended without an answer", path);
+		ks_fail_log(log, KS_FAIL_OPTIN_UNREADABLE,
+			    "%s ignored: the reader ended without an answer", path);
 		return KS_OPTIN_REFUSED;
 	}
 	return ks_optin_judge(path, &f, buf + sizeof(f), lines, log);
@@ -301,13 +303,13 @@ enum ks_optin_status ks_optin_read_forked(void *ctx, const struct ks_user *u, co
 	ks_strlist_clear(lines);
 	buf = malloc(ANSWER_MAX + 1);
 	if (!buf) {
-		ks_log(log, LOG_ERR, "%s ignored: out of memory", path);
+		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
 	pid = start_child(o, u, path, &fd);
 	if (pid < 0) {
-		ks_log(log, LOG_ERR, "%s ignored: cannot start its reader: %s", path,
-		       strerror((int)-pid));
+		ks_fail_log(log, KS_FAIL_OPTIN_READER_FAILED,
+			    "%s ignored: cannot start its reader: %s", path, strerror((int)-pid));
 		free(buf);
 		return KS_OPTIN_REFUSED;
 	}

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "ks_failpolicy.h"
 #include "ks_policy.h"
 
 enum ks_membership ks_policy_membership(const struct group *gr, const struct ks_user *u)
@@ -58,9 +59,9 @@ enum ks_who ks_policy_who(const struct ks_config *c, const struct ks_user *u,
 	case KS_MEMBER_YES:
 		return KS_WHO_DENIED;
 	case KS_MEMBER_UNKNOWN:
-		ks_log(log, LOG_WARNING,
-		       "deny = @%s: cannot look up the group; %s is treated as denied", group,
-		       u->name);
+		ks_fail_log(log, KS_FAIL_DENY_GROUP_LOOKUP,
+			    "deny = @%s: cannot look up the group; %s is treated as denied", group,
+			    u->name);
 		return KS_WHO_DENIED;
 	case KS_MEMBER_NO:
 	default:
@@ -70,9 +71,9 @@ enum ks_who ks_policy_who(const struct ks_config *c, const struct ks_user *u,
 	case KS_MEMBER_YES:
 		return KS_WHO_LISTED;
 	case KS_MEMBER_UNKNOWN:
-		ks_log(log, LOG_WARNING,
-		       "users = @%s: cannot look up the group; %s is treated as not a member",
-		       group, u->name);
+		ks_fail_log(log, KS_FAIL_USERS_GROUP_LOOKUP,
+			    "users = @%s: cannot look up the group; %s is treated as not a member",
+			    group, u->name);
 		break;
 	case KS_MEMBER_NO:
 	default:

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ks_cleanup.h"
 #include "ks_fileio.h"
 #include "ks_number.h"
 #include "ks_proctree.h"
@@ -247,47 +248,33 @@ out:
 	return ret;
 }
 
-/* Reads the record named name in dfd, checking the file as hostile. */
+/* Reads the record named name in dfd, checking the file as hostile:
+ * -EPERM for a link, a non-file or one not root's alone, -EFBIG for one
+ * too large (or grown since fstat). */
 static int read_at(int dfd, const char *name, uid_t owner, struct ks_record *r)
 {
+	_cleanup_(closep) int fd = ks_open_regular_at(dfd, name, O_NOFOLLOW);
 	char text[KS_RECORD_MAX_SIZE + 1];
 	struct stat st;
 	size_t len = 0;
-	int fd, ret;
+	int ret;
 
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -ELOOP || fd == -EINVAL)
+		return -EPERM;
 	if (fd < 0)
-		return errno == ELOOP ? -EPERM : -errno;
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto out;
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	switch (ks_file_trust(&st, owner, 077, KS_RECORD_MAX_SIZE)) {
+	case KS_FILE_TRUSTED:
+		break;
+	case KS_FILE_TOO_LARGE:
+		return -EFBIG;
+	default:
+		return -EPERM;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_uid != owner || (st.st_mode & 077) != 0) {
-		ret = -EPERM;
-		goto out;
-	}
-	if (st.st_size > KS_RECORD_MAX_SIZE) {
-		ret = -EFBIG;
-		goto out;
-	}
-	/* One byte past the limit tells a file that grew since fstat. */
-	while (len < sizeof(text)) {
-		ssize_t n = read(fd, text + len, sizeof(text) - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	ret = len > KS_RECORD_MAX_SIZE ? -EFBIG : ks_record_parse(text, len, r);
-out:
-	close(fd);
-	return ret;
+	ret = ks_read_bounded(fd, text, sizeof(text), true, &len);
+	return ret < 0 ? ret : ks_record_parse(text, len, r);
 }
 
 int ks_record_read(const char *dir, pid_t leader, uid_t owner, struct ks_record *r)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -197,4 +198,66 @@ int ks_slice_name_valid(const char *s)
 	}
 	/* Nor a trailing one: "a-.slice" names no parent. */
 	return !dash;
+}
+
+/* Copies template into buf, each "%U" replaced by uid_text. Returns the
+ * length, -EINVAL (another '%', a '\\'), or -ENAMETOOLONG (longer than a
+ * unit name may be, or than buf). */
+static int expand_template(const char *template, const char *uid_text, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (const char *p = template; *p; p++) {
+		const char *piece = p;
+		size_t len = 1;
+
+		if (*p == '%') {
+			if (p[1] != 'U')
+				return -EINVAL;
+			piece = uid_text;
+			len = strlen(uid_text);
+			p++;
+		} else if (*p == '\\') {
+			return -EINVAL;
+		}
+		if (len > KS_UNIT_NAME_MAX - n || len >= size - n)
+			return -ENAMETOOLONG;
+		memcpy(buf + n, piece, len);
+		n += len;
+	}
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* The template with the longest uid in place of "%U": 0, or -errno. */
+static int check_template(const char *template)
+{
+	char expanded[KS_UNIT_NAME_MAX + 1];
+	int n;
+
+	if (!template)
+		return -EINVAL;
+	n = expand_template(template, "4294967295", expanded, sizeof(expanded));
+	if (n < 0)
+		return n;
+	return ks_slice_name_valid(expanded) == 1 ? 0 : -EINVAL;
+}
+
+bool ks_slice_template_valid(const char *template)
+{
+	return check_template(template) == 0;
+}
+
+int ks_slice_expand(const char *template, uid_t uid, char *buf, size_t size)
+{
+	char digits[16];
+	int r;
+
+	if (!buf || size == 0)
+		return -EINVAL;
+	r = check_template(template);
+	if (r < 0)
+		return r;
+	(void)snprintf(digits, sizeof(digits), "%" PRIu32, (uint32_t)uid);
+	return expand_template(template, digits, buf, size);
 }

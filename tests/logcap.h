@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Test helpers, header-only so that each test binary stays self-contained:
- * a ks_log sink that records lines, and a scratch directory.
+ * a ks_log sink that records lines, a scratch directory, and the fixture
+ * part made of both (struct scratch_log).
  */
 #ifndef KS_TEST_LOGCAP_H
 #define KS_TEST_LOGCAP_H
@@ -139,6 +140,41 @@ static inline char *scratch_write(const char *dir, const char *name, const char 
 		return NULL;
 	}
 	return path;
+}
+
+/*
+ * The part of a fixture every file-reading test shares: a scratch directory
+ * and a log capture. scratch_log_teardown() prints what was logged (the
+ * context of a failing assertion) and removes the directory.
+ */
+struct scratch_log {
+	char *dir;
+	struct logcap cap;
+	struct ks_log log;
+};
+
+/* Returns 0, or -1 with nothing to undo. */
+static inline int scratch_log_setup(struct scratch_log *s)
+{
+	s->dir = scratch_dir();
+	if (!s->dir)
+		return -1;
+	s->log = logcap_log(&s->cap);
+	return 0;
+}
+
+/* Clears the log between steps of one test. */
+static inline void scratch_log_relog(struct scratch_log *s)
+{
+	s->log = logcap_log(&s->cap);
+}
+
+static inline void scratch_log_teardown(struct scratch_log *s)
+{
+	if (s->cap.n > 0)
+		logcap_dump(&s->cap);
+	scratch_remove(s->dir);
+	s->dir = NULL;
 }
 
 #endif

@@ -20,29 +20,27 @@
 #define DAY (24 * HOUR)
 
 struct fixture {
-	char *dir;
+	struct scratch_log s;
 	char *noconf; /* "conf=" naming a file that does not exist */
 	struct ks_config c;
-	struct logcap cap;
-	struct ks_log log;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	f->dir = scratch_dir();
-	if (!f->dir || asprintf(&f->noconf, "conf=%s/none.conf", f->dir) < 0)
-		f->noconf = NULL;
-	if (!f->noconf || ks_config_init(&f->c) < 0) {
-		free(f->noconf);
-		scratch_remove(f->dir);
+	if (!f || scratch_log_setup(&f->s) < 0) {
 		free(f);
 		return -1;
 	}
-	f->log = logcap_log(&f->cap);
+	if (asprintf(&f->noconf, "conf=%s/none.conf", f->s.dir) < 0)
+		f->noconf = NULL;
+	if (!f->noconf || ks_config_init(&f->c) < 0) {
+		free(f->noconf);
+		scratch_log_teardown(&f->s);
+		free(f);
+		return -1;
+	}
 	*state = f;
 	return 0;
 }
@@ -51,11 +49,9 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	if (f->cap.n > 0)
-		logcap_dump(&f->cap);
 	ks_config_free(&f->c);
 	free(f->noconf);
-	scratch_remove(f->dir);
+	scratch_log_teardown(&f->s);
 	free(f);
 	return 0;
 }
@@ -63,7 +59,7 @@ static int teardown(void **state)
 /* Clears the log between steps of one test. */
 static void relog(struct fixture *f)
 {
-	f->log = logcap_log(&f->cap);
+	scratch_log_relog(&f->s);
 }
 
 static void assert_list(const struct ks_strlist *l, const char *const *want, size_t n)
@@ -81,12 +77,12 @@ static void assert_list(const struct ks_strlist *l, const char *const *want, siz
 
 static int parse(struct fixture *f, const char *text)
 {
-	return ks_config_parse_text(&f->c, text, strlen(text), "test.conf", &f->log);
+	return ks_config_parse_text(&f->c, text, strlen(text), "test.conf", &f->s.log);
 }
 
 static char *write_conf(struct fixture *f, const char *name, const char *text, mode_t mode)
 {
-	char *path = scratch_write(f->dir, name, text, strlen(text), mode);
+	char *path = scratch_write(f->s.dir, name, text, strlen(text), mode);
 
 	assert_non_null(path);
 	return path;
@@ -256,7 +252,7 @@ static void test_every_key(void **state)
 				  "max_trees = 3\n"
 				  "debug = yes\n"),
 			 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	ASSERT_LIST(&f->c.commands, "tmux", "/opt/bin/screen");
 	ASSERT_LIST(&f->c.users, "alice", "@wheel", "bob");
 	assert_false(f->c.optin);
@@ -313,11 +309,12 @@ static void test_bad_values_keep_default(void **state)
 
 		relog(f);
 		assert_int_equal(
-			ks_config_set(&f->c, bad[i].key, bad[i].value, "test.conf", 7, &f->log), 1);
-		assert_int_equal(f->cap.n, 1);
-		assert_int_equal(f->cap.prio[0], LOG_ERR);
+			ks_config_set(&f->c, bad[i].key, bad[i].value, "test.conf", 7, &f->s.log),
+			1);
+		assert_int_equal(f->s.cap.n, 1);
+		assert_int_equal(f->s.cap.prio[0], LOG_ERR);
 		snprintf(prefix, sizeof(prefix), "test.conf:7: %s: ", bad[i].key);
-		assert_ptr_equal(strstr(f->cap.line[0], prefix), f->cap.line[0]);
+		assert_ptr_equal(strstr(f->s.cap.line[0], prefix), f->s.cap.line[0]);
 	}
 	relog(f);
 	assert_true(f->c.optin);
@@ -330,10 +327,10 @@ static void test_bad_values_keep_default(void **state)
 	assert_int_equal(f->c.max_trees, KS_DEFAULT_MAX_TREES);
 
 	/* A module argument is named as such, without a line number. */
-	assert_int_equal(ks_config_set(&f->c, "timeout", "forever", "module argument", 0, &f->log),
-			 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_string_equal(f->cap.line[0],
+	assert_int_equal(
+		ks_config_set(&f->c, "timeout", "forever", "module argument", 0, &f->s.log), 1);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_string_equal(f->s.cap.line[0],
 			    "module argument: timeout: not a time span (like 3s or 500ms)");
 	relog(f);
 }
@@ -350,7 +347,7 @@ static void test_timeout_bounds(void **state)
 	assert_int_equal(f->c.timeout_usec, 1);
 	assert_int_equal(parse(f, "timeout = 1.5s\n"), 0);
 	assert_int_equal(f->c.timeout_usec, 1500 * 1000);
-	assert_int_equal(logcap_count(&f->cap, "test.conf:1: timeout: must be more than 0"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "test.conf:1: timeout: must be more than 0"), 1);
 	relog(f);
 }
 
@@ -365,7 +362,7 @@ static void test_max_trees_bounds(void **state)
 	assert_int_equal(parse(f, "max_trees = 0\n"), 1);
 	assert_int_equal(f->c.max_trees, KS_MAX_MAX_TREES);
 	assert_int_equal(
-		logcap_count(&f->cap, "test.conf:1: max_trees: must be a number from 1 to 4096"),
+		logcap_count(&f->s.cap, "test.conf:1: max_trees: must be a number from 1 to 4096"),
 		1);
 	relog(f);
 }
@@ -386,7 +383,7 @@ static void test_max_age(void **state)
 	assert_int_equal(f->c.max_age_usec, HOUR);
 	assert_int_equal(parse(f, "max_age = 99999999999y\n"), 1);
 	assert_int_equal(f->c.max_age_usec, HOUR);
-	assert_int_equal(f->cap.n, 2);
+	assert_int_equal(f->s.cap.n, 2);
 	relog(f);
 }
 
@@ -405,32 +402,32 @@ static void test_slice(void **state)
 	char long_name[300];
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		assert_int_equal(ks_config_set(&f->c, "slice", good[i], "t", 1, &f->log), 0);
+		assert_int_equal(ks_config_set(&f->c, "slice", good[i], "t", 1, &f->s.log), 0);
 		assert_string_equal(f->c.slice, good[i]);
 	}
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (ks_config_set(&f->c, "slice", bad[i], "t", 1, &f->log) != 1)
+		if (ks_config_set(&f->c, "slice", bad[i], "t", 1, &f->s.log) != 1)
 			fail_msg("slice \"%s\" accepted", bad[i]);
 		assert_string_equal(f->c.slice, good[5]);
 	}
-	assert_int_equal(f->cap.n, sizeof(bad) / sizeof(bad[0]));
+	assert_int_equal(f->s.cap.n, sizeof(bad) / sizeof(bad[0]));
 	relog(f);
 
 	/* 255 bytes fit, 256 do not; "%U" counts as the longest uid. */
 	memset(long_name, 'a', sizeof(long_name));
 	strcpy(long_name + 249, ".slice");
-	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->log), 0);
+	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->s.log), 0);
 	strcpy(long_name + 250, ".slice");
-	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->log), 1);
+	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->s.log), 1);
 	memcpy(long_name + 240, "%U.slice", 9); /* 240 + 10 + 6 = 256 */
-	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->log), 1);
+	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->s.log), 1);
 	memcpy(long_name + 239, "%U.slice", 9); /* 239 + 10 + 6 = 255 */
-	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->log), 0);
+	assert_int_equal(ks_config_set(&f->c, "slice", long_name, "t", 1, &f->s.log), 0);
 	assert_string_equal(f->c.slice, long_name);
 
 	/* An empty value goes back to the default. */
-	assert_int_equal(ks_config_set(&f->c, "slice", "", "t", 1, &f->log), 0);
+	assert_int_equal(ks_config_set(&f->c, "slice", "", "t", 1, &f->s.log), 0);
 	assert_null(f->c.slice);
 	relog(f);
 }
@@ -444,12 +441,12 @@ static void test_commands_entries(void **state)
 				  "/a/./b /a/../b tmux byobu,\n"),
 			 10);
 	ASSERT_LIST(&f->c.commands, "tmux", "/usr/bin/screen", "byobu");
-	assert_int_equal(f->cap.n, 10);
-	assert_int_equal(logcap_count(&f->cap, "test.conf:1: commands: entry 2 \"a/b\" dropped"),
+	assert_int_equal(f->s.cap.n, 10);
+	assert_int_equal(logcap_count(&f->s.cap, "test.conf:1: commands: entry 2 \"a/b\" dropped"),
 			 1);
-	assert_int_equal(logcap_count(&f->cap, "entry 3 dropped: empty entry"), 1);
-	assert_int_equal(logcap_count(&f->cap, "entry 14 dropped: empty entry"), 1);
-	assert_int_equal(logcap_count(&f->cap, "neither a base name nor an absolute path"), 8);
+	assert_int_equal(logcap_count(&f->s.cap, "entry 3 dropped: empty entry"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "entry 14 dropped: empty entry"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "neither a base name nor an absolute path"), 8);
 	relog(f);
 
 	/* The exact limit of a program entry. */
@@ -478,7 +475,7 @@ static void test_commands_entries(void **state)
 	/* Given twice: the last wins, no append. */
 	assert_int_equal(parse(f, "commands = zellij\n"), 0);
 	ASSERT_LIST(&f->c.commands, "zellij");
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 }
 
 static void test_user_lists(void **state)
@@ -488,8 +485,8 @@ static void test_user_lists(void **state)
 	assert_int_equal(parse(f, "users = alice, @wheel, *, @, bob\ndeny = @, eve\n"), 2);
 	ASSERT_LIST(&f->c.users, "alice", "@wheel", "*", "bob");
 	ASSERT_LIST(&f->c.deny, "eve");
-	assert_int_equal(logcap_count(&f->cap, "test.conf:1: users: entry 4 \"@\" dropped"), 1);
-	assert_int_equal(logcap_count(&f->cap, "test.conf:2: deny: entry 1 \"@\" dropped"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "test.conf:1: users: entry 4 \"@\" dropped"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "test.conf:2: deny: entry 1 \"@\" dropped"), 1);
 	relog(f);
 
 	assert_int_equal(parse(f, "users = alice\nusers = bob\ndeny = x\ndeny = y, z\n"), 0);
@@ -512,7 +509,7 @@ static void test_syntax(void **state)
 				  "optin\t=\tno\r\n"
 				  "user_commands = yes"),
 			 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	assert_int_equal(f->c.timeout_usec, 5 * SEC);
 	assert_int_equal(f->c.when, KS_WHEN_ALWAYS);
 	assert_false(f->c.optin);        /* CRLF: the '\r' is not part of the value */
@@ -531,12 +528,12 @@ static void test_syntax_errors(void **state)
 				  "Timeout = 8s # keys are case-sensitive\n"),
 			 5);
 	assert_int_equal(f->c.timeout_usec, 7 * SEC);
-	assert_int_equal(f->cap.n, 5);
-	assert_string_equal(f->cap.line[0], "test.conf:1: expected \"key = value\"");
-	assert_string_equal(f->cap.line[1], "test.conf:2: missing key before '='");
-	assert_string_equal(f->cap.line[2], "test.conf:3: nosuch: unknown key");
-	assert_string_equal(f->cap.line[3], "test.conf:4: conf: unknown key");
-	assert_string_equal(f->cap.line[4], "test.conf:6: Timeout: unknown key");
+	assert_int_equal(f->s.cap.n, 5);
+	assert_string_equal(f->s.cap.line[0], "test.conf:1: expected \"key = value\"");
+	assert_string_equal(f->s.cap.line[1], "test.conf:2: missing key before '='");
+	assert_string_equal(f->s.cap.line[2], "test.conf:3: nosuch: unknown key");
+	assert_string_equal(f->s.cap.line[3], "test.conf:4: conf: unknown key");
+	assert_string_equal(f->s.cap.line[4], "test.conf:6: Timeout: unknown key");
 	relog(f);
 }
 
@@ -555,8 +552,8 @@ static void test_hash_inside_value(void **state)
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		relog(f);
 		assert_int_equal(parse(f, texts[i]), 1);
-		assert_int_equal(f->cap.n, 1);
-		assert_non_null(strstr(f->cap.line[0], "'#' starts a comment only at the"));
+		assert_int_equal(f->s.cap.n, 1);
+		assert_non_null(strstr(f->s.cap.line[0], "'#' starts a comment only at the"));
 	}
 	relog(f);
 	assert_int_equal(f->c.when, KS_WHEN_KILL);
@@ -582,9 +579,9 @@ static void test_long_lines_and_nul(void **state)
 	assert_int_equal(parse(f, text), 0);
 	assert_int_equal(f->c.timeout_usec, 4 * SEC);
 	len = (size_t)sprintf(text, "timeout = 3s%4085s\nwhen = always\n", "");
-	assert_int_equal(ks_config_parse_text(&f->c, text, len, "test.conf", &f->log), 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_string_equal(f->cap.line[0], "test.conf:1: line longer than 4096 bytes ignored");
+	assert_int_equal(ks_config_parse_text(&f->c, text, len, "test.conf", &f->s.log), 1);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_string_equal(f->s.cap.line[0], "test.conf:1: line longer than 4096 bytes ignored");
 	assert_int_equal(f->c.when, KS_WHEN_ALWAYS);
 	relog(f);
 	free(text);
@@ -593,11 +590,11 @@ static void test_long_lines_and_nul(void **state)
 	{
 		static const char nul[] = "timeout = 9s\0 garbage\nwhen = kill\n";
 
-		assert_int_equal(ks_config_parse_text(&f->c, nul, sizeof(nul) - 1, "t", &f->log),
+		assert_int_equal(ks_config_parse_text(&f->c, nul, sizeof(nul) - 1, "t", &f->s.log),
 				 1);
 		assert_int_equal(f->c.timeout_usec, 4 * SEC); /* the 9s line is out */
 		assert_int_equal(f->c.when, KS_WHEN_KILL);
-		assert_string_equal(f->cap.line[0], "t:1: line with a NUL byte ignored");
+		assert_string_equal(f->s.cap.line[0], "t:1: line with a NUL byte ignored");
 		relog(f);
 	}
 }
@@ -609,18 +606,18 @@ static void test_file_applies(void **state)
 	struct fixture *f = *state;
 	char *path = write_conf(f, "ok.conf", "timeout = 5s\nbogus = 1\nusers = alice\n", 0644);
 
-	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->log), 1);
+	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->s.log), 1);
 	assert_int_equal(f->c.timeout_usec, 5 * SEC);
 	ASSERT_LIST(&f->c.users, "alice");
-	assert_int_equal(f->cap.n, 1);
-	assert_non_null(strstr(f->cap.line[0], "ok.conf:2: bogus: unknown key"));
+	assert_int_equal(f->s.cap.n, 1);
+	assert_non_null(strstr(f->s.cap.line[0], "ok.conf:2: bogus: unknown key"));
 	relog(f);
 
 	/* 0600 and 0444 are fine too. */
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->log), 1);
+	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->s.log), 1);
 	assert_int_equal(chmod(path, 0444), 0);
-	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->log), 1);
+	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->s.log), 1);
 	relog(f);
 	free(path);
 }
@@ -628,10 +625,10 @@ static void test_file_applies(void **state)
 static void test_file_missing(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_path(f->dir, "absent.conf");
+	char *path = scratch_path(f->s.dir, "absent.conf");
 
-	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->log), 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->s.log), 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(path);
 }
 
@@ -639,11 +636,11 @@ static void test_file_missing(void **state)
 static void assert_refused(struct fixture *f, const char *path, uid_t owner, const char *why)
 {
 	relog(f);
-	assert_int_equal(ks_config_parse_file(&f->c, path, owner, &f->log), 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(f->cap.prio[0], LOG_ERR);
-	if (!strstr(f->cap.line[0], why) || !strstr(f->cap.line[0], path))
-		fail_msg("expected \"%s\" about %s, got \"%s\"", why, path, f->cap.line[0]);
+	assert_int_equal(ks_config_parse_file(&f->c, path, owner, &f->s.log), 1);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(f->s.cap.prio[0], LOG_ERR);
+	if (!strstr(f->s.cap.line[0], why) || !strstr(f->s.cap.line[0], path))
+		fail_msg("expected \"%s\" about %s, got \"%s\"", why, path, f->s.cap.line[0]);
 	assert_int_equal(f->c.timeout_usec, KS_DEFAULT_TIMEOUT_USEC);
 	assert_int_equal(f->c.users.n, 0);
 	relog(f);
@@ -677,7 +674,7 @@ static void test_file_refused_owner(void **state)
 static void test_file_refused_fifo(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_path(f->dir, "fifo.conf");
+	char *path = scratch_path(f->s.dir, "fifo.conf");
 
 	assert_int_equal(mkfifo(path, 0644), 0);
 	hang_guard(10);
@@ -693,20 +690,20 @@ static void test_file_refused_special(void **state)
 
 	assert_int_equal(stat("/dev/null", &st), 0);
 	assert_refused(f, "/dev/null", st.st_uid, "not a regular file");
-	assert_refused(f, f->dir, getuid(), "not a regular file");
+	assert_refused(f, f->s.dir, getuid(), "not a regular file");
 }
 
 static void test_file_symlinks(void **state)
 {
 	struct fixture *f = *state;
 	char *target = write_conf(f, "target.conf", "timeout = 4s\n", 0644);
-	char *link = scratch_path(f->dir, "link.conf");
-	char *loop = scratch_path(f->dir, "loop.conf");
+	char *link = scratch_path(f->s.dir, "link.conf");
+	char *loop = scratch_path(f->s.dir, "loop.conf");
 
 	assert_int_equal(symlink(target, link), 0);
-	assert_int_equal(ks_config_parse_file(&f->c, link, getuid(), &f->log), 0);
+	assert_int_equal(ks_config_parse_file(&f->c, link, getuid(), &f->s.log), 0);
 	assert_int_equal(f->c.timeout_usec, 4 * SEC);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	f->c.timeout_usec = KS_DEFAULT_TIMEOUT_USEC;
 
 	assert_int_equal(symlink(loop, loop), 0);
@@ -740,7 +737,7 @@ static void test_file_size_limit(void **state)
 	char *text = filler(KS_CONFIG_MAX_SIZE, "\ntimeout = 6s\n");
 	char *path = write_conf(f, "big.conf", text, 0644);
 
-	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->log), 0);
+	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->s.log), 0);
 	assert_int_equal(f->c.timeout_usec, 6 * SEC);
 	f->c.timeout_usec = KS_DEFAULT_TIMEOUT_USEC;
 	free(path);
@@ -757,7 +754,7 @@ static void test_file_nul_refused(void **state)
 {
 	struct fixture *f = *state;
 	static const char text[] = "timeout = 9s\nusers = *\n# \0\n";
-	char *path = scratch_write(f->dir, "nul.conf", text, sizeof(text) - 1, 0644);
+	char *path = scratch_write(f->s.dir, "nul.conf", text, sizeof(text) - 1, 0644);
 
 	assert_non_null(path);
 	assert_refused(f, path, getuid(), "contains a NUL byte");
@@ -770,7 +767,7 @@ static void test_file_crlf(void **state)
 	char *path = write_conf(f, "crlf.conf",
 				"# dos\r\n\r\ncommands = tmux, screen\r\ntimeout = 2s\r\n", 0644);
 
-	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->log), 0);
+	assert_int_equal(ks_config_parse_file(&f->c, path, getuid(), &f->s.log), 0);
 	ASSERT_LIST(&f->c.commands, "tmux", "screen");
 	assert_int_equal(f->c.timeout_usec, 2 * SEC);
 	free(path);
@@ -780,7 +777,7 @@ static void test_file_crlf(void **state)
 
 static int load(struct fixture *f, const char **argv, int argc)
 {
-	return ks_config_load(&f->c, argc, argv, getuid(), &f->log);
+	return ks_config_load(&f->c, argc, argv, getuid(), &f->s.log);
 }
 
 static void test_load_args_override_file(void **state)
@@ -801,7 +798,7 @@ static void test_load_args_override_file(void **state)
 	argv[4] = "commands=screen,dtach";
 	argv[5] = "max_age=1d";
 	assert_int_equal(load(f, argv, 6), 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	assert_string_equal(f->c.conf_path, path);
 	ASSERT_LIST(&f->c.users, "bob", "@staff");
 	assert_int_equal(f->c.timeout_usec, 10 * SEC);
@@ -835,8 +832,8 @@ static void test_load_debug_forms(void **state)
 	f->c.debug = false;
 	assert_int_equal(load(f, argv, 2), 1);
 	assert_false(f->c.debug);
-	assert_int_equal(f->cap.n, 1);
-	assert_string_equal(f->cap.line[0], "module argument: debug: not a boolean (yes or no)");
+	assert_int_equal(f->s.cap.n, 1);
+	assert_string_equal(f->s.cap.line[0], "module argument: debug: not a boolean (yes or no)");
 	relog(f);
 }
 
@@ -846,7 +843,7 @@ static void test_load_missing_conf(void **state)
 	const char *argv[] = { f->noconf };
 
 	assert_int_equal(load(f, argv, 1), 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	assert_int_equal(f->c.commands.n, 8);
 	assert_int_equal(f->c.timeout_usec, KS_DEFAULT_TIMEOUT_USEC);
 	assert_string_equal(f->c.conf_path, f->noconf + 5);
@@ -863,14 +860,15 @@ static void test_load_bad_args(void **state)
 	};
 
 	assert_int_equal(load(f, argv, 8), 5);
-	assert_int_equal(f->cap.n, 5);
-	assert_string_equal(f->cap.line[0], "module argument: nodebug: unknown option");
-	assert_string_equal(f->cap.line[1], "module argument: colour: unknown key");
-	assert_string_equal(f->cap.line[2],
+	assert_int_equal(f->s.cap.n, 5);
+	assert_string_equal(f->s.cap.line[0], "module argument: nodebug: unknown option");
+	assert_string_equal(f->s.cap.line[1], "module argument: colour: unknown key");
+	assert_string_equal(f->s.cap.line[2],
 			    "module argument: timeout: not a time span (like 3s or 500ms)");
-	assert_string_equal(f->cap.line[3], "module argument: commands: entry 2 \"../x\" dropped: "
-					    "neither a base name nor an absolute path");
-	assert_string_equal(f->cap.line[4], "module argument: : unknown key");
+	assert_string_equal(f->s.cap.line[3],
+			    "module argument: commands: entry 2 \"../x\" dropped: "
+			    "neither a base name nor an absolute path");
+	assert_string_equal(f->s.cap.line[4], "module argument: : unknown key");
 	assert_int_equal(f->c.when, KS_WHEN_ALWAYS);
 	ASSERT_LIST(&f->c.commands, "tmux");
 	assert_int_equal(f->c.timeout_usec, KS_DEFAULT_TIMEOUT_USEC);
@@ -885,7 +883,7 @@ static void test_load_conf_not_absolute(void **state)
 	/* The default file is read instead; whatever it holds on this host,
 	 * both arguments are reported. */
 	assert_true(load(f, argv, 2) >= 2);
-	assert_int_equal(logcap_count(&f->cap, "module argument: conf: not an absolute path"), 2);
+	assert_int_equal(logcap_count(&f->s.cap, "module argument: conf: not an absolute path"), 2);
 	assert_null(f->c.conf_path);
 	relog(f);
 }
@@ -902,8 +900,8 @@ static void test_load_refused_file(void **state)
 	argv[0] = conf;
 	argv[1] = "deny=eve";
 	assert_int_equal(load(f, argv, 2), 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_non_null(strstr(f->cap.line[0], "writable by group or others"));
+	assert_int_equal(f->s.cap.n, 1);
+	assert_non_null(strstr(f->s.cap.line[0], "writable by group or others"));
 	assert_int_equal(f->c.timeout_usec, KS_DEFAULT_TIMEOUT_USEC);
 	assert_int_equal(f->c.users.n, 0);
 	ASSERT_LIST(&f->c.deny, "eve");

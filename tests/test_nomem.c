@@ -178,11 +178,49 @@ static void test_decision_nomem_logged(void **state)
 	ks_config_free(&c);
 }
 
+/*
+ * Narrowing the admin's programs to the user's lines (the intersection)
+ * fails with -ENOMEM, never -1 and never a silent "not kept": every
+ * allocation fails in turn, and each failure leaves nothing to keep.
+ */
+static void test_narrowing_nomem(void **state)
+{
+	struct ks_strlist lines = { 0 }, programs = { 0 };
+	struct ks_config c;
+	unsigned nomem = 0;
+	long n;
+	(void)state;
+
+	assert_int_equal(ks_config_init(&c), 0);
+	assert_int_equal(ks_strlist_add_split(&lines, "tmux screen"), 0);
+	for (n = 0; n < 100; n++) {
+		int r;
+
+		arm(n);
+		r = ks_policy_decide(&c, KS_WHO_LISTED, KS_OPTIN_OK, &lines, &programs);
+		disarm();
+		if (failed == 0) {
+			assert_int_equal(r, 1);
+			assert_int_equal(programs.n, 2);
+			break;
+		}
+		nomem++;
+		assert_int_equal(r, -ENOMEM);
+		assert_int_equal(programs.n, 0);
+	}
+	assert_true(n < 100);
+	assert_true(nomem >= 2); /* each of the two programs allocates */
+	ks_strlist_clear(&programs);
+	ks_strlist_clear(&lines);
+	ks_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_load_fails_closed),
 		cmocka_unit_test(test_decision_nomem_logged),
+		cmocka_unit_test(test_narrowing_nomem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,24 +23,18 @@
 #define SECRET "s3cr3t"
 
 struct fixture {
-	char *dir;
+	struct scratch_log s;
 	struct ks_strlist programs;
-	struct logcap cap;
-	struct ks_log log;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	f->dir = scratch_dir();
-	if (!f->dir) {
+	if (!f || scratch_log_setup(&f->s) < 0) {
 		free(f);
 		return -1;
 	}
-	f->log = logcap_log(&f->cap);
 	*state = f;
 	return 0;
 }
@@ -49,17 +43,15 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	if (f->cap.n > 0)
-		logcap_dump(&f->cap);
 	ks_strlist_clear(&f->programs);
-	scratch_remove(f->dir);
+	scratch_log_teardown(&f->s);
 	free(f);
 	return 0;
 }
 
 static void relog(struct fixture *f)
 {
-	f->log = logcap_log(&f->cap);
+	scratch_log_relog(&f->s);
 }
 
 static void assert_no_secret(const struct logcap *cap)
@@ -82,12 +74,12 @@ static void assert_list(const struct ks_strlist *l, const char *const *want, siz
 
 static enum ks_optin_status read_file(struct fixture *f, const char *path, uid_t owner)
 {
-	return ks_optin_read(path, owner, &f->programs, &f->log);
+	return ks_optin_read(path, owner, &f->programs, &f->s.log);
 }
 
 static char *write_file(struct fixture *f, const char *name, const char *data, size_t len)
 {
-	char *path = scratch_write(f->dir, name, data, len, 0644);
+	char *path = scratch_write(f->s.dir, name, data, len, 0644);
 
 	assert_non_null(path);
 	return path;
@@ -100,12 +92,12 @@ static void assert_refused(struct fixture *f, const char *path, uid_t owner, con
 	(void)ks_strlist_add(&f->programs, "stale", 5);
 	assert_int_equal(read_file(f, path, owner), KS_OPTIN_REFUSED);
 	assert_int_equal(f->programs.n, 0);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(f->cap.prio[0], LOG_WARNING);
-	if (!strstr(f->cap.line[0], why) || !strstr(f->cap.line[0], path) ||
-	    !strstr(f->cap.line[0], " ignored: "))
-		fail_msg("expected \"%s\" about %s, got \"%s\"", why, path, f->cap.line[0]);
-	assert_no_secret(&f->cap);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(f->s.cap.prio[0], LOG_WARNING);
+	if (!strstr(f->s.cap.line[0], why) || !strstr(f->s.cap.line[0], path) ||
+	    !strstr(f->s.cap.line[0], " ignored: "))
+		fail_msg("expected \"%s\" about %s, got \"%s\"", why, path, f->s.cap.line[0]);
+	assert_no_secret(&f->s.cap);
 	relog(f);
 }
 
@@ -157,7 +149,7 @@ static void test_program_valid(void **state)
 
 static int parse(struct fixture *f, const char *text)
 {
-	return ks_optin_parse(text, strlen(text), &f->programs, "test", &f->log);
+	return ks_optin_parse(text, strlen(text), &f->programs, "test", &f->s.log);
 }
 
 static void test_parse_lines(void **state)
@@ -174,14 +166,14 @@ static void test_parse_lines(void **state)
 				  "dtach"),
 			 0);
 	ASSERT_LIST(&f->programs, "tmux", "/usr/local/bin/screen", "zellij", "dtach");
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 
 	/* Empty and comment-only content: no program, no problem. */
 	ks_strlist_clear(&f->programs);
-	assert_int_equal(ks_optin_parse("", 0, &f->programs, "test", &f->log), 0);
+	assert_int_equal(ks_optin_parse("", 0, &f->programs, "test", &f->s.log), 0);
 	assert_int_equal(parse(f, "# just opting in\n\n"), 0);
 	assert_int_equal(f->programs.n, 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 }
 
 /* Bad lines are skipped and logged by number, never by content. */
@@ -204,15 +196,15 @@ static void test_parse_bad_lines(void **state)
 	assert_string_equal(f->programs.v[0], "tmux");
 	assert_int_equal(strlen(f->programs.v[1]), 255);
 	assert_string_equal(f->programs.v[2], "screen");
-	assert_int_equal(f->cap.n, 5);
-	assert_string_equal(f->cap.line[0], "test: line 2 skipped: " NOT_A_NAME);
-	assert_string_equal(f->cap.line[1], "test: line 3 skipped: " NOT_A_NAME);
-	assert_string_equal(f->cap.line[2], "test: line 4 skipped: " NOT_A_NAME);
-	assert_string_equal(f->cap.line[3], "test: line 5 skipped: " NOT_A_NAME);
-	assert_string_equal(f->cap.line[4], "test: line 6 skipped: too long");
-	for (unsigned i = 0; i < f->cap.n; i++)
-		assert_int_equal(f->cap.prio[i], LOG_WARNING);
-	assert_no_secret(&f->cap);
+	assert_int_equal(f->s.cap.n, 5);
+	assert_string_equal(f->s.cap.line[0], "test: line 2 skipped: " NOT_A_NAME);
+	assert_string_equal(f->s.cap.line[1], "test: line 3 skipped: " NOT_A_NAME);
+	assert_string_equal(f->s.cap.line[2], "test: line 4 skipped: " NOT_A_NAME);
+	assert_string_equal(f->s.cap.line[3], "test: line 5 skipped: " NOT_A_NAME);
+	assert_string_equal(f->s.cap.line[4], "test: line 6 skipped: too long");
+	for (unsigned i = 0; i < f->s.cap.n; i++)
+		assert_int_equal(f->s.cap.prio[i], LOG_WARNING);
+	assert_no_secret(&f->s.cap);
 	relog(f);
 }
 
@@ -226,10 +218,10 @@ static void test_parse_log_bounded(void **state)
 		strcat(text, "a/b\n");
 	assert_int_equal(parse(f, text), 20);
 	assert_int_equal(f->programs.n, 1);
-	assert_int_equal(f->cap.n, 6);
-	assert_string_equal(f->cap.line[0], "test: line 2 skipped: " NOT_A_NAME);
-	assert_string_equal(f->cap.line[4], "test: line 6 skipped: " NOT_A_NAME);
-	assert_string_equal(f->cap.line[5], "test: 15 more lines skipped");
+	assert_int_equal(f->s.cap.n, 6);
+	assert_string_equal(f->s.cap.line[0], "test: line 2 skipped: " NOT_A_NAME);
+	assert_string_equal(f->s.cap.line[4], "test: line 6 skipped: " NOT_A_NAME);
+	assert_string_equal(f->s.cap.line[5], "test: 15 more lines skipped");
 	relog(f);
 }
 
@@ -244,17 +236,17 @@ static void test_parse_none_valid(void **state)
 		strcat(text, "a/b\n");
 	assert_int_equal(parse(f, text), 20);
 	assert_int_equal(f->programs.n, 0);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(f->cap.prio[0], LOG_WARNING);
-	assert_string_equal(f->cap.line[0],
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(f->s.cap.prio[0], LOG_WARNING);
+	assert_string_equal(f->s.cap.line[0],
 			    "test: no valid program line (20 skipped): nothing is kept");
 	relog(f);
 
 	assert_int_equal(parse(f, "# mine\n" SECRET " x\n"), 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_string_equal(f->cap.line[0],
+	assert_int_equal(f->s.cap.n, 1);
+	assert_string_equal(f->s.cap.line[0],
 			    "test: no valid program line (1 skipped): nothing is kept");
-	assert_no_secret(&f->cap);
+	assert_no_secret(&f->s.cap);
 	relog(f);
 }
 
@@ -267,11 +259,11 @@ static void test_parse_programs_bounded(void **state)
 	assert_non_null(text);
 	for (int i = 0; i < 300; i++)
 		len += (size_t)sprintf(text + len, "p%05d\n", i);
-	assert_int_equal(ks_optin_parse(text, len, &f->programs, "test", &f->log), 0);
+	assert_int_equal(ks_optin_parse(text, len, &f->programs, "test", &f->s.log), 0);
 	assert_int_equal(f->programs.n, 256);
 	assert_string_equal(f->programs.v[255], "p00255");
-	assert_int_equal(f->cap.n, 1);
-	assert_string_equal(f->cap.line[0], "test: more than 256 programs, 44 ignored");
+	assert_int_equal(f->s.cap.n, 1);
+	assert_string_equal(f->s.cap.line[0], "test: more than 256 programs, 44 ignored");
 	relog(f);
 	free(text);
 }
@@ -296,12 +288,12 @@ static void test_parse_binary_garbage(void **state)
 		relog(f);
 		ks_strlist_clear(&f->programs);
 		assert_true(ks_optin_parse((const char *)text, len, &f->programs, "test",
-					   &f->log) >= 0);
+					   &f->s.log) >= 0);
 		for (size_t i = 0; i < f->programs.n; i++)
 			assert_true(ks_program_valid(f->programs.v[i], strlen(f->programs.v[i])));
-		assert_true(f->cap.n <= 7);
-		for (unsigned i = 0; i < f->cap.n; i++)
-			for (const char *p = f->cap.line[i]; *p; p++)
+		assert_true(f->s.cap.n <= 7);
+		for (unsigned i = 0; i < f->s.cap.n; i++)
+			for (const char *p = f->s.cap.line[i]; *p; p++)
 				assert_true(*p >= 0x20 && *p < 0x7f);
 	}
 	relog(f);
@@ -319,21 +311,21 @@ static void test_read_ok(void **state)
 	(void)ks_strlist_add(&f->programs, "stale", 5);
 	assert_int_equal(read_file(f, path, getuid()), KS_OPTIN_OK);
 	ASSERT_LIST(&f->programs, "tmux", "/usr/bin/screen");
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(path);
 
 	/* An empty file opts in without naming programs. */
 	path = write_file(f, "empty", "", 0);
 	assert_int_equal(read_file(f, path, getuid()), KS_OPTIN_OK);
 	assert_int_equal(f->programs.n, 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(path);
 }
 
 static void test_read_absent(void **state)
 {
 	struct fixture *f = *state;
-	char *missing = scratch_path(f->dir, "missing");
+	char *missing = scratch_path(f->s.dir, "missing");
 	char *file = write_file(f, "plain", "tmux\n", 5);
 	char *below_file = scratch_path(file, ".keepsession");
 
@@ -342,7 +334,7 @@ static void test_read_absent(void **state)
 	assert_int_equal(f->programs.n, 0);
 	/* a home that is not a directory: as good as no file */
 	assert_int_equal(read_file(f, below_file, getuid()), KS_OPTIN_ABSENT);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(missing);
 	free(file);
 	free(below_file);
@@ -353,7 +345,7 @@ static void test_read_not_regular(void **state)
 	struct fixture *f = *state;
 	struct stat st;
 
-	assert_refused(f, f->dir, getuid(), "not a regular file");
+	assert_refused(f, f->s.dir, getuid(), "not a regular file");
 	assert_int_equal(stat("/dev/null", &st), 0);
 	assert_refused(f, "/dev/null", st.st_uid, "not a regular file");
 }
@@ -361,7 +353,7 @@ static void test_read_not_regular(void **state)
 static void test_read_fifo_does_not_block(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_path(f->dir, "fifo");
+	char *path = scratch_path(f->s.dir, "fifo");
 
 	assert_int_equal(mkfifo(path, 0600), 0);
 	hang_guard(10);
@@ -385,7 +377,7 @@ static void test_read_writable_by_others(void **state)
 {
 	struct fixture *f = *state;
 	char *path = write_file(f, "shared", "tmux\n", 5);
-	char *link = scratch_path(f->dir, "link-to-shared");
+	char *link = scratch_path(f->s.dir, "link-to-shared");
 
 	assert_int_equal(chmod(path, 0664), 0);
 	assert_refused(f, path, getuid(), "writable by group or others");
@@ -398,7 +390,7 @@ static void test_read_writable_by_others(void **state)
 	assert_int_equal(read_file(f, link, getuid()), KS_OPTIN_OK);
 	assert_int_equal(chmod(path, 0444), 0);
 	assert_int_equal(read_file(f, path, getuid()), KS_OPTIN_OK);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(path);
 	free(link);
 }
@@ -412,10 +404,10 @@ static void test_read_none_valid(void **state)
 
 	assert_int_equal(read_file(f, path, getuid()), KS_OPTIN_NONE_VALID);
 	assert_int_equal(f->programs.n, 0);
-	assert_int_equal(f->cap.n, 1);
-	assert_non_null(strstr(f->cap.line[0], "no valid program line (2 skipped)"));
-	assert_non_null(strstr(f->cap.line[0], path));
-	assert_no_secret(&f->cap);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_non_null(strstr(f->s.cap.line[0], "no valid program line (2 skipped)"));
+	assert_non_null(strstr(f->s.cap.line[0], path));
+	assert_no_secret(&f->s.cap);
 	relog(f);
 	free(path);
 }
@@ -424,13 +416,13 @@ static void test_read_symlinks(void **state)
 {
 	struct fixture *f = *state;
 	char *target = write_file(f, "dotfiles-keepsession", "tmux\n", 5);
-	char *link = scratch_path(f->dir, "link");
-	char *loop = scratch_path(f->dir, "loop");
+	char *link = scratch_path(f->s.dir, "link");
+	char *loop = scratch_path(f->s.dir, "loop");
 
 	assert_int_equal(symlink(target, link), 0);
 	assert_int_equal(read_file(f, link, getuid()), KS_OPTIN_OK);
 	ASSERT_LIST(&f->programs, "tmux");
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 
 	assert_int_equal(symlink("loop", loop), 0);
 	assert_refused(f, loop, getuid(), "cannot open");
@@ -462,7 +454,7 @@ static void test_read_size_limit(void **state)
 
 	assert_int_equal(read_file(f, exact, getuid()), KS_OPTIN_OK);
 	ASSERT_LIST(&f->programs, "tmux");
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	assert_refused(f, over, getuid(), "larger than 64 KiB");
 	free(text);
 	free(exact);
@@ -509,7 +501,7 @@ static void test_read_permission_denied(void **state)
 	int status;
 
 	assert_int_equal(chmod(path, 0), 0);
-	assert_int_equal(chmod(f->dir, 0700), 0);
+	assert_int_equal(chmod(f->s.dir, 0700), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -523,8 +515,9 @@ static void test_read_permission_denied(void **state)
 			code = 2;
 		else if (read_file(f, path, owner) != KS_OPTIN_REFUSED)
 			code = 3;
-		else if (f->cap.n != 1 || !strstr(f->cap.line[0], "ignored: cannot open: ") ||
-			 !strstr(f->cap.line[0], strerror(EACCES)) || logcap_count(&f->cap, SECRET))
+		else if (f->s.cap.n != 1 || !strstr(f->s.cap.line[0], "ignored: cannot open: ") ||
+			 !strstr(f->s.cap.line[0], strerror(EACCES)) ||
+			 logcap_count(&f->s.cap, SECRET))
 			code = 4;
 		free(path);
 		_exit(code);
@@ -548,9 +541,9 @@ static void test_read_bad_content_not_logged(void **state)
 
 	assert_int_equal(read_file(f, path, getuid()), KS_OPTIN_OK);
 	ASSERT_LIST(&f->programs, "tmux");
-	assert_int_equal(f->cap.n, 3);
-	assert_non_null(strstr(f->cap.line[2], "line 3 skipped"));
-	assert_no_secret(&f->cap);
+	assert_int_equal(f->s.cap.n, 3);
+	assert_non_null(strstr(f->s.cap.line[2], "line 3 skipped"));
+	assert_no_secret(&f->s.cap);
 	relog(f);
 	free(path);
 }

@@ -24,29 +24,23 @@
 #define SECRET "s3cr3t"
 
 struct fixture {
-	char *dir;
+	struct scratch_log s;
 	struct ks_user user;
 	struct ks_strlist lines;
-	struct logcap cap;
-	struct ks_log log;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	f->dir = scratch_dir();
-	if (!f->dir) {
+	if (!f || scratch_log_setup(&f->s) < 0) {
 		free(f);
 		return -1;
 	}
 	/* We are the user already: the child needs no id change. */
 	f->user = (struct ks_user){
-		.name = "tester", .uid = getuid(), .gid = getgid(), .home = f->dir
+		.name = "tester", .uid = getuid(), .gid = getgid(), .home = f->s.dir
 	};
-	f->log = logcap_log(&f->cap);
 	*state = f;
 	return 0;
 }
@@ -55,10 +49,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	if (f->cap.n > 0)
-		logcap_dump(&f->cap);
 	ks_strlist_clear(&f->lines);
-	scratch_remove(f->dir);
+	scratch_log_teardown(&f->s);
 	free(f);
 	return 0;
 }
@@ -78,28 +70,28 @@ static enum ks_optin_status read_with(struct fixture *f, const char *path, uint6
 	uid_t ruid, euid, suid, r2, e2, s2;
 	enum ks_optin_status status;
 
-	f->log = logcap_log(&f->cap);
+	scratch_log_relog(&f->s);
 	assert_int_equal(getresuid(&ruid, &euid, &suid), 0);
 	(void)ks_strlist_add(&f->lines, "stale", 5);
-	status = ks_optin_read_forked((void *)&o, &f->user, path, &f->lines, &f->log);
+	status = ks_optin_read_forked((void *)&o, &f->user, path, &f->lines, &f->s.log);
 	/* The parent never changes its own ids. */
 	assert_int_equal(getresuid(&r2, &e2, &s2), 0);
 	assert_true(r2 == ruid && e2 == euid && s2 == suid);
-	assert_int_equal(logcap_count(&f->cap, SECRET), 0);
+	assert_int_equal(logcap_count(&f->s.cap, SECRET), 0);
 	return status;
 }
 
 static void assert_one_line(const struct fixture *f, const char *want)
 {
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(f->cap.prio[0], LOG_WARNING);
-	if (!strstr(f->cap.line[0], want))
-		fail_msg("expected \"%s\", got \"%s\"", want, f->cap.line[0]);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(f->s.cap.prio[0], LOG_WARNING);
+	if (!strstr(f->s.cap.line[0], want))
+		fail_msg("expected \"%s\", got \"%s\"", want, f->s.cap.line[0]);
 }
 
 static void done(struct fixture *f)
 {
-	f->log = logcap_log(&f->cap);
+	scratch_log_relog(&f->s);
 }
 
 /* ---- seams: children that misbehave ---- */
@@ -213,14 +205,14 @@ static void test_reads_file(void **state)
 {
 	struct fixture *f = *state;
 	static const char text[] = "# mine\ntmux\n/usr/bin/screen\n";
-	char *path = scratch_write(f->dir, ".keepsession", text, sizeof(text) - 1, 0644);
+	char *path = scratch_write(f->s.dir, ".keepsession", text, sizeof(text) - 1, 0644);
 
 	assert_non_null(path);
 	assert_int_equal(read_with(f, path, 3000000, NULL), KS_OPTIN_OK);
 	assert_int_equal(f->lines.n, 2);
 	assert_string_equal(f->lines.v[0], "tmux");
 	assert_string_equal(f->lines.v[1], "/usr/bin/screen");
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(path);
 }
 
@@ -239,12 +231,12 @@ static void test_reads_largest_file(void **state)
 	/* A sized buffer, no string: no NUL wanted. */
 	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
 	memcpy(text + KS_OPTIN_MAX_SIZE - 6, "\ntmux\n", 6);
-	path = scratch_write(f->dir, ".keepsession", text, KS_OPTIN_MAX_SIZE, 0644);
+	path = scratch_write(f->s.dir, ".keepsession", text, KS_OPTIN_MAX_SIZE, 0644);
 	assert_non_null(path);
 	assert_int_equal(read_with(f, path, 3000000, NULL), KS_OPTIN_OK);
 	assert_int_equal(f->lines.n, 1);
 	assert_string_equal(f->lines.v[0], "tmux");
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(text);
 	free(path);
 }
@@ -252,19 +244,19 @@ static void test_reads_largest_file(void **state)
 static void test_absent_and_refused(void **state)
 {
 	struct fixture *f = *state;
-	char *missing = scratch_path(f->dir, ".keepsession");
-	char *other = scratch_write(f->dir, "other", SECRET "\n", 7, 0644);
+	char *missing = scratch_path(f->s.dir, ".keepsession");
+	char *other = scratch_write(f->s.dir, "other", SECRET "\n", 7, 0644);
 
 	assert_non_null(missing);
 	assert_int_equal(read_with(f, missing, 3000000, NULL), KS_OPTIN_ABSENT);
 	assert_int_equal(f->lines.n, 0);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 
 	/* The child's reason comes back as the same one line. */
-	assert_int_equal(read_with(f, f->dir, 3000000, NULL), KS_OPTIN_REFUSED);
+	assert_int_equal(read_with(f, f->s.dir, 3000000, NULL), KS_OPTIN_REFUSED);
 	assert_int_equal(f->lines.n, 0);
 	assert_one_line(f, " ignored: not a regular file");
-	assert_non_null(strstr(f->cap.line[0], f->dir));
+	assert_non_null(strstr(f->s.cap.line[0], f->s.dir));
 	done(f);
 	free(missing);
 	free(other);
@@ -274,7 +266,7 @@ static void test_absent_and_refused(void **state)
 static void test_child_hangs(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_path(f->dir, ".keepsession");
+	char *path = scratch_path(f->s.dir, ".keepsession");
 	uint64_t start = mono_usec();
 
 	hang_guard(60);
@@ -294,14 +286,14 @@ static void test_child_hangs(void **state)
 static void test_child_answers_then_lingers(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_write(f->dir, ".keepsession", "tmux\n", 5, 0644);
+	char *path = scratch_write(f->s.dir, ".keepsession", "tmux\n", 5, 0644);
 
 	assert_non_null(path);
 	hang_guard(60);
 	assert_int_equal(read_with(f, path, 3000000, child_answers_then_hangs), KS_OPTIN_OK);
 	alarm(0);
 	assert_int_equal(f->lines.n, 1);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
 	assert_int_equal(errno, ECHILD);
 	free(path);
@@ -316,7 +308,7 @@ static void test_child_dies_or_lies(void **state)
 		child_says_nothing, child_killed,           child_short,
 		child_bad_check,    child_refusal_and_more, child_floods,
 	};
-	char *path = scratch_path(f->dir, ".keepsession");
+	char *path = scratch_path(f->s.dir, ".keepsession");
 
 	hang_guard(60);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -334,7 +326,7 @@ static void test_child_dies_or_lies(void **state)
 static void test_child_reaped_elsewhere(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_write(f->dir, ".keepsession", "tmux\n", 5, 0644);
+	char *path = scratch_write(f->s.dir, ".keepsession", "tmux\n", 5, 0644);
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
 
 	assert_non_null(path);
@@ -342,7 +334,7 @@ static void test_child_reaped_elsewhere(void **state)
 	assert_int_equal(read_with(f, path, 3000000, NULL), KS_OPTIN_OK);
 	assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
 	assert_int_equal(f->lines.n, 1);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	free(path);
 }
 
@@ -351,14 +343,14 @@ static void test_child_reaped_elsewhere(void **state)
 static void test_child_keeps_no_descriptors(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_write(f->dir, ".keepsession", "tmux\n", 5, 0644);
+	char *path = scratch_write(f->s.dir, ".keepsession", "tmux\n", 5, 0644);
 	int inherited = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: a fork keeps it */
 
 	assert_non_null(path);
 	assert_true(inherited >= 0);
 	assert_int_equal(read_with(f, path, 3000000, child_checks_fds), KS_OPTIN_OK);
 	assert_int_equal(f->lines.n, 1);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 	(void)close(inherited);
 	free(path);
 }
@@ -372,10 +364,10 @@ static void test_child_keeps_no_descriptors(void **state)
 static void test_child_drops_privileges(void **state)
 {
 	struct fixture *f = *state;
-	char *path = scratch_write(f->dir, ".keepsession", SECRET "\n", 7, 0644);
+	char *path = scratch_write(f->s.dir, ".keepsession", SECRET "\n", 7, 0644);
 
 	assert_non_null(path);
-	assert_int_equal(chmod(f->dir, 0700), 0);
+	assert_int_equal(chmod(f->s.dir, 0700), 0);
 	if (geteuid() == 0) {
 		f->user = (struct ks_user){ .name = "nobody", .uid = 65534, .gid = 65534 };
 		assert_int_equal(read_with(f, path, 3000000, NULL), KS_OPTIN_REFUSED);

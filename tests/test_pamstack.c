@@ -12,24 +12,18 @@
 #include "logcap.h"
 
 struct fixture {
-	char *dir;
+	struct scratch_log s;
 	struct ks_pamstack stack;
-	struct logcap cap;
-	struct ks_log log;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	f->dir = scratch_dir();
-	if (!f->dir) {
+	if (!f || scratch_log_setup(&f->s) < 0) {
 		free(f);
 		return -1;
 	}
-	f->log = logcap_log(&f->cap);
 	*state = f;
 	return 0;
 }
@@ -38,17 +32,15 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	if (f->cap.n > 0)
-		logcap_dump(&f->cap);
 	ks_pamstack_free(&f->stack);
-	scratch_remove(f->dir);
+	scratch_log_teardown(&f->s);
 	free(f);
 	return 0;
 }
 
 static void put(struct fixture *f, const char *name, const char *text)
 {
-	char *path = scratch_write(f->dir, name, text, strlen(text), 0644);
+	char *path = scratch_write(f->s.dir, name, text, strlen(text), 0644);
 
 	assert_non_null(path);
 	free(path);
@@ -57,7 +49,7 @@ static void put(struct fixture *f, const char *name, const char *text)
 static int resolve(struct fixture *f, const char *service)
 {
 	ks_pamstack_free(&f->stack);
-	return ks_pamstack_resolve(f->dir, service, &f->stack, &f->log);
+	return ks_pamstack_resolve(f->s.dir, service, &f->stack, &f->s.log);
 }
 
 /* "<base name of file>:<line> <module>" of stack line i. */
@@ -109,7 +101,7 @@ static void test_readme_placement(void **state)
 	assert_int_equal(ks_pamstack_placement(&f->stack, &keep, &sd), KS_PLACEMENT_OK);
 	assert_ptr_equal(keep, &f->stack.lines[0]);
 	assert_ptr_equal(sd, &f->stack.lines[5]);
-	assert_int_equal(f->cap.n, 0);
+	assert_int_equal(f->s.cap.n, 0);
 }
 
 static void test_after_include(void **state)
@@ -191,9 +183,9 @@ static void test_missing_files(void **state)
 
 	assert_int_equal(resolve(f, "nosuch"), -ENOENT);
 	assert_int_equal(f->stack.n, 0);
-	assert_int_equal(logcap_count(&f->cap, "nosuch: cannot read"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "nosuch: cannot read"), 1);
 
-	f->log = logcap_log(&f->cap);
+	scratch_log_relog(&f->s);
 	put(f, "svc",
 	    "@include gone\n"
 	    "session include /nonexistent/also-gone\n"
@@ -201,9 +193,10 @@ static void test_missing_files(void **state)
 	assert_int_equal(resolve(f, "svc"), 0);
 	assert_int_equal(f->stack.problems, 2);
 	assert_int_equal(f->stack.n, 1);
-	assert_int_equal(logcap_count(&f->cap, "svc:1: cannot include"), 1);
-	assert_int_equal(logcap_count(&f->cap, "svc:2: cannot include /nonexistent/also-gone"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(logcap_count(&f->s.cap, "svc:1: cannot include"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "svc:2: cannot include /nonexistent/also-gone"),
+			 1);
+	scratch_log_relog(&f->s);
 }
 
 static void test_loops_and_depth(void **state)
@@ -216,7 +209,7 @@ static void test_loops_and_depth(void **state)
 	assert_int_equal(resolve(f, "a"), 0);
 	assert_int_equal(f->stack.problems, 1);
 	assert_int_equal(f->stack.n, 2);
-	assert_int_equal(logcap_count(&f->cap, "b:1: include loop"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "b:1: include loop"), 1);
 
 	/* A chain deeper than libpam would go: cut, logged once. */
 	for (int i = 0; i < KS_PAMSTACK_MAX_DEPTH + 5; i++) {
@@ -225,12 +218,12 @@ static void test_loops_and_depth(void **state)
 			       i + 1);
 		put(f, name, text);
 	}
-	f->log = logcap_log(&f->cap);
+	scratch_log_relog(&f->s);
 	assert_int_equal(resolve(f, "d0"), 0);
 	assert_int_equal(f->stack.problems, 1);
 	assert_int_equal(f->stack.n, KS_PAMSTACK_MAX_DEPTH + 1);
-	assert_int_equal(logcap_count(&f->cap, "nested deeper than"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(logcap_count(&f->s.cap, "nested deeper than"), 1);
+	scratch_log_relog(&f->s);
 }
 
 static void test_bad_lines_and_sizes(void **state)
@@ -242,7 +235,7 @@ static void test_bad_lines_and_sizes(void **state)
 	big = malloc(n);
 	assert_non_null(big);
 	memset(big, '#', n);
-	free(scratch_write(f->dir, "big", big, n, 0644));
+	free(scratch_write(f->s.dir, "big", big, n, 0644));
 	free(big);
 	put(f, "svc",
 	    "session optional\n"
@@ -253,15 +246,15 @@ static void test_bad_lines_and_sizes(void **state)
 	assert_int_equal(resolve(f, "svc"), 0);
 	assert_int_equal(f->stack.problems, 4);
 	assert_int_equal(f->stack.n, 1);
-	assert_int_equal(logcap_count(&f->cap, "svc:1: session line without"), 1);
-	assert_int_equal(logcap_count(&f->cap, "svc:2: unclosed"), 1);
-	assert_int_equal(logcap_count(&f->cap, "svc:3: @include without"), 1);
-	assert_int_equal(logcap_count(&f->cap, "larger than 256 KiB"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(logcap_count(&f->s.cap, "svc:1: session line without"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "svc:2: unclosed"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "svc:3: @include without"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "larger than 256 KiB"), 1);
+	scratch_log_relog(&f->s);
 
 	/* A directory where a file should be. */
 	{
-		char *dir = scratch_path(f->dir, "dir");
+		char *dir = scratch_path(f->s.dir, "dir");
 
 		assert_non_null(dir);
 		assert_int_equal(mkdir(dir, 0755), 0);
@@ -270,9 +263,9 @@ static void test_bad_lines_and_sizes(void **state)
 	put(f, "svc2", "@include dir\nsession optional pam_keepsession.so\n");
 	assert_int_equal(resolve(f, "svc2"), 0);
 	assert_int_equal(f->stack.problems, 1);
-	assert_int_equal(logcap_count(&f->cap, "svc2:1: cannot include"), 1);
-	assert_int_equal(logcap_count(&f->cap, "not a regular file"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(logcap_count(&f->s.cap, "svc2:1: cannot include"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "not a regular file"), 1);
+	scratch_log_relog(&f->s);
 }
 
 /* A tree of includes, levels deep, each level's file including the next
@@ -314,11 +307,11 @@ static void test_budget_wide_tree(void **state)
 	assert_int_equal(f->stack.files, KS_PAMSTACK_MAX_FILES);
 	assert_true(f->stack.parsed <= KS_PAMSTACK_MAX_LINES);
 	assert_int_equal(f->stack.problems, 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(logcap_count(&f->cap, ": more than 256 files read for one service"), 1);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(logcap_count(&f->s.cap, ": more than 256 files read for one service"), 1);
 	assert_true(f->stack.n > 0);
 	assert_line(f, 0, "l17", 1, "pam_keepsession.so");
-	f->log = logcap_log(&f->cap);
+	scratch_log_relog(&f->s);
 
 	/* From l0, l17 is one level too deep, under each of 8^16 branches:
 	 * that cut is reported once too, then the cap of files. */
@@ -328,27 +321,27 @@ static void test_budget_wide_tree(void **state)
 	assert_int_equal(f->stack.files, KS_PAMSTACK_MAX_FILES);
 	assert_int_equal(f->stack.n, 0);
 	assert_int_equal(f->stack.problems, 2);
-	assert_int_equal(f->cap.n, 2);
-	assert_int_equal(logcap_count(&f->cap, "l16:1: includes nested deeper than 16"), 1);
-	assert_int_equal(logcap_count(&f->cap, "more than 256 files"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(f->s.cap.n, 2);
+	assert_int_equal(logcap_count(&f->s.cap, "l16:1: includes nested deeper than 16"), 1);
+	assert_int_equal(logcap_count(&f->s.cap, "more than 256 files"), 1);
+	scratch_log_relog(&f->s);
 
 	/* 2 a level (the session lines would number 2^16): one line too. */
 	put_tree(f, 17, 2, 1);
 	assert_int_equal(resolve(f, "l1"), 0);
 	assert_int_equal(f->stack.files, KS_PAMSTACK_MAX_FILES);
 	assert_int_equal(f->stack.problems, 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(logcap_count(&f->cap, "more than 256 files"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(logcap_count(&f->s.cap, "more than 256 files"), 1);
+	scratch_log_relog(&f->s);
 
 	/* Each line includes the file itself: the loop is reported once. */
 	put(f, "self", "@include self\n@include self\n@include self\n");
 	assert_int_equal(resolve(f, "self"), 0);
 	assert_int_equal(f->stack.problems, 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(logcap_count(&f->cap, "self:1: include loop"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(logcap_count(&f->s.cap, "self:1: include loop"), 1);
+	scratch_log_relog(&f->s);
 }
 
 static void test_budget_lines(void **state)
@@ -364,9 +357,9 @@ static void test_budget_lines(void **state)
 	assert_int_equal(f->stack.parsed, KS_PAMSTACK_MAX_LINES);
 	assert_true(f->stack.n < KS_PAMSTACK_MAX_LINES);
 	assert_int_equal(f->stack.problems, 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(logcap_count(&f->cap, ": more than 4096 lines read for one service"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(logcap_count(&f->s.cap, ": more than 4096 lines read for one service"), 1);
+	scratch_log_relog(&f->s);
 
 	/* One file: the lines up to the cap are kept, then one line. */
 	assert_non_null(text);
@@ -378,9 +371,9 @@ static void test_budget_lines(void **state)
 	assert_int_equal(f->stack.files, 1);
 	assert_int_equal(f->stack.n, KS_PAMSTACK_MAX_LINES);
 	assert_int_equal(f->stack.problems, 1);
-	assert_int_equal(f->cap.n, 1);
-	assert_int_equal(logcap_count(&f->cap, "svc:4097: more than 4096 lines read"), 1);
-	f->log = logcap_log(&f->cap);
+	assert_int_equal(f->s.cap.n, 1);
+	assert_int_equal(logcap_count(&f->s.cap, "svc:4097: more than 4096 lines read"), 1);
+	scratch_log_relog(&f->s);
 }
 
 static void test_placement_verdicts(void **state)

@@ -300,6 +300,65 @@ static void test_slice_name_valid(void **state)
 	assert_false(ks_slice_name_valid(name));
 }
 
+static void test_slice_template(void **state)
+{
+	static const char *const good[] = {
+		"user-%U.slice", "keep.slice",        "a-b-%U.slice",       "%U.slice",
+		"%U-%U.slice",   "my_keep:x.y.slice", "user-%U-keep.slice",
+	};
+	static const char *const bad[] = {
+		"keep",         ".slice",         "-.slice",    "a--b.slice",
+		"a-.slice",     "-a.slice",       "%u.slice",   "a%.slice",
+		"a%%.slice",    "a%%b.slice",     "a b.slice",  "bad-%",
+		"a\\x2d.slice", "\xc3\xbc.slice", "keep.scope", "keep.slice.d",
+		"a/b.slice",    "a\nb.slice",     "",
+	};
+	char buf[KS_UNIT_NAME_MAX + 1];
+
+	(void)state;
+	assert_false(ks_slice_template_valid(NULL));
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!ks_slice_template_valid(good[i]))
+			fail_msg("template \"%s\" refused", good[i]);
+		/* What is accepted expands, for the smallest and largest uid. */
+		assert_true(ks_slice_expand(good[i], 0, buf, sizeof(buf)) > 0);
+		assert_true(ks_slice_name_valid(buf));
+		assert_true(ks_slice_expand(good[i], 4294967294U, buf, sizeof(buf)) > 0);
+		assert_true(ks_slice_name_valid(buf));
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ks_slice_template_valid(bad[i]))
+			fail_msg("template \"%s\" accepted", bad[i]);
+		/* What is refused does not expand, for any uid. */
+		assert_int_equal(ks_slice_expand(bad[i], 1000, buf, sizeof(buf)), -EINVAL);
+	}
+}
+
+static void test_slice_expand(void **state)
+{
+	char buf[KS_UNIT_NAME_MAX + 1], small[8], name[300];
+
+	(void)state;
+	assert_int_equal(ks_slice_expand("user-%U.slice", 1000, buf, sizeof(buf)), 15);
+	assert_string_equal(buf, "user-1000.slice");
+	assert_int_equal(ks_slice_expand("%U-%U.slice", 7, buf, sizeof(buf)), 9);
+	assert_string_equal(buf, "7-7.slice");
+	assert_int_equal(ks_slice_expand("user-%U.slice", 1000, small, sizeof(small)),
+			 -ENAMETOOLONG);
+	assert_int_equal(ks_slice_expand("user.slice", 0, NULL, 0), -EINVAL);
+
+	/* "%U" counts as the longest uid: 255 bytes fit, one more does not,
+	 * whatever the uid expanded this time. */
+	memset(name, 'a', 239);
+	strcpy(name + 239, "%U.slice");
+	assert_true(ks_slice_template_valid(name));
+	assert_int_equal(ks_slice_expand(name, 4294967295U, buf, sizeof(buf)), KS_UNIT_NAME_MAX);
+	memset(name, 'a', 240);
+	strcpy(name + 240, "%U.slice");
+	assert_false(ks_slice_template_valid(name));
+	assert_int_equal(ks_slice_expand(name, 0, buf, sizeof(buf)), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +370,8 @@ int main(void)
 		cmocka_unit_test(test_scope_name_long_program),
 		cmocka_unit_test(test_scope_name_long_utf8),
 		cmocka_unit_test(test_slice_name_valid),
+		cmocka_unit_test(test_slice_template),
+		cmocka_unit_test(test_slice_expand),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
