@@ -19,7 +19,8 @@
 #include "ks_busget.h"
 #include "ks_cleanup.h"
 #include "ks_clock.h"
-#include "ks_mover.h"
+#include "ks_bus.h"
+#include "ks_logind.h"
 
 #define LOGIND_SERVICE "org.freedesktop.login1"
 #define LOGIND_PATH "/org/freedesktop/login1"

@@ -15,9 +15,9 @@
 #include <systemd/sd-bus.h>
 
 #include "keepsession.h"
+#include "ks_bus.h"
 #include "ks_cleanup.h"
 #include "ks_clock.h"
-#include "ks_mover.h"
 #include "ks_cgroup.h"
 #include "ks_proctree.h"
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ks_clock.h"
 #include "ks_config.h"
 #include "ks_keeper.h"
 #include "ks_log.h"

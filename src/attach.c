@@ -130,7 +130,7 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 	for (unsigned try = 0; n > 0 && try < ATTACH_TRIES; try++) {
 		int r;
 
-		if (ks_now_usec() >= m->deadline)
+		if (ks_now_usec() >= ks_mover_deadline(m))
 			break;
 		run->stats.calls++;
 		r = ks_mover_attach(m, unit, p->pids + from, n);
@@ -147,7 +147,7 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 		if (drop_exited(run, p, from, &n) == 0)
 			break; /* systemd says one is gone, and none is */
 	}
-	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < m->deadline) {
+	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < ks_mover_deadline(m)) {
 		size_t half = n / 2;
 
 		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed) +
@@ -236,7 +236,7 @@ static int attach_selected(struct keep_run *run, struct ks_mover *m, struct kept
 		size_t *owner;
 		int r;
 
-		if (kept[t].job < 0 || m->jobs[kept[t].job].state != KS_JOB_DONE)
+		if (kept[t].job < 0 || ks_mover_job_state(m, (size_t)kept[t].job) != KS_JOB_DONE)
 			continue;
 		owner = malloc(tree->n * sizeof(*owner));
 		if (!owner)
