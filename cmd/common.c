@@ -232,9 +232,3 @@ void cmd_json_list(struct ks_json *j, const char *key, const struct ks_strlist *
 		ks_json_str(j, NULL, l->v[i]);
 	ks_json_close(j, ']');
 }
-const char *cmd_base_name(const char *s)
-{
-	const char *slash = strrchr(s, '/');
-
-	return slash ? slash + 1 : s;
-}

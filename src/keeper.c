@@ -26,6 +26,7 @@
 #include "ks_logind.h"
 #include "ks_mover.h"
 #include "ks_procfs.h"
+#include "ks_program.h"
 
 static bool past(const struct keep_run *run, uint64_t deadline)
 {
@@ -90,7 +91,7 @@ static void unpin_root(struct kept_tree *k)
 
 static int start_tree(struct keep_run *run, struct ks_mover *m, struct kept_tree *k)
 {
-	const char *program = base_name(k->tree->program);
+	const char *program = ks_program_base_name(k->tree->program);
 	pid_t root = k->tree->procs[0].pid;
 	char description[256], prog[64], user[64], session[32];
 	struct ks_scope_request req = {
@@ -177,7 +178,7 @@ static bool root_exited(const struct keep_run *run, const struct ks_mover *m,
  * some of the tree could not follow. */
 static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool complete)
 {
-	const char *program = base_name(k->tree->program);
+	const char *program = ks_program_base_name(k->tree->program);
 	size_t missed = k->n_missed;
 
 	if (!complete && k->tree->n > k->n_moved + missed)
@@ -315,13 +316,13 @@ static void settle_starts(struct keep_run *run, struct move *mv)
 		unpin_root(k);
 		if (k->gone) {
 			ks_log(run->log, LOG_DEBUG, "%s (pid %d) exited before systemd took it",
-			       base_name(k->tree->program), (int)k->tree->procs[0].pid);
+			       ks_program_base_name(k->tree->program), (int)k->tree->procs[0].pid);
 			continue;
 		}
 		if (k->job < 0)
 			continue;
 		if (ks_mover_job_state(mv->mover, (size_t)k->job) != KS_JOB_DONE) {
-			tree_lost(run, k->tree, job_outcome(mv->mover, k->job));
+			ks_attach_tree_lost(run, k->tree, job_outcome(mv->mover, k->job));
 			continue;
 		}
 		k->n_moved = 1;
