@@ -30,7 +30,7 @@
 #include "ks_failpolicy.h"
 #include "ks_keeper.h"
 #include "ks_log.h"
-#include "ks_mover.h"
+#include "ks_bus.h"
 #include "ks_optin.h"
 #include "ks_optin_fork.h"
 #include "ks_policy.h"
@@ -96,18 +96,6 @@ static int lookup_user(void *ctx, const char *name, struct ks_user *u)
 static enum ks_membership in_group(void *ctx, const struct ks_user *u, const char *group)
 {
 	return ks_policy_membership(pam_modutil_getgrnam(ctx, group), u);
-}
-
-static int open_manager(void *ctx, sd_bus **bus)
-{
-	(void)ctx;
-	return ks_bus_open_manager(bus);
-}
-
-static int open_logind(void *ctx, sd_bus **bus)
-{
-	(void)ctx;
-	return ks_bus_open_system(bus);
 }
 
 /* Is the stop guard installed? Without it only logouts are covered; said
@@ -299,8 +287,8 @@ static unsigned keep(const struct ks_config *c, const struct ks_user *u, const c
 		.cgroup_root = place->root,
 		.cgroup_mode = place->mode,
 		.session_cgroup = place->cgroup,
-		.open_manager = open_manager,
-		.open_logind = open_logind,
+		.open_manager = ks_bus_open_manager_io,
+		.open_logind = ks_bus_open_logind_io,
 	};
 	const struct ks_keep_target target = {
 		.user = u->name,

@@ -9,9 +9,11 @@
 #              script (fork to waitpid); up to pam_unix's line without either
 #   policy     module start to its first /proc read: config, user, opt-in
 #   scan       the first selection: cgroup.procs and /proc of the session
-#   logind     the KillUserProcesses query (system bus, dbus-daemon, logind)
+#   logind     the KillUserProcesses query (system bus, dbus-daemon, logind),
+#              connect to its last answer before the manager's first call
 #   logind_connect  of which the bus connection: socket, auth, Hello
-#   connect    systemd's private socket: connect and authentication
+#   connect    systemd's private socket: connect and authentication, to the
+#              Version call; it overlaps logind, which runs meanwhile
 #   version    the manager's Version property
 #   start      StartTransientUnit, call to reply
 #   jobwait    reply to JobRemoved: systemd runs the start job
@@ -68,14 +70,22 @@ END {
 		out("policy", t[proc] - t[b])
 		out("scan", t[bus] - t[proc])
 	}
+	version = first("send", "Version", private)
 	if (bus == sysbus) {
-		out("logind", t[private] - t[sysbus])
+		# The keeper asks logind and connects to the manager before it
+		# awaits either: logind runs from its connect to its last answer
+		# before the manager's first call, overlapping "connect".
 		get = first("send", "KillUserProcesses", sysbus)
-		if (get && get < private)
+		if (get)
 			out("logind_connect", t[get] - t[sysbus])
+		last = 0
+		for (i = get; get && i <= (version ? version : n); i++)
+			if (ev[i] == "recv" && (d[i] == "type=2" || d[i] == "type=3"))
+				last = i
+		if (last)
+			out("logind", t[last] - t[sysbus])
 	}
 
-	version = first("send", "Version", private)
 	if (version) {
 		out("connect", t[version] - t[private])
 		r = reply_from(version)

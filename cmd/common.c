@@ -19,7 +19,8 @@
 #include "ks_busget.h"
 #include "ks_cleanup.h"
 #include "ks_clock.h"
-#include "ks_mover.h"
+#include "ks_bus.h"
+#include "ks_logind.h"
 
 #define LOGIND_SERVICE "org.freedesktop.login1"
 #define LOGIND_PATH "/org/freedesktop/login1"
@@ -230,10 +231,4 @@ void cmd_json_list(struct ks_json *j, const char *key, const struct ks_strlist *
 	for (size_t i = 0; i < l->n; i++)
 		ks_json_str(j, NULL, l->v[i]);
 	ks_json_close(j, ']');
-}
-const char *cmd_base_name(const char *s)
-{
-	const char *slash = strrchr(s, '/');
-
-	return slash ? slash + 1 : s;
 }

@@ -46,7 +46,6 @@ void cmd_format_span(uint64_t usec, char *buf, size_t size);
 /* The list's entries joined by blanks, cut at size. */
 void cmd_join(const struct ks_strlist *l, char *buf, size_t size);
 void cmd_json_list(struct ks_json *j, const char *key, const struct ks_strlist *l);
-const char *cmd_base_name(const char *s);
 
 /* A ks_log sink that keeps warnings and errors in the strlist ctx. */
 void cmd_collect_sink(void *ctx, int priority, const char *message);

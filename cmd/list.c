@@ -15,11 +15,12 @@
 #include <systemd/sd-bus.h>
 
 #include "keepsession.h"
+#include "ks_bus.h"
 #include "ks_cleanup.h"
 #include "ks_clock.h"
-#include "ks_mover.h"
 #include "ks_cgroup.h"
 #include "ks_proctree.h"
+#include "ks_program.h"
 
 /* ------------------------------------------------------------ list, release */
 
@@ -118,8 +119,8 @@ static void scope_human(const struct ks_kept_scope *s, long procs, const char *s
 		printf("%-10s %-10s %7s %5s  %-16s  %-9s %s\n", "USER", "PROGRAM", "PID", "PROCS",
 		       "SINCE", "LEFT", "SESSION");
 	printf("%-10.10s %-10.10s %7d %5ld  %-16s  %-9.9s %.10s\n", s->user ? s->user : "?",
-	       s->program ? cmd_base_name(s->program) : "?", (int)s->pid, procs >= 0 ? procs : 0L,
-	       since, left, s->session ? s->session : "?");
+	       s->program ? ks_program_base_name(s->program) : "?", (int)s->pid,
+	       procs >= 0 ? procs : 0L, since, left, s->session ? s->session : "?");
 }
 
 static uint64_t realtime_usec(void)

@@ -11,9 +11,9 @@
 #include <systemd/sd-bus.h>
 
 #include "keepsession.h"
+#include "ks_bus.h"
 #include "ks_cleanup.h"
 #include "ks_clock.h"
-#include "ks_mover.h"
 
 static int stop_one(sd_bus *bus, uint64_t deadline, const char *unit)
 {

@@ -22,6 +22,7 @@
 #include "ks_optin_fork.h"
 #include "ks_cgroup.h"
 #include "ks_proctree.h"
+#include "ks_program.h"
 
 /* ---------------------------------------------------------------- status */
 
@@ -170,7 +171,7 @@ static void status_json(const struct status_report *r)
 		ks_json_open(&j, "would_keep", '[');
 		for (size_t t = 0; t < s->sel.n; t++) {
 			ks_json_open(&j, NULL, '{');
-			ks_json_str(&j, "program", cmd_base_name(s->sel.trees[t].program));
+			ks_json_str(&j, "program", ks_program_base_name(s->sel.trees[t].program));
 			ks_json_int(&j, "pid", s->sel.trees[t].procs[0].pid);
 			ks_json_uint(&j, "processes", s->sel.trees[t].n);
 			ks_json_close(&j, '}');
@@ -195,7 +196,8 @@ static void status_session_human(const struct session_view *s, bool kept)
 	}
 	printf(" would keep\n");
 	for (size_t t = 0; t < s->sel.n; t++)
-		printf("    %s, pid %d, %zu process%s\n", cmd_base_name(s->sel.trees[t].program),
+		printf("    %s, pid %d, %zu process%s\n",
+		       ks_program_base_name(s->sel.trees[t].program),
 		       (int)s->sel.trees[t].procs[0].pid, s->sel.trees[t].n,
 		       s->sel.trees[t].n == 1 ? "" : "es");
 }

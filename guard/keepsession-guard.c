@@ -28,7 +28,8 @@
 #include "ks_cleanup.h"
 #include "ks_fileio.h"
 #include "ks_guard.h"
-#include "ks_mover.h"
+#include "ks_bus.h"
+#include "ks_logind.h"
 #include "ks_number.h"
 #include "ks_optin.h"
 #include "ks_optin_fork.h"
@@ -368,18 +369,6 @@ static int session_leaders(void *ctx, pid_t *leaders, size_t max, size_t *n)
 	return 0;
 }
 
-static int open_manager(void *ctx, sd_bus **bus)
-{
-	(void)ctx;
-	return ks_bus_open_manager(bus);
-}
-
-static int open_logind(void *ctx, sd_bus **bus)
-{
-	(void)ctx;
-	return ks_bus_open_system(bus);
-}
-
 static int keep(void *ctx, const struct ks_config *c, const struct ks_keep_target *t,
 		const char *cgroup, const struct ks_log *log)
 {
@@ -399,8 +388,8 @@ static int keep(void *ctx, const struct ks_config *c, const struct ks_keep_targe
 			.cgroup_root = root,
 			.cgroup_mode = mode,
 			.session_cgroup = cgroup,
-			.open_manager = open_manager,
-			.open_logind = open_logind,
+			.open_manager = ks_bus_open_manager_io,
+			.open_logind = ks_bus_open_logind_io,
 			.user_stop_checked = true, /* by ks_guard_run() */
 		};
 

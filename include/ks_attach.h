@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ks_clock.h"
 #include "ks_config.h"
 #include "ks_keeper.h"
 #include "ks_log.h"
@@ -39,12 +40,9 @@ struct keep_run {
 	size_t n_lost_quiet; /* trees not kept beyond LOST_LINES_MAX */
 };
 
-/* The program's name: the last part of its path. */
-const char *base_name(const char *path);
-
 /* A tree selected that is not kept: one line each for the first few,
  * then only counted in run->n_lost_quiet, for one summary line. */
-void tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why);
+void ks_attach_tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why);
 
 /* Pins the roots of sel, at most max_trees; the trees whose root exited
  * since the scan are re-rooted from a rescan into rescan. Returns the

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
-#include "ks_mover.h" /* ks_bus_call() */
+#include "ks_bus.h"
 
 /*
  * Bounded property reads for the keepsession command and the stop guard:

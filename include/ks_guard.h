@@ -12,6 +12,7 @@
 #include "ks_eligibility.h"
 #include "ks_keeper.h"
 #include "ks_log.h"
+#include "ks_logind.h"
 #include "ks_mover.h"
 
 /*
@@ -64,7 +65,7 @@ struct ks_guard_io {
 	 * "stopping")? Then nothing is kept: every scope goes. false when it
 	 * cannot tell. */
 	bool (*system_stopping)(void *ctx, uint64_t deadline);
-	/* Is a stop job queued on unit? A ks_unit_stopping_fn (ks_mover.h):
+	/* Is a stop job queued on unit? A ks_unit_stopping_fn (ks_logind.h):
 	 * ks_unit_stopping() on the manager in production. */
 	ks_unit_stopping_fn unit_stopping;
 	/* StopUnit(name, "replace") of every active, activating or reloading

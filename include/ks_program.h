@@ -22,4 +22,7 @@ bool ks_program_valid(const char *s, size_t len);
  * entry: an absolute path exactly, or a base name? Returns the entry or NULL. */
 const char *ks_program_match(const struct ks_strlist *programs, const char *exe);
 
+/* An entry's name for a log line or a listing: the part after its last '/'. */
+const char *ks_program_base_name(const char *program);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "ks_attach.h"
 #include "ks_procfs.h"
+#include "ks_program.h"
 
 /* Descendants asked for in one AttachProcessesToUnit: each is pinned by a
  * pidfd held during the call, so this bounds the fds open at once. */
@@ -27,16 +28,9 @@
 /* Trees named one line each when they could not be kept; beyond, a count. */
 #define LOST_LINES_MAX 4
 
-const char *base_name(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return slash ? slash + 1 : path;
-}
-
 /* A tree selected that is not kept: one line each for the first few,
  * then only counted, for one summary line. */
-void tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why)
+void ks_attach_tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why)
 {
 	if (run->n_lost_lines >= LOST_LINES_MAX) {
 		run->n_lost_quiet++;
@@ -44,8 +38,8 @@ void tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why
 	}
 	run->n_lost_lines++;
 	ks_log(run->log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
-	       base_name(tree->program), (int)tree->procs[0].pid, run->t->user, run->t->session_id,
-	       why);
+	       ks_program_base_name(tree->program), (int)tree->procs[0].pid, run->t->user,
+	       run->t->session_id, why);
 }
 
 /* Appends ids (and their owner) to growing arrays. */
@@ -130,7 +124,7 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 	for (unsigned try = 0; n > 0 && try < ATTACH_TRIES; try++) {
 		int r;
 
-		if (ks_now_usec() >= m->deadline)
+		if (ks_now_usec() >= ks_mover_deadline(m))
 			break;
 		run->stats.calls++;
 		r = ks_mover_attach(m, unit, p->pids + from, n);
@@ -147,7 +141,7 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 		if (drop_exited(run, p, from, &n) == 0)
 			break; /* systemd says one is gone, and none is */
 	}
-	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < m->deadline) {
+	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < ks_mover_deadline(m)) {
 		size_t half = n / 2;
 
 		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed) +
@@ -236,7 +230,7 @@ static int attach_selected(struct keep_run *run, struct ks_mover *m, struct kept
 		size_t *owner;
 		int r;
 
-		if (kept[t].job < 0 || m->jobs[kept[t].job].state != KS_JOB_DONE)
+		if (kept[t].job < 0 || ks_mover_job_state(m, (size_t)kept[t].job) != KS_JOB_DONE)
 			continue;
 		owner = malloc(tree->n * sizeof(*owner));
 		if (!owner)
@@ -368,11 +362,11 @@ size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_
 		}
 		r = ks_proc_hold(run->io->proc_root, &tree->procs[0], run->t->uid, &fd);
 		if (r < 0) {
-			tree_lost(run, tree, r == -ESRCH ? "it exited" : strerror(-r));
+			ks_attach_tree_lost(run, tree, r == -ESRCH ? "it exited" : strerror(-r));
 			continue;
 		}
 		ks_log(run->log, LOG_DEBUG, "%s (pid %d) replaces a tree whose root exited",
-		       base_name(tree->program), (int)tree->procs[0].pid);
+		       ks_program_base_name(tree->program), (int)tree->procs[0].pid);
 		dest[added++] = (struct kept_tree){ .tree = tree, .root_pidfd = fd, .job = -1 };
 	}
 	/* A lost tree with no matched process left below its root ended
@@ -415,7 +409,7 @@ size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks
 			char why[128];
 
 			(void)snprintf(why, sizeof(why), "cannot pin it: %s", strerror(-r));
-			tree_lost(run, &sel->trees[i], why);
+			ks_attach_tree_lost(run, &sel->trees[i], why);
 			continue;
 		}
 		kept[n_pinned++] =

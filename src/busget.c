@@ -3,31 +3,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks_bus.h"
 #include "ks_busget.h"
 #include "ks_cleanup.h"
-#include "ks_mover.h"
 
 int ks_bus_get(sd_bus *bus, uint64_t deadline, const char *destination, const char *path,
 	       const char *interface, const char *property, const char *contents,
 	       sd_bus_message **reply)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *answer = NULL;
 	int r;
 
 	*reply = NULL;
-	r = sd_bus_message_new_method_call(bus, &msg, destination, path,
-					   "org.freedesktop.DBus.Properties", "Get");
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "ss", interface, property);
-	if (r >= 0)
-		r = ks_bus_call(bus, deadline, msg, NULL, reply);
+	r = ks_bus_get_property(bus, deadline, destination, path, interface, property, &answer);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(*reply, 'v', contents);
-	if (r <= 0) {
-		*reply = sd_bus_message_unref(*reply);
+	if (sd_bus_message_enter_container(answer, 'v', contents) <= 0)
 		return -EBADMSG;
-	}
+	*reply = TAKE_PTR(answer);
 	return 0;
 }
 

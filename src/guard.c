@@ -186,7 +186,6 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 		      const char *unit, uint64_t deadline, const struct ks_guard_io *io,
 		      const struct ks_log *log)
 {
-	const struct ks_mover default_slice = { 0 }; /* version unknown: user-UID.slice */
 	const struct ks_scope_request req = { .slice = c->slice, .uid = uid };
 	char pattern[KS_UNIT_NAME_MAX + 32], prefix[KS_UNIT_NAME_MAX + 32],
 		slice[KS_UNIT_NAME_MAX + 1];
@@ -198,7 +197,7 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 	if (r >= 0 && !per_user)
 		r = owned_prefix(user, prefix, sizeof(prefix));
 	if (r >= 0)
-		r = ks_mover_slice(&default_slice, &req, slice, sizeof(slice));
+		r = ks_default_slice(&req, slice, sizeof(slice));
 	if (r >= 0)
 		r = io->stop_units(io->ctx, pattern, slice, per_user ? NULL : prefix, deadline,
 				   &stopped, &skipped);

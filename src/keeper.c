@@ -21,55 +21,64 @@
 #include <unistd.h>
 
 #include "ks_attach.h"
+#include "ks_bus.h"
 #include "ks_keeper.h"
+#include "ks_logind.h"
+#include "ks_mover.h"
 #include "ks_procfs.h"
-
-/* Printable ASCII for text that goes over the bus: sd-bus refuses a
- * string that is not valid UTF-8, and a program name is only bytes. */
-static const char *bus_text(const char *in, char *out, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && in[i]; i++) {
-		unsigned char ch = (unsigned char)in[i];
-
-		out[i] = (char)(ch >= 0x20 && ch < 0x7f ? ch : '?');
-	}
-	out[i] = '\0';
-	return out;
-}
+#include "ks_program.h"
 
 static bool past(const struct keep_run *run, uint64_t deadline)
 {
 	return ks_now_usec() >= deadline || ks_now_usec() >= run->deadline;
 }
 
+/* logind's kill settings, asked before the manager is reached so that
+ * both work at once; answered by logind_kills(). */
+struct logind_ask {
+	sd_bus *bus;
+	struct ks_logind_query q;
+	int sent;
+};
+
+static void logind_ask(struct keep_run *run, struct logind_ask *a)
+{
+	/* logind gets a third of the budget, counted from the start: a
+	 * silent logind must leave time to keep what "keeping anyway"
+	 * promises. */
+	run->stats.calls++;
+	a->sent = run->io->open_logind(run->io->ctx, &a->bus);
+	if (a->sent >= 0)
+		a->sent = ks_logind_kill_send(a->bus, run->start + run->c->timeout_usec / 3, &a->q);
+}
+
 /* Does logind kill this user's processes at logout? An answer we cannot
  * get is taken as yes: keeping is what the admin and the user asked for,
  * and the mover will tell whether systemd can be reached at all. */
-static bool logind_kills(const struct ks_keep_target *t, const struct ks_keep_io *io,
-			 uint64_t deadline, const struct ks_log *log)
+static bool logind_kills(const struct keep_run *run, struct logind_ask *a)
 {
-	struct ks_strlist only = { 0 }, exclude = { 0 };
-	bool kill_user_processes = false, kills = true;
-	sd_bus *bus = NULL;
+	const struct ks_keep_target *t = run->t;
+	struct ks_logind_kill k = { 0 };
+	bool kills = true;
 	int r;
 
-	r = io->open_logind(io->ctx, &bus);
-	if (r >= 0)
-		r = ks_logind_kill_settings(bus, deadline, &kill_user_processes, &only, &exclude);
-	if (r < 0)
-		ks_log(log, LOG_WARNING,
+	r = a->bus ? ks_logind_kill_receive(&a->q, a->sent, &k) : a->sent;
+	/* Closed, not flushed: sd_bus_flush() would wait, unbounded, for a
+	 * connection that never came up. */
+	a->bus = sd_bus_close_unref(a->bus);
+	if (r < 0) {
+		ks_log(run->log, LOG_WARNING,
 		       "cannot read logind's KillUserProcesses settings (%s); keeping anyway",
 		       strerror(-r));
-	else
-		kills = !t->logind_kills ||
-			t->logind_kills(t->user, kill_user_processes, &only, &exclude);
-
-	ks_strlist_clear(&only);
-	ks_strlist_clear(&exclude);
-	if (bus)
-		sd_bus_close_unref(bus);
+		return true;
+	}
+	if (t->logind_kills)
+		kills = t->logind_kills(t->user, k.kill_user_processes, &k.only_users,
+					&k.exclude_users);
+	ks_logind_kill_clear(&k);
+	if (!kills)
+		ks_log(run->log, LOG_DEBUG,
+		       "logind does not kill the processes of %s; nothing to do", t->user);
 	return kills;
 }
 
@@ -82,7 +91,7 @@ static void unpin_root(struct kept_tree *k)
 
 static int start_tree(struct keep_run *run, struct ks_mover *m, struct kept_tree *k)
 {
-	const char *program = base_name(k->tree->program);
+	const char *program = ks_program_base_name(k->tree->program);
 	pid_t root = k->tree->procs[0].pid;
 	char description[256], prog[64], user[64], session[32];
 	struct ks_scope_request req = {
@@ -100,20 +109,20 @@ static int start_tree(struct keep_run *run, struct ks_mover *m, struct kept_tree
 	r = ks_scope_name(run->t->user, program, root, k->unit, sizeof(k->unit));
 	if (r < 0) {
 		ks_log(run->log, LOG_ERR, "cannot name a scope for %s (pid %d) of user %s: %s",
-		       bus_text(program, prog, sizeof(prog)), (int)root, run->t->user,
+		       ks_bus_text(program, prog, sizeof(prog)), (int)root, run->t->user,
 		       strerror(-r));
 		return r;
 	}
 	/* ASCII only, so that cutting it anywhere leaves valid UTF-8. */
 	(void)snprintf(description, sizeof(description),
 		       "%s of user %s kept from session %s by pam_keepsession",
-		       bus_text(program, prog, sizeof(prog)),
-		       bus_text(run->t->user, user, sizeof(user)),
-		       bus_text(run->t->session_id, session, sizeof(session)));
+		       ks_bus_text(program, prog, sizeof(prog)),
+		       ks_bus_text(run->t->user, user, sizeof(user)),
+		       ks_bus_text(run->t->session_id, session, sizeof(session)));
 
 	run->stats.calls++;
 	run->stats.scopes++;
-	if (ks_now_usec() >= m->deadline)
+	if (ks_now_usec() >= ks_mover_deadline(m))
 		run->stats.late_calls++;
 	r = ks_mover_start(m, &req);
 	if (r < 0)
@@ -122,13 +131,16 @@ static int start_tree(struct keep_run *run, struct ks_mover *m, struct kept_tree
 	return 0;
 }
 
-static const char *job_outcome(const struct ks_job *job)
+static const char *job_outcome(const struct ks_mover *m, int job)
 {
-	switch (job->state) {
+	switch (ks_mover_job_state(m, (size_t)job)) {
 	case KS_JOB_TIMEOUT:
 		return "no answer from systemd in time (PID 1 may still start the scope)";
-	case KS_JOB_FAILED:
-		return job->result ? job->result : "failed";
+	case KS_JOB_FAILED: {
+		const char *result = ks_mover_job_result(m, (size_t)job);
+
+		return result ? result : "failed";
+	}
 	default:
 		return "not started";
 	}
@@ -157,7 +169,7 @@ static void start_trees(struct keep_run *run, struct ks_mover *m, struct kept_tr
 static bool root_exited(const struct keep_run *run, const struct ks_mover *m,
 			const struct kept_tree *k)
 {
-	if (k->job >= 0 && m->jobs[k->job].state == KS_JOB_DONE)
+	if (k->job >= 0 && ks_mover_job_state(m, (size_t)k->job) == KS_JOB_DONE)
 		return false;
 	return ks_proc_gone(run->io->proc_root, &k->tree->procs[0], run->t->uid, k->root_pidfd);
 }
@@ -166,7 +178,7 @@ static bool root_exited(const struct keep_run *run, const struct ks_mover *m,
  * some of the tree could not follow. */
 static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool complete)
 {
-	const char *program = base_name(k->tree->program);
+	const char *program = ks_program_base_name(k->tree->program);
 	size_t missed = k->n_missed;
 
 	if (!complete && k->tree->n > k->n_moved + missed)
@@ -218,8 +230,9 @@ static bool user_being_stopped(struct keep_run *run, sd_bus *bus, uint64_t deadl
 /* One move of the selected trees: the manager, its jobs, the trees. */
 struct move {
 	struct ks_selection rerooted, rerooted_again;
-	struct ks_mover mover;
+	struct ks_mover *mover;
 	sd_bus *bus;
+	int connected; /* 0, or why the manager could not be reached */
 	struct kept_tree *kept;
 	size_t n_pinned, n_over, n_late;
 	/* Starts and their jobs may not eat the time of the attaching:
@@ -239,26 +252,32 @@ static struct kept_tree *kept_alloc(const struct ks_selection *sel)
 	return calloc(room, sizeof(struct kept_tree));
 }
 
-static int connect_manager(struct keep_run *run, struct move *mv)
+/* Starts connecting to the manager: Subscribe and Version are on their
+ * way when this returns, answered for connected(). */
+static void connect_manager(struct keep_run *run, struct move *mv)
 {
-	int r;
+	mv->connected = run->io->open_manager(run->io->ctx, &mv->bus);
+	if (mv->connected < 0)
+		return;
+	run->stats.calls++;
+	mv->connected = ks_mover_new(mv->bus, mv->starts_deadline, run->log, &mv->mover);
+}
 
-	r = run->io->open_manager(run->io->ctx, &mv->bus);
+static int connected(struct keep_run *run, struct move *mv)
+{
+	int r = mv->connected;
+
 	if (r < 0) {
-		ks_log(run->log, LOG_ERR,
-		       "cannot reach the systemd manager, nothing kept for %s: %s", run->t->user,
-		       strerror(-r));
+		ks_log(run->log, LOG_ERR, "cannot %s the systemd manager, nothing kept for %s: %s",
+		       mv->bus ? "talk to" : "reach", run->t->user, strerror(-r));
 		return r;
 	}
-	run->stats.calls++;
-	r = ks_mover_open(&mv->mover, mv->bus, mv->starts_deadline, run->log);
-	if (r < 0) {
+	r = ks_mover_ready(mv->mover);
+	if (r < 0)
 		ks_log(run->log, LOG_ERR,
 		       "cannot talk to the systemd manager, nothing kept for %s: %s", run->t->user,
 		       strerror(-r));
-		return r;
-	}
-	return 0;
+	return r;
 }
 
 /* Roots that exited after their pin, before systemd took them: once
@@ -271,7 +290,7 @@ static int restart_lost(struct keep_run *run, struct move *mv)
 	if (!lost)
 		return -ENOMEM;
 	for (size_t i = 0; i < mv->n_pinned; i++)
-		if (root_exited(run, &mv->mover, &mv->kept[i])) {
+		if (root_exited(run, mv->mover, &mv->kept[i])) {
 			lost[n_lost++] = mv->kept[i].tree;
 			mv->kept[i].gone = true;
 		}
@@ -280,9 +299,9 @@ static int restart_lost(struct keep_run *run, struct move *mv)
 	if (n_lost > 0 && !past(run, mv->starts_deadline)) {
 		mv->n_pinned += reroot(run, lost, n_lost, &mv->rerooted_again,
 				       mv->kept + mv->n_pinned, mv->n_pinned, &mv->n_over);
-		start_trees(run, &mv->mover, mv->kept, first, mv->n_pinned, mv->starts_deadline,
+		start_trees(run, mv->mover, mv->kept, first, mv->n_pinned, mv->starts_deadline,
 			    &mv->n_late);
-		(void)ks_mover_wait(&mv->mover);
+		(void)ks_mover_wait(mv->mover);
 	}
 	free(lost);
 	return 0;
@@ -297,13 +316,13 @@ static void settle_starts(struct keep_run *run, struct move *mv)
 		unpin_root(k);
 		if (k->gone) {
 			ks_log(run->log, LOG_DEBUG, "%s (pid %d) exited before systemd took it",
-			       base_name(k->tree->program), (int)k->tree->procs[0].pid);
+			       ks_program_base_name(k->tree->program), (int)k->tree->procs[0].pid);
 			continue;
 		}
 		if (k->job < 0)
 			continue;
-		if (mv->mover.jobs[k->job].state != KS_JOB_DONE) {
-			tree_lost(run, k->tree, job_outcome(&mv->mover.jobs[k->job]));
+		if (ks_mover_job_state(mv->mover, (size_t)k->job) != KS_JOB_DONE) {
+			ks_attach_tree_lost(run, k->tree, job_outcome(mv->mover, k->job));
 			continue;
 		}
 		k->n_moved = 1;
@@ -335,43 +354,36 @@ static void move_done(struct move *mv)
 	for (size_t i = 0; i < mv->n_pinned; i++)
 		unpin_root(&mv->kept[i]);
 	free(mv->kept);
-	ks_mover_close(&mv->mover);
+	ks_mover_free(mv->mover);
 	ks_selection_free(&mv->rerooted);
 	ks_selection_free(&mv->rerooted_again);
-	if (mv->bus)
-		sd_bus_close_unref(mv->bus);
+	sd_bus_close_unref(mv->bus);
 }
 
-static int move_trees(struct keep_run *run, const struct ks_selection *sel)
+static int move_trees(struct keep_run *run, const struct ks_selection *sel, struct move *mv)
 {
-	struct move mv = {
-		.starts_deadline = run->deadline - run->c->timeout_usec / 4,
-	};
 	bool complete;
 	int r;
 
-	mv.kept = kept_alloc(sel);
-	if (!mv.kept)
+	mv->kept = kept_alloc(sel);
+	if (!mv->kept)
 		return -ENOMEM;
-	r = connect_manager(run, &mv);
-	if (r < 0 || user_being_stopped(run, mv.bus, mv.starts_deadline))
-		goto out;
+	r = connected(run, mv);
+	if (r < 0 || user_being_stopped(run, mv->bus, mv->starts_deadline))
+		return r;
 
-	mv.n_pinned = pin_roots(run, sel, &mv.rerooted, mv.kept, &mv.n_over, &mv.n_late);
-	start_trees(run, &mv.mover, mv.kept, 0, mv.n_pinned, mv.starts_deadline, &mv.n_late);
-	(void)ks_mover_wait(&mv.mover);
-	r = restart_lost(run, &mv);
+	mv->n_pinned = pin_roots(run, sel, &mv->rerooted, mv->kept, &mv->n_over, &mv->n_late);
+	start_trees(run, mv->mover, mv->kept, 0, mv->n_pinned, mv->starts_deadline, &mv->n_late);
+	(void)ks_mover_wait(mv->mover);
+	r = restart_lost(run, mv);
 	if (r < 0)
-		goto out;
-	settle_starts(run, &mv);
+		return r;
+	settle_starts(run, mv);
 
 	/* The rest of the time, up to the deadline, is the attaching's. */
-	mv.mover.deadline = run->deadline;
-	complete = ks_attach_descendants(run, &mv.mover, mv.kept, mv.n_pinned);
-	r = report(run, &mv, complete);
-out:
-	move_done(&mv);
-	return r;
+	ks_mover_set_deadline(mv->mover, run->deadline);
+	complete = ks_attach_descendants(run, mv->mover, mv->kept, mv->n_pinned);
+	return report(run, mv, complete);
 }
 
 /* Our own cgroup must be this session's scope: anything else means we are
@@ -422,30 +434,25 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 }
 
 /* Selects, asks logind when the config says to, and moves. */
+/* Selects; then asks logind (when = kill) and connects to the manager at
+ * once, so that both set up while the other answers; then moves. */
 static int keep_session(struct keep_run *run)
 {
 	struct ks_selection sel = { 0 };
+	struct logind_ask ask = { .sent = -ECANCELED };
+	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4 };
+	bool ask_logind = run->c->when == KS_WHEN_KILL;
 	int r;
 
 	r = select_trees(run, &sel);
-	if (r <= 0)
-		goto out;
-	/* logind gets a third of the budget, counted from the start: a
-	 * silent logind must leave time to keep what "keeping anyway"
-	 * promises. */
-	if (run->c->when == KS_WHEN_KILL) {
-		run->stats.calls++;
-		if (!logind_kills(run->t, run->io, run->start + run->c->timeout_usec / 3,
-				  run->log)) {
-			ks_log(run->log, LOG_DEBUG,
-			       "logind does not kill the processes of %s; nothing to do",
-			       run->t->user);
-			r = 0;
-			goto out;
-		}
+	if (r > 0) {
+		if (ask_logind)
+			logind_ask(run, &ask);
+		connect_manager(run, &mv);
+		r = ask_logind && !logind_kills(run, &ask) ? 0 : move_trees(run, &sel, &mv);
 	}
-	r = move_trees(run, &sel);
-out:
+	sd_bus_close_unref(ask.bus);
+	move_done(&mv);
 	ks_selection_free(&sel);
 	return r;
 }

@@ -67,3 +67,10 @@ const char *ks_program_match(const struct ks_strlist *programs, const char *exe)
 	}
 	return NULL;
 }
+
+const char *ks_program_base_name(const char *program)
+{
+	const char *slash = strrchr(program, '/');
+
+	return slash ? slash + 1 : program;
+}

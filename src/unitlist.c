@@ -2,7 +2,7 @@
 #include <errno.h>
 
 #include "ks_cleanup.h"
-#include "ks_mover.h" /* ks_bus_call() */
+#include "ks_bus.h"
 #include "ks_unitlist.h"
 
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"

@@ -12,6 +12,7 @@
 #include "fake_manager.h"
 #include "ks_config.h"
 #include "ks_kept.h"
+#include "ks_clock.h"
 #include "ks_mover.h"
 #include "ks_unitname.h"
 #include "logcap.h"
