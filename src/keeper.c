@@ -435,7 +435,8 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 	r = ks_select_trees(&run->scan, sel, run->log);
 	if (r < 0) {
 		ks_fail_log(run->log, KS_FAIL_CGROUP_UNKNOWN,
-			    "cannot list the processes of session %s: %s", t->session_id,
+			    "cannot list the processes of session %s (cgroup %s): %s",
+			    t->session_id, run->io->session_cgroup,
 			    r == -ETIMEDOUT ? "no time left" : strerror(-r));
 		return r;
 	}
