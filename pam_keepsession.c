@@ -128,7 +128,7 @@ static void leave_record(pam_handle_t *pamh, int argc, const char **argv, const 
 	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
 		return;
 	if (lookup_user(pamh, user, &u) < 0) {
-		ks_log(log, LOG_ERR, "cannot look up user %s", user);
+		ks_fail_log(log, KS_FAIL_USER_LOOKUP, "cannot look up user %s", user);
 		return;
 	}
 	rec.uid = u.uid;

@@ -180,18 +180,11 @@ static void logind_json(struct ks_json *j, const struct logind_settings *ls)
 	ks_json_bool(j, "KillUserProcesses", ls->kill_user_processes);
 	cmd_json_list(j, "KillOnlyUsers", &ls->kill_only_users);
 	cmd_json_list(j, "KillExcludeUsers", &ls->kill_exclude_users);
-	if (ls->stop_idle_known)
-		ks_json_uint(j, "StopIdleSessionUSec", ls->stop_idle_session_usec);
-	else
-		ks_json_null(j, "StopIdleSessionUSec");
-	if (ls->user_stop_delay_known)
-		ks_json_uint(j, "UserStopDelayUSec", ls->user_stop_delay_usec);
-	else
-		ks_json_null(j, "UserStopDelayUSec");
-	if (ls->remove_ipc >= 0)
-		ks_json_bool(j, "RemoveIPC", ls->remove_ipc);
-	else
-		ks_json_null(j, "RemoveIPC");
+	ks_json_uint_or_null(j, "StopIdleSessionUSec", ls->stop_idle_known,
+			     ls->stop_idle_session_usec);
+	ks_json_uint_or_null(j, "UserStopDelayUSec", ls->user_stop_delay_known,
+			     ls->user_stop_delay_usec);
+	ks_json_bool_or_null(j, "RemoveIPC", ls->remove_ipc >= 0, ls->remove_ipc > 0);
 	ks_json_close(j, '}');
 }
 

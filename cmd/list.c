@@ -95,18 +95,9 @@ static void scope_json(struct ks_json *j, const struct ks_kept_scope *s, long pr
 	ks_json_str(j, "user", s->user);
 	ks_json_str(j, "program", s->program);
 	ks_json_int(j, "pid", s->pid);
-	if (procs >= 0)
-		ks_json_int(j, "processes", procs);
-	else
-		ks_json_null(j, "processes");
-	if (s->since_usec)
-		ks_json_uint(j, "since_usec", s->since_usec);
-	else
-		ks_json_null(j, "since_usec");
-	if (left_usec != UINT64_MAX)
-		ks_json_uint(j, "left_usec", left_usec);
-	else
-		ks_json_null(j, "left_usec");
+	ks_json_int_or_null(j, "processes", procs >= 0, procs);
+	ks_json_uint_or_null(j, "since_usec", s->since_usec != 0, s->since_usec);
+	ks_json_uint_or_null(j, "left_usec", left_usec != UINT64_MAX, left_usec);
 	ks_json_str(j, "session", s->session);
 	ks_json_str(j, "cgroup", s->cgroup);
 	ks_json_close(j, '}');

@@ -154,10 +154,7 @@ static void status_json(const struct status_report *r)
 	} else {
 		ks_json_null(&j, "pam_line");
 	}
-	if (r->ls->known)
-		ks_json_bool(&j, "logind_kills", r->kills);
-	else
-		ks_json_null(&j, "logind_kills");
+	ks_json_bool_or_null(&j, "logind_kills", r->ls->known, r->kills);
 	ks_json_open(&j, "sessions", '[');
 	for (size_t i = 0; i < r->n_sessions; i++) {
 		const struct session_view *s = &r->sessions[i];

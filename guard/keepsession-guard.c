@@ -27,6 +27,7 @@
 #include "ks_busget.h"
 #include "ks_cleanup.h"
 #include "ks_fileio.h"
+#include "ks_failpolicy.h"
 #include "ks_guard.h"
 #include "ks_bus.h"
 #include "ks_logind.h"
@@ -379,7 +380,8 @@ static int keep(void *ctx, const struct ks_config *c, const struct ks_keep_targe
 	(void)ctx;
 	r = ks_cgroup_mode_detect("/sys/fs/cgroup", &mode, root, sizeof(root));
 	if (r < 0) {
-		ks_log(log, LOG_ERR, "cannot tell how systemd tracks processes: %s", strerror(-r));
+		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN,
+			    "cannot tell how systemd tracks processes: %s", strerror(-r));
 		return r;
 	}
 	{

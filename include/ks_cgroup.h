@@ -37,7 +37,8 @@ int ks_proc_cgroup(const char *proc_root, const char *pid, enum ks_cgroup_mode m
  * sub-cgroups, sorted, each once, at most KS_MAX_SESSION_PROCS of them,
  * KS_MAX_CGROUP_DEPTH deep (a bound hit is logged, the rest ignored).
  * Returns 0 and a malloc'd array, -ETIMEDOUT past deadline (CLOCK_MONOTONIC
- * usec, 0: none), or -errno when the cgroup itself cannot be read.
+ * usec, 0: none), or -errno when the cgroup itself cannot be read (not
+ * logged: the caller decides what that costs and says it).
  */
 int ks_cgroup_pids(const char *cgroup_root, const char *cgroup, uint64_t deadline,
 		   const struct ks_log *log, pid_t **pids, size_t *n);

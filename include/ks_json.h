@@ -34,6 +34,10 @@ void ks_json_int(struct ks_json *j, const char *key, int64_t value);
 void ks_json_uint(struct ks_json *j, const char *key, uint64_t value);
 void ks_json_bool(struct ks_json *j, const char *key, bool value);
 void ks_json_null(struct ks_json *j, const char *key);
+/* The value when known, else null: a setting or count that could not be read. */
+void ks_json_int_or_null(struct ks_json *j, const char *key, bool known, int64_t value);
+void ks_json_uint_or_null(struct ks_json *j, const char *key, bool known, uint64_t value);
+void ks_json_bool_or_null(struct ks_json *j, const char *key, bool known, bool value);
 
 /* Writes s as a JSON string literal, quotes included. */
 void ks_json_escape(FILE *f, const char *s);

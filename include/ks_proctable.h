@@ -80,7 +80,7 @@ struct ks_session {
 
 /* Reads the session's processes (stat; with match, exe, matched against
  * scan->programs), linked and ordered. Returns 0 or -errno (-ETIMEDOUT
- * past scan->deadline). */
+ * past scan->deadline), not logged. */
 int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s,
 		    const struct ks_log *log);
 /* Ends a scan that went through: what it read becomes scan->known, and

@@ -409,16 +409,12 @@ int ks_cgroup_pids(const char *cgroup_root, const char *cgroup, uint64_t deadlin
 
 	if (!cgroup_root || !cgroup || !pids || !n)
 		return -EINVAL;
+	/* Errors are the caller's to log: it decides what they cost. */
 	fd = open_cgroup(cgroup_root, cgroup);
-	if (fd < 0) {
-		ks_log(log, LOG_ERR, "cannot open session cgroup %s: %s", cgroup, strerror(-fd));
+	if (fd < 0)
 		return fd;
-	}
 	r = walk_cgroup(&w, fd, 0);
 	if (r < 0) {
-		if (r != -ETIMEDOUT)
-			ks_log(log, LOG_ERR, "cannot read session cgroup %s: %s", cgroup,
-			       strerror(-r));
 		free(w.pids);
 		return r;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ks_cleanup.h"
+#include "ks_failpolicy.h"
 #include "ks_guard.h"
 #include "ks_mover.h"
 #include "ks_optin_fork.h"
@@ -201,10 +202,11 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 	if (r >= 0)
 		r = io->stop_units(io->ctx, pattern, slice, per_user ? NULL : prefix, deadline,
 				   &stopped, &skipped);
-	ks_log(log, LOG_NOTICE,
-	       "user %s is being stopped (stop job on %s): nothing kept from session %s, %u kept "
-	       "scope(s) stopped, %u left (not surely the user's)",
-	       user, unit, id, stopped, skipped);
+	ks_fail_log(
+		log, KS_FAIL_TERMINATE_USER,
+		"user %s is being stopped (stop job on %s): nothing kept from session %s, %u kept "
+		"scope(s) stopped, %u left (not surely the user's)",
+		user, unit, id, stopped, skipped);
 	if (r < 0)
 		ks_log(log, LOG_ERR, "cannot stop every kept scope of user %s: %s", user,
 		       strerror(-r));
@@ -223,7 +225,7 @@ static bool record_config(const char *id, uint64_t start, const struct ks_record
 	 * them; problems were already reported at login, once more is fine. */
 	if (ks_config_load(c, (int)rec->args.n, (const char **)rec->args.v, io->trusted_owner, l) <
 	    0) {
-		ks_log(l, LOG_CRIT, "out of memory");
+		ks_fail_log(l, KS_FAIL_CONFIG_NOMEM, "out of memory");
 		return false;
 	}
 	l->debug = l->debug || c->debug;
@@ -318,14 +320,15 @@ static enum ks_guard_outcome keep_session_with(const char *id, const struct ks_s
 		return KS_GUARD_NOT_KEPT;
 	}
 	if (r < 0) {
-		ks_log(l, LOG_ERR, "cannot find the cgroup of %s, nothing kept: %s", s->scope,
-		       strerror(-r));
+		ks_fail_log(l, KS_FAIL_CGROUP_UNKNOWN,
+			    "cannot find the cgroup of %s, nothing kept: %s", s->scope,
+			    strerror(-r));
 		return KS_GUARD_FAILED;
 	}
 	r = io->user_name(io->ctx, s->uid, name, sizeof(name));
 	if (r < 0) {
-		ks_log(l, LOG_ERR, "cannot look up uid %u of session %s: %s", (unsigned)s->uid, id,
-		       strerror(-r));
+		ks_fail_log(l, KS_FAIL_USER_LOOKUP, "cannot look up uid %u of session %s: %s",
+			    (unsigned)s->uid, id, strerror(-r));
 		return KS_GUARD_FAILED;
 	}
 	/* Admins keep the last word: terminate-user leaves nothing of the
@@ -338,9 +341,10 @@ static enum ks_guard_outcome keep_session_with(const char *id, const struct ks_s
 		return KS_GUARD_NOT_KEPT;
 	}
 	if (r < 0)
-		ks_log(l, LOG_WARNING,
-		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
-		       name, strerror(-r));
+		ks_fail_log(l, KS_FAIL_STOP_UNKNOWN,
+			    "cannot tell whether user %s is being stopped (%s), keeping as for a "
+			    "logout",
+			    name, strerror(-r));
 	/* max_trees caps the session, not each hook: what the module's
 	 * close kept counts (0 when it kept nothing, failed or never ran). */
 	if (rec->kept >= c->max_trees) {
@@ -367,7 +371,7 @@ static enum ks_guard_outcome keep_session(const char *id, uint64_t start,
 	uint64_t deadline;
 
 	if (ks_config_init(&c) < 0) {
-		ks_log(log, LOG_CRIT, "out of memory");
+		ks_fail_log(log, KS_FAIL_CONFIG_NOMEM, "out of memory");
 		return KS_GUARD_FAILED;
 	}
 	if (record_config(id, start, rec, io, &c, &l, &deadline))
@@ -408,9 +412,9 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 		goto out;
 	}
 	if (r < 0) {
-		ks_log(log, LOG_WARNING,
-		       "removing the unusable record of session %s (leader %d): %s", id,
-		       (int)s.leader, strerror(-r));
+		ks_fail_log(log, KS_FAIL_RECORD_UNUSABLE,
+			    "removing the unusable record of session %s (leader %d): %s", id,
+			    (int)s.leader, strerror(-r));
 		(void)ks_record_remove(io->record_dir, s.leader);
 		outcome = KS_GUARD_NOT_OURS;
 		goto out;

@@ -146,3 +146,27 @@ void ks_json_null(struct ks_json *j, const char *key)
 	prefix(j, key);
 	fputs("null", j->f);
 }
+
+void ks_json_int_or_null(struct ks_json *j, const char *key, bool known, int64_t value)
+{
+	if (known)
+		ks_json_int(j, key, value);
+	else
+		ks_json_null(j, key);
+}
+
+void ks_json_uint_or_null(struct ks_json *j, const char *key, bool known, uint64_t value)
+{
+	if (known)
+		ks_json_uint(j, key, value);
+	else
+		ks_json_null(j, key);
+}
+
+void ks_json_bool_or_null(struct ks_json *j, const char *key, bool known, bool value)
+{
+	if (known)
+		ks_json_bool(j, key, value);
+	else
+		ks_json_null(j, key);
+}

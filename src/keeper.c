@@ -22,6 +22,7 @@
 
 #include "ks_attach.h"
 #include "ks_bus.h"
+#include "ks_failpolicy.h"
 #include "ks_keeper.h"
 #include "ks_logind.h"
 #include "ks_mover.h"
@@ -67,9 +68,9 @@ static bool logind_kills(const struct keep_run *run, struct logind_ask *a)
 	 * connection that never came up. */
 	a->bus = sd_bus_close_unref(a->bus);
 	if (r < 0) {
-		ks_log(run->log, LOG_WARNING,
-		       "cannot read logind's KillUserProcesses settings (%s); keeping anyway",
-		       strerror(-r));
+		ks_fail_log(run->log, KS_FAIL_LOGIND_UNREACHABLE,
+			    "cannot read logind's KillUserProcesses settings (%s); keeping anyway",
+			    strerror(-r));
 		return true;
 	}
 	if (t->logind_kills)
@@ -215,15 +216,17 @@ static bool user_being_stopped(struct keep_run *run, sd_bus *bus, uint64_t deadl
 	run->stats.calls++;
 	r = ks_user_stopping(ks_unit_stopping, bus, run->t->uid, deadline, unit, sizeof(unit));
 	if (r > 0) {
-		ks_log(run->log, LOG_NOTICE,
-		       "user %s is being stopped (stop job on %s): nothing kept from session %s",
-		       run->t->user, unit, run->t->session_id);
+		ks_fail_log(
+			run->log, KS_FAIL_TERMINATE_USER,
+			"user %s is being stopped (stop job on %s): nothing kept from session %s",
+			run->t->user, unit, run->t->session_id);
 		return true;
 	}
 	if (r < 0)
-		ks_log(run->log, LOG_WARNING,
-		       "cannot tell whether user %s is being stopped (%s), keeping as for a logout",
-		       run->t->user, strerror(-r));
+		ks_fail_log(run->log, KS_FAIL_STOP_UNKNOWN,
+			    "cannot tell whether user %s is being stopped (%s), keeping as for a "
+			    "logout",
+			    run->t->user, strerror(-r));
 	return false;
 }
 
@@ -263,20 +266,28 @@ static void connect_manager(struct keep_run *run, struct move *mv)
 	mv->connected = ks_mover_new(mv->bus, mv->starts_deadline, run->log, &mv->mover);
 }
 
+/* A manager that does not answer in time is frozen, any other failure
+ * leaves it unreachable. */
+static enum ks_failure manager_failure(int r)
+{
+	return r == -ETIMEDOUT ? KS_FAIL_MANAGER_FROZEN : KS_FAIL_MANAGER_UNREACHABLE;
+}
+
 static int connected(struct keep_run *run, struct move *mv)
 {
 	int r = mv->connected;
 
 	if (r < 0) {
-		ks_log(run->log, LOG_ERR, "cannot %s the systemd manager, nothing kept for %s: %s",
-		       mv->bus ? "talk to" : "reach", run->t->user, strerror(-r));
+		ks_fail_log(run->log, manager_failure(r),
+			    "cannot %s the systemd manager, nothing kept for %s: %s",
+			    mv->bus ? "talk to" : "reach", run->t->user, strerror(-r));
 		return r;
 	}
 	r = ks_mover_ready(mv->mover);
 	if (r < 0)
-		ks_log(run->log, LOG_ERR,
-		       "cannot talk to the systemd manager, nothing kept for %s: %s", run->t->user,
-		       strerror(-r));
+		ks_fail_log(run->log, manager_failure(r),
+			    "cannot talk to the systemd manager, nothing kept for %s: %s",
+			    run->t->user, strerror(-r));
 	return r;
 }
 
@@ -341,11 +352,12 @@ static int report(struct keep_run *run, const struct move *mv, bool complete)
 		n_kept++;
 	}
 	if (mv->n_over > 0 || mv->n_late > 0 || run->n_lost_quiet > 0)
-		ks_log(run->log, LOG_WARNING,
-		       "not kept for user %s from session %s: %zu tree(s) over max_trees = %u, "
-		       "%zu for lack of time, %zu more that failed",
-		       run->t->user, run->t->session_id, mv->n_over, run->c->max_trees, mv->n_late,
-		       run->n_lost_quiet);
+		ks_fail_log(
+			run->log, mv->n_over > 0 ? KS_FAIL_MAX_TREES : KS_FAIL_DEADLINE,
+			"not kept for user %s from session %s: %zu tree(s) over max_trees = %u, "
+			"%zu for lack of time, %zu more that failed",
+			run->t->user, run->t->session_id, mv->n_over, run->c->max_trees, mv->n_late,
+			run->n_lost_quiet);
 	return n_kept;
 }
 
@@ -422,8 +434,10 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 	run->stats.scans++;
 	r = ks_select_trees(&run->scan, sel, run->log);
 	if (r < 0) {
-		ks_log(run->log, LOG_ERR, "cannot list the processes of session %s: %s",
-		       t->session_id, r == -ETIMEDOUT ? "no time left" : strerror(-r));
+		ks_fail_log(run->log, KS_FAIL_CGROUP_UNKNOWN,
+			    "cannot list the processes of session %s (cgroup %s): %s",
+			    t->session_id, run->io->session_cgroup,
+			    r == -ETIMEDOUT ? "no time left" : strerror(-r));
 		return r;
 	}
 	run->stats.selected = sel->n;
@@ -467,9 +481,9 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const str
 	run.start = ks_now_usec();
 	run.deadline = run.start + c->timeout_usec;
 	if (!cgroup || !is_session_scope(cgroup, t->session_id)) {
-		ks_log(log, LOG_WARNING,
-		       "not running in the scope of session %s (cgroup %s); nothing kept",
-		       t->session_id, cgroup ? cgroup : "unknown");
+		ks_fail_log(log, KS_FAIL_MISPLACED,
+			    "not running in the scope of session %s (cgroup %s); nothing kept",
+			    t->session_id, cgroup ? cgroup : "unknown");
 		r = 0;
 	} else {
 		r = keep_session(&run);

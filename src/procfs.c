@@ -181,24 +181,19 @@ int ks_proc_read_stat(int procfd, pid_t pid, struct ks_proc_stat *st)
 {
 	char buf[STAT_MAX + 1];
 	size_t len = 0;
-	int r;
+	int r = read_proc_file(procfd, pid, "stat", buf, sizeof(buf), true, &len);
 
-	r = read_proc_file(procfd, pid, "stat", buf, sizeof(buf), true, &len);
-	if (r < 0)
-		return r;
-	return ks_parse_proc_stat_fields(buf, len, pid, st);
+	return r < 0 ? r : ks_parse_proc_stat_fields(buf, len, pid, st);
 }
 
 int ks_proc_read_uid(int procfd, pid_t pid, uid_t *uid)
 {
+	/* Uid: comes early; a longer status is cut, not refused. */
 	char buf[STATUS_MAX + 1];
 	size_t len = 0;
-	int r;
+	int r = read_proc_file(procfd, pid, "status", buf, sizeof(buf), false, &len);
 
-	r = read_proc_file(procfd, pid, "status", buf, sizeof(buf), false, &len);
-	if (r < 0)
-		return r;
-	return ks_parse_status_uid(buf, len, uid);
+	return r < 0 ? r : ks_parse_status_uid(buf, len, uid);
 }
 
 int ks_proc_read_exe(int procfd, pid_t pid, char *buf, size_t size)

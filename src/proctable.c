@@ -203,7 +203,7 @@ void ks_session_done(const struct ks_scan *scan, struct ks_session *s)
 /* Adds the processes of pids to s: known ones from the table, the others
  * read; with match, their executables matched. Returns 0 or -errno. */
 static int session_fill(const struct ks_scan *scan, bool match, struct ks_session *s,
-			const pid_t *pids, size_t n_pids, const struct ks_log *log)
+			const pid_t *pids, size_t n_pids)
 {
 	const struct ks_proc_table *known = scan->known;
 	size_t n_read = 0;
@@ -230,11 +230,8 @@ static int session_fill(const struct ks_scan *scan, bool match, struct ks_sessio
 			note_unparsable(s, pids[i]);
 			continue;
 		}
-		if (r < 0) {
-			ks_log(log, LOG_ERR, "cannot read process %d: %s", (int)pids[i],
-			       strerror(-r));
+		if (r < 0)
 			return r;
-		}
 		s->n++;
 	}
 	return 0;
@@ -257,13 +254,10 @@ int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s
 	if (r < 0)
 		return r;
 	s->procfd = open(scan->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->procfd < 0) {
-		r = -errno;
-		ks_log(log, LOG_ERR, "cannot open %s: %s", scan->proc_root, strerror(-r));
-		return r;
-	}
+	if (s->procfd < 0)
+		return -errno;
 	s->procs = calloc(n_pids ? n_pids : 1, sizeof(*s->procs));
-	r = s->procs ? session_fill(scan, match, s, pids, n_pids, log) : -ENOMEM;
+	r = s->procs ? session_fill(scan, match, s, pids, n_pids) : -ENOMEM;
 	if (r >= 0)
 		r = session_link(s);
 	if (r < 0)

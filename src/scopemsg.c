@@ -100,19 +100,27 @@ static int append_properties(unsigned version, sd_bus_message *msg,
 	return q;
 }
 
+/* A call to the manager that never waits for a polkit prompt. */
+static int new_manager_call(sd_bus *bus, const char *method, sd_bus_message **ret)
+{
+	int r;
+
+	r = sd_bus_message_new_method_call(bus, ret, KS_MANAGER_SERVICE, KS_MANAGER_PATH,
+					   KS_MANAGER_IFACE, method);
+	if (r >= 0)
+		(void)sd_bus_message_set_allow_interactive_authorization(*ret, 0);
+	return r;
+}
+
 int ks_scope_message_start(sd_bus *bus, unsigned version, const struct ks_scope_request *r,
 			   const char *slice, bool use_pidfds, sd_bus_message **ret)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
 	int q;
 
-	q = sd_bus_message_new_method_call(bus, &msg, KS_MANAGER_SERVICE, KS_MANAGER_PATH,
-					   KS_MANAGER_IFACE, "StartTransientUnit");
-	if (q < 0)
-		return q;
-	/* Never wait for a polkit prompt. */
-	(void)sd_bus_message_set_allow_interactive_authorization(msg, 0);
-	q = sd_bus_message_append(msg, "ss", r->unit, "fail");
+	q = new_manager_call(bus, "StartTransientUnit", &msg);
+	if (q >= 0)
+		q = sd_bus_message_append(msg, "ss", r->unit, "fail");
 	if (q >= 0)
 		q = sd_bus_message_open_container(msg, 'a', "(sv)");
 	if (q >= 0)
@@ -133,12 +141,9 @@ int ks_scope_message_attach(sd_bus *bus, const char *unit, const pid_t *pids, si
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
 	int r;
 
-	r = sd_bus_message_new_method_call(bus, &msg, KS_MANAGER_SERVICE, KS_MANAGER_PATH,
-					   KS_MANAGER_IFACE, "AttachProcessesToUnit");
-	if (r < 0)
-		return r;
-	(void)sd_bus_message_set_allow_interactive_authorization(msg, 0);
-	r = sd_bus_message_append(msg, "ss", unit, "");
+	r = new_manager_call(bus, "AttachProcessesToUnit", &msg);
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", unit, "");
 	if (r >= 0)
 		r = sd_bus_message_open_container(msg, 'a', "u");
 	for (size_t i = 0; r >= 0 && i < n; i++)

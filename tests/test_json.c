@@ -70,6 +70,12 @@ static void test_document(void **state)
 	ks_json_bool(&j, "kept", true);
 	ks_json_null(&j, "max_age");
 	ks_json_str(&j, "none", NULL);
+	ks_json_int_or_null(&j, "procs", true, -1);
+	ks_json_int_or_null(&j, "no_procs", false, 7);
+	ks_json_uint_or_null(&j, "left", true, 30);
+	ks_json_uint_or_null(&j, "no_left", false, 30);
+	ks_json_bool_or_null(&j, "ipc", true, false);
+	ks_json_bool_or_null(&j, "no_ipc", false, true);
 	ks_json_open(&j, "programs", '[');
 	ks_json_str(&j, NULL, "tmux");
 	ks_json_str(&j, NULL, "screen");
@@ -85,10 +91,11 @@ static void test_document(void **state)
 	ks_json_close(&j, ']');
 	ks_json_close(&j, '}');
 	assert_int_equal(fclose(f), 0);
-	assert_string_equal(buf,
-			    "{\"user\":\"al\\\"ice\",\"uid\":1000,\"delta\":-5,\"kept\":true,"
-			    "\"max_age\":null,\"none\":null,\"programs\":[\"tmux\",\"screen\"],"
-			    "\"empty\":[],\"sessions\":[{\"id\":\"3\"},{}]}\n");
+	assert_string_equal(buf, "{\"user\":\"al\\\"ice\",\"uid\":1000,\"delta\":-5,\"kept\":true,"
+				 "\"max_age\":null,\"none\":null,\"procs\":-1,\"no_procs\":null,"
+				 "\"left\":30,\"no_left\":null,\"ipc\":false,\"no_ipc\":null,"
+				 "\"programs\":[\"tmux\",\"screen\"],"
+				 "\"empty\":[],\"sessions\":[{\"id\":\"3\"},{}]}\n");
 	free(buf);
 }
 

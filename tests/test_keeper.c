@@ -977,6 +977,25 @@ static void test_no_session_cgroup(void **state)
 	assert_one_line_with(fx, LOG_WARNING, "not running in the scope of session 3");
 }
 
+/* The session's cgroup cannot be read: nothing is touched, and the one
+ * line says which cgroup and why (ks_cgroup_pids() says nothing itself). */
+static void test_session_cgroup_unreadable(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	add_tmux(fx, &t);
+	fx->io.cgroup_root = "/nonexistent-cgroup-root";
+
+	assert_int_equal(keep(fx), -ENOENT);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(fx->logind_opens, 0);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_one_line_with(fx, LOG_ERR,
+			     "cannot list the processes of session 3 (cgroup " SESSION_CG
+			     "): No such file or directory");
+}
+
 /* Without pidfds the keeper's only witness for the multiplexer is
  * proc_root: one that exited is gone from it, between the scan and the pin. */
 static void drop_victim_without_pidfds(struct fx *fx)
@@ -1699,6 +1718,7 @@ int main(void)
 		T(test_not_in_session_scope),
 		T(test_other_session_scope),
 		T(test_no_session_cgroup),
+		T(test_session_cgroup_unreadable),
 		T(test_root_gone),
 		T(test_member_gone),
 		T(test_pid_reused),
