@@ -447,7 +447,6 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 	return (int)sel->n;
 }
 
-/* Selects, asks logind when the config says to, and moves. */
 /* Selects; then asks logind (when = kill) and connects to the manager at
  * once, so that both set up while the other answers; then moves. */
 static int keep_session(struct keep_run *run)
