@@ -197,11 +197,17 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
 {
 	struct ks_bus_pending *p = userdata;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
+	sd_bus *bus = sd_bus_message_get_bus(reply);
 
 	(void)ret_error;
 	p->slot = sd_bus_slot_unref(p->slot);
 	if (e) {
 		p->r = sd_bus_error_copy(&p->error, e);
+		/* A connection that closed has sd-bus answer what was left
+		 * on it with NoReply, as for a timeout: it is -ECONNRESET,
+		 * as a synchronous call says, not a frozen peer. */
+		if (p->r != -ENOMEM && bus && sd_bus_is_open(bus) <= 0)
+			p->r = -ECONNRESET;
 		return 0;
 	}
 	p->reply = sd_bus_message_ref(reply);
@@ -262,9 +268,12 @@ int ks_bus_collect(sd_bus *bus, uint64_t deadline, struct ks_bus_pending *p, siz
 		int r;
 
 		r = sd_bus_process(bus, NULL);
-		if (r < 0 || (r == 0 && sd_bus_is_open(bus) <= 0)) {
-			fail_pending(p, n, r < 0 ? r : -ENOTCONN);
-			return r < 0 ? r : -ENOTCONN;
+		/* Closed under the calls: -ECONNRESET, as sd_bus_call() says. */
+		if (r == 0 && sd_bus_is_open(bus) <= 0)
+			r = -ECONNRESET;
+		if (r < 0) {
+			fail_pending(p, n, r);
+			return r;
 		}
 		/* Every round checks the deadline, however busy the bus. */
 		now = ks_now_usec();

@@ -596,6 +596,9 @@ static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call
 			return sd_bus_reply_method_return(m, "v", "u", 252);
 		case FAKE_VERSION_HANG:
 			return 0;
+		case FAKE_VERSION_DISCONNECT:
+			c->quit = true;
+			return 0;
 		}
 	}
 	if (strcmp(iface, "org.freedesktop.systemd1.Unit") == 0 ||
@@ -616,6 +619,10 @@ static int handle_get(struct child *c, sd_bus_message *m, struct fake_call *call
 								  "no");
 			if (s->logind_mode == FAKE_LOGIND_HANG)
 				return 0;
+			if (s->logind_mode == FAKE_LOGIND_DISCONNECT) {
+				c->quit = true;
+				return 0;
+			}
 			return sd_bus_reply_method_return(m, "v", "s", "yes");
 		}
 		if (strcmp(prop, "KillUserProcesses") == 0)

@@ -31,6 +31,7 @@ enum fake_version {
 	FAKE_VERSION_ERROR,      /* org.freedesktop.DBus.Error.AccessDenied */
 	FAKE_VERSION_WRONG_TYPE, /* v(u) 252 */
 	FAKE_VERSION_HANG,       /* no answer */
+	FAKE_VERSION_DISCONNECT, /* closes the connection, no answer */
 };
 
 /* What the child does with the nth StartTransientUnit. */
@@ -57,6 +58,7 @@ enum fake_logind {
 	FAKE_LOGIND_WRONG_TYPE, /* the property named by logind_bad answers v(s) */
 	FAKE_LOGIND_ERROR,      /* ... answers AccessDenied */
 	FAKE_LOGIND_HANG,       /* ... never answers */
+	FAKE_LOGIND_DISCONNECT, /* ... closes the connection, no answer */
 };
 
 /* A unit ListUnitsByPatterns answers with, and whose Unit/Scope

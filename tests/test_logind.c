@@ -115,6 +115,8 @@ static void test_logind_errors(void **state)
 	(void)state;
 	check_logind_bad(FAKE_LOGIND_ERROR, "KillExcludeUsers", -EACCES);
 	check_logind_bad(FAKE_LOGIND_HANG, "KillOnlyUsers", -ETIMEDOUT);
+	/* A logind that closed the connection did not time out. */
+	check_logind_bad(FAKE_LOGIND_DISCONNECT, "KillOnlyUsers", -ECONNRESET);
 }
 
 int main(void)

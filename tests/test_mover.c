@@ -593,6 +593,27 @@ static void test_version_hang_bounded(void **state)
 	env_free(&e);
 }
 
+/* A manager that closes the connection instead of answering is
+ * unreachable, not frozen: the answer a synchronous call gives, and what
+ * the keeper's line and its failure case say. */
+static void test_version_disconnect(void **state)
+{
+	struct fake_script script = { .version_mode = FAKE_VERSION_DISCONNECT };
+	uint64_t t0;
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(e.bus, t0 + LONG, &e.log, &e.m), -ECONNRESET);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_null(e.m);
+	/* The caller says it, in one line. */
+	assert_int_equal(e.cap.n, 0);
+	env_stop(&e);
+	env_free(&e);
+}
+
 /* The peer accepts the connection but never authenticates: sd_bus_call()
  * alone would wait sd-bus's own auth timeout. */
 static void test_no_auth_bounded(void **state)
@@ -1161,6 +1182,7 @@ int main(void)
 		cmocka_unit_test(test_hang_bounded),
 		cmocka_unit_test(test_no_job_removed_bounded),
 		cmocka_unit_test(test_version_hang_bounded),
+		cmocka_unit_test(test_version_disconnect),
 		cmocka_unit_test(test_no_auth_bounded),
 		cmocka_unit_test(test_broker_hello_hang_bounded),
 		cmocka_unit_test(test_expired_deadline),
