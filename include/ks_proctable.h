@@ -62,6 +62,7 @@ struct ks_proc {
 	uid_t uid;
 	enum ks_uid_state uid_state;
 	bool exe_read;
+	bool from_table; /* taken from scan->known, not read by this scan */
 	unsigned long long starttime;
 	const char *match; /* the matched program entry, once exe_read */
 	size_t parent;     /* index of ppid among the session's processes, or KS_NO_INDEX */
@@ -93,5 +94,9 @@ size_t ks_proc_find(const struct ks_proc *procs, size_t n, pid_t pid);
 /* Is p's real uid uid? Read once, the first time it matters; a status
  * that cannot be read is no uid. */
 bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid);
+/* Reads the stat of p again when it came from the table: a start time
+ * that changed is a process that reused the pid, and p becomes it, read
+ * afresh. Returns 0 or -errno (p as it was, no longer from the table). */
+int ks_session_refresh(struct ks_session *s, struct ks_proc *p);
 
 #endif

@@ -26,9 +26,11 @@
  * (start time, real uid) checked by procfs right before it is attached
  * (ks_proc_hold()), so a stale entry (a pid that exited and was reused
  * within one close, which would take pid_max forks) can never move
- * another uid's process or another process; at worst a straggler is
- * missed. A pid that left the cgroup is dropped, and read afresh if it
- * ever comes back.
+ * another uid's process or another process. Nor does it make a stranger
+ * a straggler: an entry through which a child would descend from a kept
+ * process is read again first (ks_session_refresh()); at worst a
+ * straggler is missed. A pid that left the cgroup is dropped, and read
+ * afresh if it ever comes back.
  */
 struct ks_proc_table {
 	struct ks_proc *procs;
@@ -119,6 +121,25 @@ bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid)
 		p->uid_state = r == 0 ? KS_UID_READ : KS_UID_UNKNOWN;
 	}
 	return p->uid_state == KS_UID_READ && p->uid == uid;
+}
+
+int ks_session_refresh(struct ks_session *s, struct ks_proc *p)
+{
+	struct ks_proc fresh;
+	int r;
+
+	if (!p->from_table)
+		return 0;
+	p->from_table = false;
+	r = proc_read(s->procfd, p->pid, &fresh);
+	if (r < 0)
+		return r;
+	if (fresh.starttime != p->starttime) {
+		/* Another process: nothing read of the old one holds. */
+		fresh.parent = p->parent;
+		*p = fresh;
+	}
+	return 0;
 }
 
 /*
@@ -218,9 +239,10 @@ static int session_fill(const struct ks_scan *scan, bool match, struct ks_sessio
 		if (at == KS_NO_INDEX && scan->deadline && n_read++ % DEADLINE_EVERY == 0 &&
 		    ks_now_usec() >= scan->deadline)
 			return -ETIMEDOUT;
-		if (at != KS_NO_INDEX)
+		if (at != KS_NO_INDEX) {
 			*p = known->procs[at];
-		else
+			p->from_table = true;
+		} else
 			r = proc_read(s->procfd, pids[i], p);
 		if (r == 0 && match)
 			r = proc_match(s->procfd, p, scan->programs);

@@ -281,9 +281,22 @@ static const struct ks_proc_id *kept_find(const struct ks_proc_id *kept, size_t 
 	return n ? bsearch(&key, kept, n, sizeof(*kept), cmp_proc_id) : NULL;
 }
 
+/* Reads procs[at] again when it came from the table, as the owner found
+ * for it may lead a child to a kept process. When it is another process
+ * now (its pid reused), that owner came from the old one's ppid: none is
+ * known. One that cannot be read is left as it was. */
+static void recheck(struct ks_session *s, size_t at, size_t *owner)
+{
+	unsigned long long was = s->procs[at].starttime;
+
+	if (s->procs[at].from_table && ks_session_refresh(s, &s->procs[at]) == 0 &&
+	    s->procs[at].starttime != was)
+		owner[at] = KS_NO_INDEX;
+}
+
 /* owner[i]: the index in the caller's kept of the nearest kept process
  * above i, or KS_NO_INDEX. */
-static void find_owners(const struct ks_session *s, const struct ks_proc_id *sorted,
+static void find_owners(struct ks_session *s, const struct ks_proc_id *sorted,
 			const size_t *sorted_from, size_t n_kept, size_t *owner)
 {
 	for (size_t k = 0; k < s->n; k++) {
@@ -292,12 +305,18 @@ static void find_owners(const struct ks_session *s, const struct ks_proc_id *sor
 
 		/* A parent still in the cgroup under a kept pid is the kept
 		 * process only with the kept start time: else it is a new
-		 * process that reused the pid. */
+		 * process that reused the pid. An owned parent from the
+		 * table is checked the same way (the table holds what was,
+		 * and only parents leading to a kept process are read). */
 		if (kp) {
-			size_t at = ks_proc_find(s->procs, s->n, s->procs[i].ppid);
+			size_t at = ks_proc_find(s->procs, s->n, kp->pid);
 
+			if (at != KS_NO_INDEX)
+				recheck(s, at, owner);
 			if (at != KS_NO_INDEX && s->procs[at].starttime != kp->starttime)
 				kp = NULL;
+		} else if (parent != KS_NO_INDEX && owner[parent] != KS_NO_INDEX) {
+			recheck(s, parent, owner);
 		}
 		if (kp)
 			owner[i] = sorted_from[kp - sorted];
