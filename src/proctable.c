@@ -111,10 +111,25 @@ static void note_unparsable(struct ks_session *s, pid_t pid)
 		ks_log(s->log, LOG_DEBUG, "process %d: unparsable /proc entry, skipped", (int)pid);
 }
 
+/* Is a status read due past the deadline? Looked at every few reads,
+ * as the stat reads are: a session of thousands of selected processes
+ * must not hold the close either. */
+static bool uid_read_too_late(struct ks_session *s)
+{
+	if (!s->timed_out && s->deadline && s->n_uid_reads++ % DEADLINE_EVERY == 0 &&
+	    ks_now_usec() >= s->deadline)
+		s->timed_out = true;
+	return s->timed_out;
+}
+
 bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid)
 {
 	if (p->uid_state == KS_UID_UNREAD) {
-		int r = ks_proc_read_uid(s->procfd, p->pid, &p->uid);
+		int r;
+
+		if (uid_read_too_late(s))
+			return false;
+		r = ks_proc_read_uid(s->procfd, p->pid, &p->uid);
 
 		if (r == -EINVAL)
 			note_unparsable(s, p->pid);
@@ -269,6 +284,8 @@ int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s
 	int r;
 
 	*s = (struct ks_session){ .procfd = -1, .log = log };
+	if (scan)
+		s->deadline = scan->deadline;
 	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup ||
 	    (match && !scan->programs))
 		return -EINVAL;

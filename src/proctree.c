@@ -233,6 +233,8 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 	r = top ? session_tops(&s, top, log) : -ENOMEM;
 	if (r >= 0)
 		r = build_trees(&s, scan->uid, top, &sel);
+	if (r >= 0 && s.timed_out)
+		r = -ETIMEDOUT;
 	free(top);
 	if (r < 0) {
 		ks_selection_free(&sel);
@@ -399,6 +401,16 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 	free(sorted);
 	free(sorted_from);
 	free(owner);
+	if (r >= 0 && s.timed_out) {
+		free(*out);
+		*out = NULL;
+		if (owners) {
+			free(*owners);
+			*owners = NULL;
+		}
+		*n_out = 0;
+		r = -ETIMEDOUT;
+	}
 	if (r < 0) {
 		ks_session_free(&s);
 		return r;
