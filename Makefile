@@ -130,6 +130,8 @@ $(GUARD_UNIT): units/keepsession-guard@.service.in Makefile
 # test_nomem makes allocations fail: the units' calls go through its
 # wrappers (link-time --wrap, no change to the units).
 TEST_LDFLAGS_test_nomem := -Wl,--wrap=malloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+# test_scanclock moves the clock between two reads of one scan.
+TEST_LDFLAGS_test_scanclock := -Wl,--wrap=ks_now_usec
 $(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE) $(COMMAND)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)

@@ -62,6 +62,7 @@ struct ks_proc {
 	uid_t uid;
 	enum ks_uid_state uid_state;
 	bool exe_read;
+	bool from_table; /* taken from scan->known, not read by this scan */
 	unsigned long long starttime;
 	const char *match; /* the matched program entry, once exe_read */
 	size_t parent;     /* index of ppid among the session's processes, or KS_NO_INDEX */
@@ -76,6 +77,9 @@ struct ks_session {
 	int procfd;
 	const struct ks_log *log;
 	size_t n_unparsable; /* logged one line each up to a bound, then counted */
+	uint64_t deadline;   /* the scan's, for the status reads too */
+	size_t n_uid_reads;
+	bool timed_out; /* a status read was due past the deadline */
 };
 
 /* Reads the session's processes (stat; with match, exe, matched against
@@ -91,7 +95,12 @@ void ks_session_free(struct ks_session *s);
 /* The index of pid among procs (sorted by pid), or KS_NO_INDEX. */
 size_t ks_proc_find(const struct ks_proc *procs, size_t n, pid_t pid);
 /* Is p's real uid uid? Read once, the first time it matters; a status
- * that cannot be read is no uid. */
+ * that cannot be read is no uid. Past the deadline nothing more is read:
+ * no, and s->timed_out, for the caller to end the scan with -ETIMEDOUT. */
 bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid);
+/* Reads the stat of p again when it came from the table: a start time
+ * that changed is a process that reused the pid, and p becomes it, read
+ * afresh. Returns 0 or -errno (p as it was, no longer from the table). */
+int ks_session_refresh(struct ks_session *s, struct ks_proc *p);
 
 #endif

@@ -26,9 +26,11 @@
  * (start time, real uid) checked by procfs right before it is attached
  * (ks_proc_hold()), so a stale entry (a pid that exited and was reused
  * within one close, which would take pid_max forks) can never move
- * another uid's process or another process; at worst a straggler is
- * missed. A pid that left the cgroup is dropped, and read afresh if it
- * ever comes back.
+ * another uid's process or another process. Nor does it make a stranger
+ * a straggler: an entry through which a child would descend from a kept
+ * process is read again first (ks_session_refresh()); at worst a
+ * straggler is missed. A pid that left the cgroup is dropped, and read
+ * afresh if it ever comes back.
  */
 struct ks_proc_table {
 	struct ks_proc *procs;
@@ -109,16 +111,50 @@ static void note_unparsable(struct ks_session *s, pid_t pid)
 		ks_log(s->log, LOG_DEBUG, "process %d: unparsable /proc entry, skipped", (int)pid);
 }
 
+/* Is a status read due past the deadline? Looked at every few reads,
+ * as the stat reads are: a session of thousands of selected processes
+ * must not hold the close either. */
+static bool uid_read_too_late(struct ks_session *s)
+{
+	if (!s->timed_out && s->deadline && s->n_uid_reads++ % DEADLINE_EVERY == 0 &&
+	    ks_now_usec() >= s->deadline)
+		s->timed_out = true;
+	return s->timed_out;
+}
+
 bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid)
 {
 	if (p->uid_state == KS_UID_UNREAD) {
-		int r = ks_proc_read_uid(s->procfd, p->pid, &p->uid);
+		int r;
+
+		if (uid_read_too_late(s))
+			return false;
+		r = ks_proc_read_uid(s->procfd, p->pid, &p->uid);
 
 		if (r == -EINVAL)
 			note_unparsable(s, p->pid);
 		p->uid_state = r == 0 ? KS_UID_READ : KS_UID_UNKNOWN;
 	}
 	return p->uid_state == KS_UID_READ && p->uid == uid;
+}
+
+int ks_session_refresh(struct ks_session *s, struct ks_proc *p)
+{
+	struct ks_proc fresh;
+	int r;
+
+	if (!p->from_table)
+		return 0;
+	p->from_table = false;
+	r = proc_read(s->procfd, p->pid, &fresh);
+	if (r < 0)
+		return r;
+	if (fresh.starttime != p->starttime) {
+		/* Another process: nothing read of the old one holds. */
+		fresh.parent = p->parent;
+		*p = fresh;
+	}
+	return 0;
 }
 
 /*
@@ -218,9 +254,10 @@ static int session_fill(const struct ks_scan *scan, bool match, struct ks_sessio
 		if (at == KS_NO_INDEX && scan->deadline && n_read++ % DEADLINE_EVERY == 0 &&
 		    ks_now_usec() >= scan->deadline)
 			return -ETIMEDOUT;
-		if (at != KS_NO_INDEX)
+		if (at != KS_NO_INDEX) {
 			*p = known->procs[at];
-		else
+			p->from_table = true;
+		} else
 			r = proc_read(s->procfd, pids[i], p);
 		if (r == 0 && match)
 			r = proc_match(s->procfd, p, scan->programs);
@@ -247,6 +284,8 @@ int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s
 	int r;
 
 	*s = (struct ks_session){ .procfd = -1, .log = log };
+	if (scan)
+		s->deadline = scan->deadline;
 	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup ||
 	    (match && !scan->programs))
 		return -EINVAL;

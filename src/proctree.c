@@ -233,6 +233,8 @@ int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const 
 	r = top ? session_tops(&s, top, log) : -ENOMEM;
 	if (r >= 0)
 		r = build_trees(&s, scan->uid, top, &sel);
+	if (r >= 0 && s.timed_out)
+		r = -ETIMEDOUT;
 	free(top);
 	if (r < 0) {
 		ks_selection_free(&sel);
@@ -281,9 +283,22 @@ static const struct ks_proc_id *kept_find(const struct ks_proc_id *kept, size_t 
 	return n ? bsearch(&key, kept, n, sizeof(*kept), cmp_proc_id) : NULL;
 }
 
+/* Reads procs[at] again when it came from the table, as the owner found
+ * for it may lead a child to a kept process. When it is another process
+ * now (its pid reused), that owner came from the old one's ppid: none is
+ * known. One that cannot be read is left as it was. */
+static void recheck(struct ks_session *s, size_t at, size_t *owner)
+{
+	unsigned long long was = s->procs[at].starttime;
+
+	if (s->procs[at].from_table && ks_session_refresh(s, &s->procs[at]) == 0 &&
+	    s->procs[at].starttime != was)
+		owner[at] = KS_NO_INDEX;
+}
+
 /* owner[i]: the index in the caller's kept of the nearest kept process
  * above i, or KS_NO_INDEX. */
-static void find_owners(const struct ks_session *s, const struct ks_proc_id *sorted,
+static void find_owners(struct ks_session *s, const struct ks_proc_id *sorted,
 			const size_t *sorted_from, size_t n_kept, size_t *owner)
 {
 	for (size_t k = 0; k < s->n; k++) {
@@ -292,12 +307,18 @@ static void find_owners(const struct ks_session *s, const struct ks_proc_id *sor
 
 		/* A parent still in the cgroup under a kept pid is the kept
 		 * process only with the kept start time: else it is a new
-		 * process that reused the pid. */
+		 * process that reused the pid. An owned parent from the
+		 * table is checked the same way (the table holds what was,
+		 * and only parents leading to a kept process are read). */
 		if (kp) {
-			size_t at = ks_proc_find(s->procs, s->n, s->procs[i].ppid);
+			size_t at = ks_proc_find(s->procs, s->n, kp->pid);
 
+			if (at != KS_NO_INDEX)
+				recheck(s, at, owner);
 			if (at != KS_NO_INDEX && s->procs[at].starttime != kp->starttime)
 				kp = NULL;
+		} else if (parent != KS_NO_INDEX && owner[parent] != KS_NO_INDEX) {
+			recheck(s, parent, owner);
 		}
 		if (kp)
 			owner[i] = sorted_from[kp - sorted];
@@ -380,6 +401,16 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 	free(sorted);
 	free(sorted_from);
 	free(owner);
+	if (r >= 0 && s.timed_out) {
+		free(*out);
+		*out = NULL;
+		if (owners) {
+			free(*owners);
+			*owners = NULL;
+		}
+		*n_out = 0;
+		r = -ETIMEDOUT;
+	}
 	if (r < 0) {
 		ks_session_free(&s);
 		return r;

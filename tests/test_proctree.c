@@ -1132,6 +1132,66 @@ static void test_table_drops_departed(void **state)
 	fx->scan.known = NULL;
 }
 
+/*
+ * A kept pid seen in the cgroup again after the move is, by its start
+ * time, another process that reused the pid: its children are no
+ * stragglers, neither of the kept process that had the pid nor of that
+ * one's kept parent; no more are the children of a new process under the
+ * pid of root's sudo left below the kept tree. The table still holds the
+ * old processes' stat under those pids, so it is read again.
+ */
+static void test_table_kept_pid_reused(void **state)
+{
+	struct fx *fx = *state;
+	const struct ks_proc_id kept[] = {
+		{ 200, FAKE_STARTTIME(200) },
+		{ 201, FAKE_STARTTIME(201) },
+	};
+	struct ks_proc_id *out = NULL;
+	size_t n_out = 0;
+
+	fx->scan.known = ks_proc_table_new();
+	assert_non_null(fx->scan.known);
+	fake_proc(&fx->fp, 101, 1, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/usr/bin/bash");
+	fake_proc(&fx->fp, 205, 200, 0, "/usr/bin/sudo");
+	assert_int_equal(select_trees(fx), 0);
+	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+
+	/* The tree moved out and its pane's shell exited, and root's sudo
+	 * left below it; the login shell forked a new 201 and a new 205
+	 * (other start times), which forked 202 and 206. */
+	for (pid_t pid = 201; pid <= 205; pid += 4) {
+		char exe[PATH_MAX];
+
+		fp_path_join(exe, sizeof(exe), "%s/%d/exe", fx->fp.proc, (int)pid);
+		assert_int_equal(unlink(exe), 0);
+	}
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 201,
+					      .ppid = 101,
+					      .uid = USER_UID,
+					      .starttime = 99,
+					      .exe = "/usr/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 205,
+					      .ppid = 101,
+					      .uid = USER_UID,
+					      .starttime = 98,
+					      .exe = "/usr/bin/bash" });
+	fake_proc(&fx->fp, 202, 201, USER_UID, "/usr/bin/sleep");
+	fake_proc(&fx->fp, 206, 205, USER_UID, "/usr/bin/sleep");
+	set_session_procs(fx, 101, 201, 202, 205, 206, 0);
+
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 2, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+	assert_null(out);
+
+	/* The table now holds the new 201 and 205: still no owner. */
+	assert_int_equal(ks_select_stragglers(&fx->scan, kept, 2, &out, &n_out), 0);
+	assert_int_equal(n_out, 0);
+	assert_null(out);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1159,6 +1219,7 @@ int main(void)
 		T(test_status_read_where_needed),
 		T(test_rescan_reuses_table),
 		T(test_table_drops_departed),
+		T(test_table_kept_pid_reused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
