@@ -4,6 +4,8 @@
  * them, wait, then move the rest of each tree. The scan comes first
  * because it is local and cheap: systemd is only contacted when there is
  * something to keep, so a logout with nothing to keep costs no bus traffic.
+ * With when = kill the manager connection is opened while logind is asked,
+ * so that both set up at once: a user logind spares costs that connection.
  *
  * Each scope is started with the multiplexer alone, and the rest of its
  * tree is attached afterwards (AttachProcessesToUnit, rescanning between
