@@ -212,15 +212,14 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
  * are kept, as the guard does: a missed terminate-user leaves a scope an
  * admin can stop, a wrong answer would take a tmux at an ordinary logout.
  */
-static bool user_being_stopped(struct keep_run *run, sd_bus *bus, uint64_t deadline)
+static bool user_being_stopped(struct keep_run *run, struct ks_user_stop_query *q, int sent)
 {
 	char unit[64];
 	int r;
 
 	if (run->io->user_stop_checked)
 		return false;
-	run->stats.calls++;
-	r = ks_user_stopping(ks_unit_stopping, bus, run->t->uid, deadline, unit, sizeof(unit));
+	r = ks_user_stop_receive(q, sent, run->t->uid, unit, sizeof(unit));
 	if (r > 0) {
 		ks_fail_log(
 			run->log, KS_FAIL_TERMINATE_USER,
@@ -243,6 +242,9 @@ struct move {
 	sd_bus *bus;
 	bool on_system_bus; /* logind's connection, shared */
 	int connected;      /* 0, or why the manager could not be reached */
+	/* The terminate-user check, sent with the manager's setup. */
+	struct ks_user_stop_query user_stop;
+	int user_stop_sent;
 	struct kept_tree *kept;
 	size_t n_pinned, n_over, n_late;
 	/* Starts and their jobs may not eat the time of the attaching:
@@ -268,6 +270,8 @@ static struct kept_tree *kept_alloc(const struct ks_selection *sel)
  * on a connection of the manager's own (io->open_manager). */
 static void connect_manager(struct keep_run *run, struct move *mv, sd_bus *system_bus)
 {
+	ks_bus_pending_clear(&mv->user_stop.call);
+	mv->user_stop_sent = -ECANCELED;
 	ks_mover_free(mv->mover);
 	mv->mover = NULL;
 	mv->bus = sd_bus_close_unref(mv->bus);
@@ -280,6 +284,10 @@ static void connect_manager(struct keep_run *run, struct move *mv, sd_bus *syste
 		return;
 	run->stats.calls++;
 	mv->connected = ks_mover_new(mv->bus, mv->starts_deadline, run->log, &mv->mover);
+	if (mv->connected < 0 || run->io->user_stop_checked)
+		return;
+	run->stats.calls++;
+	mv->user_stop_sent = ks_user_stop_send(mv->bus, mv->starts_deadline, &mv->user_stop);
 }
 
 /* Is the shared system bus no way to the manager? Not up by the time
@@ -405,6 +413,7 @@ static int report(struct keep_run *run, const struct move *mv, bool complete)
 
 static void move_done(struct move *mv)
 {
+	ks_bus_pending_clear(&mv->user_stop.call);
 	for (size_t i = 0; i < mv->n_pinned; i++)
 		unpin_root(&mv->kept[i]);
 	free(mv->kept);
@@ -423,7 +432,7 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	if (!mv->kept)
 		return -ENOMEM;
 	r = connected(run, mv);
-	if (r < 0 || user_being_stopped(run, mv->bus, mv->starts_deadline))
+	if (r < 0 || user_being_stopped(run, &mv->user_stop, mv->user_stop_sent))
 		return r;
 
 	mv->n_pinned = pin_roots(run, sel, &mv->rerooted, mv->kept, &mv->n_over, &mv->n_late);
@@ -495,7 +504,8 @@ static int keep_session(struct keep_run *run)
 {
 	struct ks_selection sel = { 0 };
 	struct logind_ask ask = { .sent = -ECANCELED };
-	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4 };
+	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4,
+			   .user_stop_sent = -ECANCELED };
 	bool ask_logind = run->c->when == KS_WHEN_KILL;
 	int r;
 

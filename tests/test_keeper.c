@@ -540,8 +540,8 @@ static void check_keep_tmux(struct fx *fx, const char *version, bool pidfds)
 	assert_true(fake_call_find(manager_rec(fx), "AttachProcessesToUnit", 0) >
 		    fake_call_find(manager_rec(fx), "StartTransientUnit", 0));
 	/* Whether the user is being stopped was asked first. */
-	assert_int_equal(fake_call_count(manager_rec(fx), "GetUnit"), 3);
-	assert_true(fake_call_find(manager_rec(fx), "GetUnit", 2) <
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 1);
+	assert_true(fake_call_find(manager_rec(fx), "ListJobs", 0) <
 		    fake_call_find(manager_rec(fx), "StartTransientUnit", 0));
 
 	kept_line(line, sizeof(line), "tmux", t.server, 3);
@@ -582,8 +582,9 @@ static void check_user_stopping(struct fx *fx, const char *unit)
 	assert_int_equal(keep(fx), 0);
 	assert_int_equal(starts(fx), 0);
 	assert_int_equal(attaches(fx), 0);
-	assert_string_equal(fake_call_find(manager_rec(fx), "GetUnit", 0)->arg0,
-			    "user@1000.service");
+	/* One ListJobs, sent with the manager's setup. */
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 1);
+	assert_int_equal(fake_call_count(manager_rec(fx), "GetUnit"), 0);
 	(void)snprintf(line, sizeof(line),
 		       "user alice is being stopped (stop job on %s): nothing kept from session 3",
 		       unit);
@@ -626,10 +627,9 @@ static void test_user_not_stopping(void **state)
 
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(starts(fx), 1);
-	assert_int_equal(fake_call_count(manager_rec(fx), "GetUnit"), 3);
-	assert_string_equal(fake_call_find(manager_rec(fx), "GetUnit", 2)->arg0, "user-1000.slice");
-	/* The start job's type was read. */
-	assert_non_null(fake_call_find(manager_rec(fx), "Get", 0));
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 1);
+	assert_true(fake_call_find(manager_rec(fx), "ListJobs", 0) <
+		    fake_call_find(manager_rec(fx), "StartTransientUnit", 0));
 	kept_line(line, sizeof(line), "tmux", t.server, 3);
 	assert_line(fx, LOG_INFO, 0, line);
 	assert_int_equal(loud_lines(fx), 1);
@@ -671,7 +671,7 @@ static void test_user_stop_checked(void **state)
 
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(starts(fx), 1);
-	assert_int_equal(fake_call_count(manager_rec(fx), "GetUnit"), 0);
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 0);
 }
 
 static void test_two_trees(void **state)
