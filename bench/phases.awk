@@ -66,7 +66,7 @@ END {
 	sysbus = first("connect", "/run/dbus/system_bus_socket", b)
 	# With when = kill the manager is asked on logind's system bus
 	# connection; pam_systemd's own connection comes after "kept".
-	if (sysbus && kept && sysbus > kept)
+	if (sysbus && module_end && sysbus > module_end)
 		sysbus = 0
 	if (!private && !sysbus)
 		exit 0
