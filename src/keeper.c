@@ -7,8 +7,8 @@
  * With when = kill the manager is asked on logind's system bus connection,
  * all at once: one connection to set up, and none of PID 1's private ones
  * (PID 1 registers its whole object tree on each). A user logind spares
- * costs the manager's Version. A system bus that is not up sends the
- * manager's calls to systemd's private socket instead.
+ * costs the manager's setup reads (Version, ListJobs). A system bus that
+ * is not up sends the manager's calls to systemd's private socket.
  *
  * Each scope is started with the multiplexer alone, and the rest of its
  * tree is attached afterwards (AttachProcessesToUnit, rescanning between
