@@ -197,6 +197,7 @@ static const char *const members[] = {
 	"KillExcludeUsers",
 	"Version",
 	"Subscribe",
+	"ListJobs",
 	"AddMatch",
 	"Hello",
 	"AUTH",

@@ -13,8 +13,11 @@
 #              connect to its last answer before the manager's first call
 #   logind_connect  of which the bus connection: socket, auth, Hello
 #   connect    systemd's private socket: connect and authentication, to the
-#              Version call; it overlaps logind, which runs meanwhile
-#   version    the manager's Version property
+#              Version call; it overlaps logind, which runs meanwhile (with
+#              when = kill the manager is asked on logind's connection: none)
+#   version    the manager's Version property (private socket only)
+#   setup      first connection to StartTransientUnit: logind, the manager's
+#              setup and the terminate-user check, as they overlap
 #   start      StartTransientUnit, call to reply
 #   jobwait    reply to JobRemoved: systemd runs the start job
 #   rescans    after the job: straggler rescans (and the work between calls)
@@ -60,17 +63,21 @@ END {
 		out("rest", t[e] - t[module_end])
 	}
 	private = first("connect", "/run/systemd/private", b)
-	if (!private)
+	sysbus = first("connect", "/run/dbus/system_bus_socket", b)
+	# With when = kill the manager is asked on logind's system bus
+	# connection; pam_systemd's own connection comes after "kept".
+	if (sysbus && module_end && sysbus > module_end)
+		sysbus = 0
+	if (!private && !sysbus)
 		exit 0
 
 	proc = first("open", "/proc", b)
-	sysbus = first("connect", "/run/dbus/system_bus_socket", b)
-	bus = sysbus && sysbus < private ? sysbus : private
+	bus = sysbus && (!private || sysbus < private) ? sysbus : private
 	if (proc && proc < bus) {
 		out("policy", t[proc] - t[b])
 		out("scan", t[bus] - t[proc])
 	}
-	version = first("send", "Version", private)
+	version = private ? first("send", "Version", private) : 0
 	if (bus == sysbus) {
 		# The keeper asks logind and connects to the manager before it
 		# awaits either: logind runs from its connect to its last answer
@@ -79,7 +86,8 @@ END {
 		if (get)
 			out("logind_connect", t[get] - t[sysbus])
 		last = 0
-		for (i = get; get && i <= (version ? version : n); i++)
+		until = version ? version : first("send", "StartTransientUnit", sysbus)
+		for (i = get; get && i <= (until ? until : n); i++)
 			if (ev[i] == "recv" && (d[i] == "type=2" || d[i] == "type=3"))
 				last = i
 		if (last)
@@ -92,9 +100,10 @@ END {
 		if (r)
 			out("version", t[r] - t[version])
 	}
-	start = first("send", "StartTransientUnit", private)
+	start = first("send", "StartTransientUnit", bus)
 	if (!start)
 		exit 0
+	out("setup", t[start] - t[bus])
 	reply = reply_from(start)
 	job = first("recv", "JobRemoved", start)
 	if (reply)

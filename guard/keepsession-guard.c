@@ -152,8 +152,9 @@ static bool system_stopping(void *ctx, uint64_t deadline)
 	       strcmp(state, "stopping") == 0;
 }
 
-/* The guard's seam over ks_unit_stopping(), on a connection of its own. */
-static int unit_stopping(void *ctx, const char *unit, uint64_t deadline)
+/* The guard's seam over ks_user_stopping(): one ListJobs, on a
+ * connection of its own. */
+static int user_stopping(void *ctx, uid_t uid, uint64_t deadline, char *unit, size_t size)
 {
 	_cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
 	int r;
@@ -162,7 +163,7 @@ static int unit_stopping(void *ctx, const char *unit, uint64_t deadline)
 	r = ks_bus_open_manager(&bus);
 	if (r < 0)
 		return r;
-	return ks_unit_stopping(bus, unit, deadline);
+	return ks_user_stopping(bus, uid, deadline, unit, size);
 }
 
 /* The units ListUnitsByPatterns named, at most KS_GUARD_MAX_SCOPE_STOPS. */
@@ -444,7 +445,7 @@ int main(int argc, char **argv)
 		.lookup_session = lookup_session,
 		.scope_cgroup = scope_cgroup,
 		.system_stopping = system_stopping,
-		.unit_stopping = unit_stopping,
+		.user_stopping = user_stopping,
 		.stop_units = stop_units,
 		.user_name = user_name,
 		.session_leaders = session_leaders,

@@ -65,9 +65,10 @@ struct ks_guard_io {
 	 * "stopping")? Then nothing is kept: every scope goes. false when it
 	 * cannot tell. */
 	bool (*system_stopping)(void *ctx, uint64_t deadline);
-	/* Is a stop job queued on unit? A ks_unit_stopping_fn (ks_logind.h):
-	 * ks_unit_stopping() on the manager in production. */
-	ks_unit_stopping_fn unit_stopping;
+	/* Is the user stopped as a whole: a stop job queued on one of its
+	 * units? 1 with that unit in unit, 0, or -errno: ks_user_stopping()
+	 * (ks_logind.h) on the manager in production. */
+	int (*user_stopping)(void *ctx, uid_t uid, uint64_t deadline, char *unit, size_t size);
 	/* StopUnit(name, "replace") of every active, activating or reloading
 	 * unit matching the glob pattern (PID 1's, FNM_NOESCAPE) whose Slice
 	 * is slice and, unless prefix is NULL, which ks_guard_unit_owned()

@@ -38,6 +38,8 @@ struct ks_keep_io {
 	/* The session's cgroup path (".../session-N.scope"), read by the
 	 * caller: its own in sshd, the session's scope in the stop guard. */
 	const char *session_cgroup;
+	/* The system bus (logind; with when = kill the manager too), and
+	 * the manager's own connection when that is not asked or not up. */
 	int (*open_manager)(void *ctx, sd_bus **bus);
 	int (*open_logind)(void *ctx, sd_bus **bus);
 	void *ctx;

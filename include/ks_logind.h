@@ -53,18 +53,26 @@ int ks_logind_kill_settings(sd_bus *bus, uint64_t deadline, bool *kill_user_proc
  * user-runtime-dir@UID.service in kept scopes queue no job either.
  */
 
-/* Is a stop job queued on unit (its Unit.Job, that job's JobType "stop")?
- * 1: yes; 0: no job, another job type, or no such unit loaded; -errno:
- * cannot tell. Within deadline. */
-typedef int (*ks_unit_stopping_fn)(void *ctx, const char *unit, uint64_t deadline);
+/* ListJobs in flight: sent by ks_user_stop_send() (queued while the
+ * connection is set up), answered by ks_user_stop_receive(). */
+struct ks_user_stop_query {
+	sd_bus *bus;
+	uint64_t deadline;
+	struct ks_bus_pending call;
+};
 
-/* ks_unit_stopping_fn over the manager: ctx is the sd_bus *. */
-int ks_unit_stopping(void *bus, const char *unit, uint64_t deadline);
-
-/* Asks unit_stopping about user@UID.service, user-runtime-dir@UID.service
- * and user-UID.slice. Returns 1 with the unit that said stop in unit, 0,
- * or -errno when none said stop and one could not be read. */
-int ks_user_stopping(ks_unit_stopping_fn unit_stopping, void *ctx, uid_t uid, uint64_t deadline,
-		     char *unit, size_t size);
+/* Sends the manager's ListJobs on bus (which must outlive the query).
+ * Returns 0 or -errno; either way ks_user_stop_receive() ends the query. */
+int ks_user_stop_send(sd_bus *bus, uint64_t deadline, struct ks_user_stop_query *q);
+/* Is a stop job queued on user@UID.service, user-runtime-dir@UID.service
+ * or user-UID.slice? 1 with that unit in unit, 0, or -errno when the jobs
+ * cannot be read, within the query's deadline. */
+int ks_user_stop_receive(struct ks_user_stop_query *q, int sent, uid_t uid, char *unit,
+			 size_t size);
+/* Both at once. */
+int ks_user_stopping(sd_bus *bus, uid_t uid, uint64_t deadline, char *unit, size_t size);
+/* The same question of a ListJobs reply, a(usssoo): 1, 0, or -EBADMSG,
+ * -E2BIG for a list no manager sends. */
+int ks_jobs_user_stopping(sd_bus_message *reply, uid_t uid, char *unit, size_t size);
 
 #endif

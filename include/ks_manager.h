@@ -21,8 +21,8 @@ struct ks_manager {
 };
 
 void ks_manager_init(struct ks_manager *m, sd_bus *bus);
-/* Sends the Version read without waiting, on systemd's private socket;
- * through a broker, Subscribe and Version wait for the connection. */
+/* Sends the Version read (and through a broker, Subscribe first) without
+ * waiting: queued until the connection is up, then sent at once. */
 int ks_manager_setup_send(struct ks_manager *m, uint64_t deadline);
 /* Collects their answers within the deadline. A refused Subscribe or an
  * unreadable Version is a notice (version 0: only settings every version

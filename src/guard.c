@@ -103,12 +103,12 @@ static void sweep(const struct ks_guard_io *io, uint64_t deadline, const struct 
 		ks_log(log, LOG_DEBUG, "removed %d stale session record(s)", r);
 }
 
-/* Is the user stopped as a whole (ks_user_stopping())? Asked through
- * the seam, ks_unit_stopping() in production. */
+/* Is the user stopped as a whole? Asked through the seam,
+ * ks_user_stopping() in production. */
 static int user_stopping(const struct ks_guard_io *io, uid_t uid, uint64_t deadline, char *unit,
 			 size_t size)
 {
-	return ks_user_stopping(io->unit_stopping, io->ctx, uid, deadline, unit, size);
+	return io->user_stopping(io->ctx, uid, deadline, unit, size);
 }
 
 /* Escaped user names longer than this may be shortened in scope names.

@@ -4,8 +4,11 @@
  * them, wait, then move the rest of each tree. The scan comes first
  * because it is local and cheap: systemd is only contacted when there is
  * something to keep, so a logout with nothing to keep costs no bus traffic.
- * With when = kill the manager connection is opened while logind is asked,
- * so that both set up at once: a user logind spares costs that connection.
+ * With when = kill the manager is asked on logind's system bus connection,
+ * all at once: one connection to set up, and none of PID 1's private ones
+ * (PID 1 registers its whole object tree on each). A user logind spares
+ * costs the manager's setup reads (Version, ListJobs). A system bus that
+ * is not up sends the manager's calls to systemd's private socket.
  *
  * Each scope is started with the multiplexer alone, and the rest of its
  * tree is attached afterwards (AttachProcessesToUnit, rescanning between
@@ -66,9 +69,10 @@ static bool logind_kills(const struct keep_run *run, struct logind_ask *a)
 	int r;
 
 	r = a->bus ? ks_logind_kill_receive(&a->q, a->sent, &k) : a->sent;
-	/* Closed, not flushed: sd_bus_flush() would wait, unbounded, for a
-	 * connection that never came up. */
-	a->bus = sd_bus_close_unref(a->bus);
+	/* Not flushed: sd_bus_flush() would wait, unbounded, for a
+	 * connection that never came up. The manager may hold the
+	 * connection still (connect_manager()); else this closes it. */
+	a->bus = sd_bus_unref(a->bus);
 	if (r < 0) {
 		ks_fail_log(run->log, KS_FAIL_LOGIND_UNREACHABLE,
 			    "cannot read logind's KillUserProcesses settings (%s); keeping anyway",
@@ -208,15 +212,14 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
  * are kept, as the guard does: a missed terminate-user leaves a scope an
  * admin can stop, a wrong answer would take a tmux at an ordinary logout.
  */
-static bool user_being_stopped(struct keep_run *run, sd_bus *bus, uint64_t deadline)
+static bool user_being_stopped(struct keep_run *run, struct ks_user_stop_query *q, int sent)
 {
 	char unit[64];
 	int r;
 
 	if (run->io->user_stop_checked)
 		return false;
-	run->stats.calls++;
-	r = ks_user_stopping(ks_unit_stopping, bus, run->t->uid, deadline, unit, sizeof(unit));
+	r = ks_user_stop_receive(q, sent, run->t->uid, unit, sizeof(unit));
 	if (r > 0) {
 		ks_fail_log(
 			run->log, KS_FAIL_TERMINATE_USER,
@@ -237,7 +240,11 @@ struct move {
 	struct ks_selection rerooted, rerooted_again;
 	struct ks_mover *mover;
 	sd_bus *bus;
-	int connected; /* 0, or why the manager could not be reached */
+	bool on_system_bus; /* logind's connection, shared */
+	int connected;      /* 0, or why the manager could not be reached */
+	/* The terminate-user check, sent with the manager's setup. */
+	struct ks_user_stop_query user_stop;
+	int user_stop_sent;
 	struct kept_tree *kept;
 	size_t n_pinned, n_over, n_late;
 	/* Starts and their jobs may not eat the time of the attaching:
@@ -257,15 +264,63 @@ static struct kept_tree *kept_alloc(const struct ks_selection *sel)
 	return calloc(room, sizeof(struct kept_tree));
 }
 
-/* Starts connecting to the manager: Subscribe and Version are on their
- * way when this returns, answered for connected(). */
-static void connect_manager(struct keep_run *run, struct move *mv)
+/* Starts connecting to the manager: its setup calls are on their way when
+ * this returns, answered for connected(). On system_bus (logind's, when
+ * logind is asked) they go out together with logind's reads; without it,
+ * on a connection of the manager's own (io->open_manager). */
+static void connect_manager(struct keep_run *run, struct move *mv, sd_bus *system_bus)
 {
-	mv->connected = run->io->open_manager(run->io->ctx, &mv->bus);
+	ks_bus_pending_clear(&mv->user_stop.call);
+	mv->user_stop_sent = -ECANCELED;
+	ks_mover_free(mv->mover);
+	mv->mover = NULL;
+	mv->bus = sd_bus_close_unref(mv->bus);
+	mv->on_system_bus = system_bus != NULL;
+	if (system_bus)
+		mv->bus = sd_bus_ref(system_bus);
+	else
+		mv->connected = run->io->open_manager(run->io->ctx, &mv->bus);
 	if (mv->connected < 0)
 		return;
 	run->stats.calls++;
 	mv->connected = ks_mover_new(mv->bus, mv->starts_deadline, run->log, &mv->mover);
+	if (mv->connected < 0 || run->io->user_stop_checked)
+		return;
+	run->stats.calls++;
+	mv->user_stop_sent = ks_user_stop_send(mv->bus, mv->starts_deadline, &mv->user_stop);
+}
+
+/* Is the shared system bus no way to the manager? Not up by the time
+ * logind answered (dbus-daemon hung or gone: Hello unanswered), or
+ * closed. Asked without waiting. */
+static bool system_bus_down(const struct move *mv)
+{
+	return mv->connected < 0 || sd_bus_is_open(mv->bus) <= 0 || sd_bus_is_ready(mv->bus) <= 0;
+}
+
+/* Waits for the manager's setup. On the system bus, any failure but the
+ * manager's silence is tried once more on the manager's own socket,
+ * which needs no dbus-daemon, within the starts' deadline. */
+static int manager_ready(struct keep_run *run, struct move *mv)
+{
+	int r = mv->connected < 0 ? mv->connected : -ENOTCONN;
+
+	if (!mv->on_system_bus || !system_bus_down(mv)) {
+		r = mv->connected;
+		if (r >= 0)
+			r = ks_mover_ready(mv->mover);
+		if (r >= 0 || !mv->on_system_bus || r == -ETIMEDOUT)
+			return r;
+	}
+	ks_log(run->log, LOG_DEBUG,
+	       "cannot ask the manager on the system bus (%s); trying its private socket",
+	       strerror(-r));
+	mv->connected = 0;
+	connect_manager(run, mv, NULL);
+	r = mv->connected;
+	if (r >= 0)
+		r = ks_mover_ready(mv->mover);
+	return r;
 }
 
 /* A manager that does not answer in time is frozen, any other failure
@@ -277,19 +332,12 @@ static enum ks_failure manager_failure(int r)
 
 static int connected(struct keep_run *run, struct move *mv)
 {
-	int r = mv->connected;
+	int r = manager_ready(run, mv);
 
-	if (r < 0) {
+	if (r < 0)
 		ks_fail_log(run->log, manager_failure(r),
 			    "cannot %s the systemd manager, nothing kept for %s: %s",
 			    mv->bus ? "talk to" : "reach", run->t->user, strerror(-r));
-		return r;
-	}
-	r = ks_mover_ready(mv->mover);
-	if (r < 0)
-		ks_fail_log(run->log, manager_failure(r),
-			    "cannot talk to the systemd manager, nothing kept for %s: %s",
-			    run->t->user, strerror(-r));
 	return r;
 }
 
@@ -365,6 +413,7 @@ static int report(struct keep_run *run, const struct move *mv, bool complete)
 
 static void move_done(struct move *mv)
 {
+	ks_bus_pending_clear(&mv->user_stop.call);
 	for (size_t i = 0; i < mv->n_pinned; i++)
 		unpin_root(&mv->kept[i]);
 	free(mv->kept);
@@ -383,7 +432,7 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	if (!mv->kept)
 		return -ENOMEM;
 	r = connected(run, mv);
-	if (r < 0 || user_being_stopped(run, mv->bus, mv->starts_deadline))
+	if (r < 0 || user_being_stopped(run, &mv->user_stop, mv->user_stop_sent))
 		return r;
 
 	mv->n_pinned = pin_roots(run, sel, &mv->rerooted, mv->kept, &mv->n_over, &mv->n_late);
@@ -455,7 +504,8 @@ static int keep_session(struct keep_run *run)
 {
 	struct ks_selection sel = { 0 };
 	struct logind_ask ask = { .sent = -ECANCELED };
-	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4 };
+	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4,
+			   .user_stop_sent = -ECANCELED };
 	bool ask_logind = run->c->when == KS_WHEN_KILL;
 	int r;
 
@@ -463,7 +513,7 @@ static int keep_session(struct keep_run *run)
 	if (r > 0) {
 		if (ask_logind)
 			logind_ask(run, &ask);
-		connect_manager(run, &mv);
+		connect_manager(run, &mv, ask.sent >= 0 ? ask.bus : NULL);
 		r = ask_logind && !logind_kills(run, &ask) ? 0 : move_trees(run, &sel, &mv);
 	}
 	sd_bus_close_unref(ask.bus);

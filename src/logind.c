@@ -2,7 +2,7 @@
 /*
  * What logind will do at this logout. Its kill settings are three property
  * reads, sent at once so that they cost one round trip; the terminate-user
- * check asks the manager about the user's units.
+ * check is one ListJobs of the manager, sent with them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,8 +15,6 @@
 #define LOGIND_SERVICE "org.freedesktop.login1"
 #define LOGIND_PATH "/org/freedesktop/login1"
 #define LOGIND_IFACE "org.freedesktop.login1.Manager"
-#define SD_UNIT_IFACE "org.freedesktop.systemd1.Unit"
-#define SD_JOB_IFACE "org.freedesktop.systemd1.Job"
 
 /* A list longer than this is hostile. */
 #define MAX_LOGIND_USERS 65536
@@ -137,64 +135,87 @@ int ks_logind_kill_settings(sd_bus *bus, uint64_t deadline, bool *kill_user_proc
 	return 0;
 }
 
-/* The JobType of the job at job_path: 1 when "stop". */
-static int job_is_stop(sd_bus *bus, const char *job_path, uint64_t deadline)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	const char *type = NULL;
-	int r;
+/* A job list longer than this is hostile. */
+#define MAX_JOBS 65536
 
-	r = ks_manager_get(bus, deadline, job_path, SD_JOB_IFACE, "JobType", &reply);
-	if (r < 0)
-		return r;
-	if (sd_bus_message_read(reply, "v", "s", &type) <= 0 || !type)
-		return -EBADMSG;
-	return strcmp(type, "stop") == 0;
-}
-
-int ks_unit_stopping(void *bus, const char *unit, uint64_t deadline)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_(freep) char *path = NULL;
-	const char *job_path = NULL;
-	uint32_t job_id = 0;
-	int r;
-
-	r = ks_manager_unit_path(bus, deadline, unit, &path);
-	if (r == -ENOENT)
-		return 0; /* not loaded: no job either */
-	if (r < 0)
-		return r;
-	r = ks_manager_get(bus, deadline, path, SD_UNIT_IFACE, "Job", &reply);
-	if (r < 0)
-		return r;
-	if (sd_bus_message_read(reply, "v", "(uo)", &job_id, &job_path) <= 0 || !job_path)
-		return -EBADMSG;
-	if (job_id == 0)
-		return 0; /* no job */
-	/* job_path is the reply's, which lives until we return. */
-	return job_is_stop(bus, job_path, deadline);
-}
-
-int ks_user_stopping(ks_unit_stopping_fn unit_stopping, void *ctx, uid_t uid, uint64_t deadline,
-		     char *unit, size_t size)
+/* Is unit one of uid's units whose stop job means the user is stopped? */
+static bool user_unit(const char *unit, uid_t uid)
 {
 	static const char *const names[][2] = {
 		{ "user@", ".service" },
 		{ "user-runtime-dir@", ".service" },
 		{ "user-", ".slice" },
 	};
-	int result = 0;
+	char name[64];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		(void)snprintf(name, sizeof(name), "%s%u%s", names[i][0], (unsigned)uid,
+			       names[i][1]);
+		if (strcmp(unit, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+int ks_jobs_user_stopping(sd_bus_message *reply, uid_t uid, char *unit, size_t size)
+{
+	if (!reply || !unit || size == 0)
+		return -EINVAL;
+	if (sd_bus_message_enter_container(reply, 'a', "(usssoo)") <= 0)
+		return -EBADMSG;
+	for (size_t n = 0;; n++) {
+		const char *name, *type, *state, *job_path, *unit_path;
+		uint32_t id;
 		int r;
 
-		(void)snprintf(unit, size, "%s%u%s", names[i][0], (unsigned)uid, names[i][1]);
-		r = unit_stopping(ctx, unit, deadline);
-		if (r > 0)
+		r = sd_bus_message_read(reply, "(usssoo)", &id, &name, &type, &state, &job_path,
+					&unit_path);
+		if (r < 0)
+			return -EBADMSG;
+		if (r == 0)
+			return 0;
+		if (n >= MAX_JOBS)
+			return -E2BIG;
+		if (strcmp(type, "stop") == 0 && user_unit(name, uid)) {
+			(void)snprintf(unit, size, "%s", name);
 			return 1;
-		if (r < 0 && result == 0)
-			result = r;
+		}
 	}
-	return result;
+}
+
+int ks_user_stop_send(sd_bus *bus, uint64_t deadline, struct ks_user_stop_query *q)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	int r;
+
+	*q = (struct ks_user_stop_query){ .bus = bus, .deadline = deadline };
+	ks_bus_pending_init(&q->call, -ECANCELED);
+	if (!bus)
+		return -EINVAL;
+	r = sd_bus_message_new_method_call(bus, &msg, KS_MANAGER_SERVICE, KS_MANAGER_PATH,
+					   KS_MANAGER_IFACE, "ListJobs");
+	if (r < 0)
+		return r;
+	return ks_bus_send(bus, deadline, msg, &q->call);
+}
+
+int ks_user_stop_receive(struct ks_user_stop_query *q, int sent, uid_t uid, char *unit, size_t size)
+{
+	int r = sent;
+
+	if (r >= 0)
+		r = ks_bus_collect(q->bus, q->deadline, &q->call, 1);
+	if (r >= 0)
+		r = q->call.r;
+	if (r >= 0)
+		r = ks_jobs_user_stopping(q->call.reply, uid, unit, size);
+	ks_bus_pending_clear(&q->call);
+	return r;
+}
+
+int ks_user_stopping(sd_bus *bus, uid_t uid, uint64_t deadline, char *unit, size_t size)
+{
+	struct ks_user_stop_query q;
+
+	return ks_user_stop_receive(&q, ks_user_stop_send(bus, deadline, &q), uid, unit, size);
 }

@@ -136,11 +136,10 @@ static int send_setup(struct ks_manager *m, uint64_t deadline)
 
 int ks_manager_setup_send(struct ks_manager *m, uint64_t deadline)
 {
-	/* On systemd's private socket, the calls wait in our queue until the
-	 * manager has authenticated us, and then go at once. Through a
-	 * broker they would go right behind Hello: they wait for its
-	 * answer, as every call there does. */
-	return m->bus_client ? 0 : send_setup(m, deadline);
+	/* The calls wait in sd-bus's queue until we are authenticated, and
+	 * then go at once: on a bus right behind Hello, together with
+	 * whatever else was queued (logind's reads). */
+	return send_setup(m, deadline);
 }
 
 int ks_manager_setup_receive(struct ks_manager *m, uint64_t deadline, const struct ks_log *log)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fake_manager.h"
+#include "ks_cleanup.h"
 
 #define MANAGER_IFACE "org.freedesktop.systemd1.Manager"
 #define MANAGER_PATH "/org/freedesktop/systemd1"
@@ -465,6 +466,35 @@ static int handle_get_unit(struct child *c, sd_bus_message *m, struct fake_call 
 					  "Unit %s not loaded.", unit);
 }
 
+/* ListJobs: the jobs queued on the loaded units, or get_unit_error. */
+static int handle_list_jobs(struct child *c, sd_bus_message *m)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const struct fake_script *s = c->script;
+	int r;
+
+	if (s->get_unit_error)
+		return sd_bus_reply_method_errorf(m, s->get_unit_error, "refused");
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(usssoo)");
+	for (size_t i = 0; r >= 0 && i < s->n_loaded; i++) {
+		char job[128], unit[128];
+
+		if (!s->loaded[i].job_type)
+			continue;
+		(void)snprintf(job, sizeof(job), JOB_PATH_PREFIX "%zu", 100 + i);
+		(void)snprintf(unit, sizeof(unit), LOADED_PATH_PREFIX "%zu", i);
+		r = sd_bus_message_append(reply, "(usssoo)", (uint32_t)(100 + i), s->loaded[i].name,
+					  s->loaded[i].job_type, "waiting", job, unit);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
 /* Unit.Job of a loaded unit, JobType of its job; 1 when answered. */
 static int get_loaded_property(sd_bus_message *m, const struct fake_script *s, const char *iface,
 			       const char *prop)
@@ -741,6 +771,8 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 		r = handle_list_units(c, m, call);
 	} else if (strcmp(member, "GetUnit") == 0) {
 		r = handle_get_unit(c, m, call);
+	} else if (strcmp(member, "ListJobs") == 0) {
+		r = handle_list_jobs(c, m);
 	} else if (strcmp(member, "StopUnit") == 0) {
 		r = handle_stop(c, m, call);
 	} else {

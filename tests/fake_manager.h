@@ -72,7 +72,8 @@ struct fake_unit {
 };
 
 /* A unit GetUnit finds (object path /org/freedesktop/systemd1/loaded/N),
- * with the job queued on it: Unit.Job and that job's Job.JobType answer. */
+ * with the job queued on it: Unit.Job and that job's Job.JobType answer,
+ * and ListJobs lists it. */
 struct fake_loaded_unit {
 	const char *name;
 	const char *job_type; /* "stop", "start"...; NULL: no job */
@@ -142,7 +143,8 @@ struct fake_script {
 	const char *stop_error;
 
 	/* GetUnit finds these (others: NoSuchUnit, as for a unit not
-	 * loaded), or answers get_unit_error when set. */
+	 * loaded), ListJobs lists their jobs; both answer get_unit_error
+	 * instead when set. */
 	const struct fake_loaded_unit *loaded;
 	size_t n_loaded;
 	const char *get_unit_error;

@@ -188,12 +188,28 @@ static int open_manager(void *ctx, sd_bus **bus)
 	return open_fake(&fx->manager, &fx->manager_script, fx->manager_open_error, bus);
 }
 
+/* The system bus: logind's answers, and the manager's, as the keeper asks
+ * the manager there too when it asks logind. */
 static int open_logind(void *ctx, sd_bus **bus)
 {
 	struct fx *fx = ctx;
+	struct fake_script both = fx->manager_script;
 
 	fx->logind_opens++;
-	return open_fake(&fx->logind, &fx->logind_script, fx->logind_open_error, bus);
+	both.broker_hang_hello = fx->logind_script.broker_hang_hello;
+	both.broker = fx->logind_script.broker;
+	both.logind_mode = fx->logind_script.logind_mode;
+	both.logind_bad = fx->logind_script.logind_bad;
+	both.kill_user_processes = fx->logind_script.kill_user_processes;
+	both.kill_only_users = fx->logind_script.kill_only_users;
+	both.kill_exclude_users = fx->logind_script.kill_exclude_users;
+	return open_fake(&fx->logind, &both, fx->logind_open_error, bus);
+}
+
+/* The fake that served the manager: its own, or the system bus's. */
+static const struct fake_record *manager_rec(const struct fx *fx)
+{
+	return fx->manager.rec ? fx->manager.rec : fx->logind.rec;
 }
 
 /* Waits for a fake that was started; it must have served cleanly (which
@@ -333,15 +349,15 @@ static void assert_quiet(const struct fx *fx)
 
 static size_t starts(const struct fx *fx)
 {
-	return fx->manager.rec ? fake_call_count(fx->manager.rec, "StartTransientUnit") : 0;
+	return manager_rec(fx) ? fake_call_count(manager_rec(fx), "StartTransientUnit") : 0;
 }
 
 static const struct fake_call *start_call(const struct fx *fx, size_t nth)
 {
 	const struct fake_call *call;
 
-	assert_non_null(fx->manager.rec);
-	call = fake_call_find(fx->manager.rec, "StartTransientUnit", nth);
+	assert_non_null(manager_rec(fx));
+	call = fake_call_find(manager_rec(fx), "StartTransientUnit", nth);
 	assert_non_null(call);
 	return call;
 }
@@ -400,8 +416,8 @@ static size_t assert_attached(const struct fx *fx, const char *unit, const pid_t
 	const struct fake_call *call;
 	size_t n_got = 0, calls = 0;
 
-	assert_non_null(fx->manager.rec);
-	for (size_t i = 0; (call = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", i));
+	assert_non_null(manager_rec(fx));
+	for (size_t i = 0; (call = fake_call_find(manager_rec(fx), "AttachProcessesToUnit", i));
 	     i++) {
 		assert_string_equal(call->arg1, "");
 		if (strcmp(call->arg0, unit) != 0)
@@ -416,7 +432,7 @@ static size_t assert_attached(const struct fx *fx, const char *unit, const pid_t
 
 static size_t attaches(const struct fx *fx)
 {
-	return fake_call_count(fx->manager.rec, "AttachProcessesToUnit");
+	return fake_call_count(manager_rec(fx), "AttachProcessesToUnit");
 }
 
 static void scope_name(char *buf, size_t size, const char *program, pid_t pid)
@@ -521,12 +537,12 @@ static void check_keep_tmux(struct fx *fx, const char *version, bool pidfds)
 	scope_name(unit, sizeof(unit), "tmux", t.server);
 	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.pane, t.child }, 2), 1);
 	assert_int_equal(attaches(fx), 1);
-	assert_true(fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 0) >
-		    fake_call_find(fx->manager.rec, "StartTransientUnit", 0));
+	assert_true(fake_call_find(manager_rec(fx), "AttachProcessesToUnit", 0) >
+		    fake_call_find(manager_rec(fx), "StartTransientUnit", 0));
 	/* Whether the user is being stopped was asked first. */
-	assert_int_equal(fake_call_count(fx->manager.rec, "GetUnit"), 3);
-	assert_true(fake_call_find(fx->manager.rec, "GetUnit", 2) <
-		    fake_call_find(fx->manager.rec, "StartTransientUnit", 0));
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 1);
+	assert_true(fake_call_find(manager_rec(fx), "ListJobs", 0) <
+		    fake_call_find(manager_rec(fx), "StartTransientUnit", 0));
 
 	kept_line(line, sizeof(line), "tmux", t.server, 3);
 	assert_int_equal(loud_lines(fx), 1);
@@ -566,8 +582,9 @@ static void check_user_stopping(struct fx *fx, const char *unit)
 	assert_int_equal(keep(fx), 0);
 	assert_int_equal(starts(fx), 0);
 	assert_int_equal(attaches(fx), 0);
-	assert_string_equal(fake_call_find(fx->manager.rec, "GetUnit", 0)->arg0,
-			    "user@1000.service");
+	/* One ListJobs, sent with the manager's setup. */
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 1);
+	assert_int_equal(fake_call_count(manager_rec(fx), "GetUnit"), 0);
 	(void)snprintf(line, sizeof(line),
 		       "user alice is being stopped (stop job on %s): nothing kept from session 3",
 		       unit);
@@ -610,10 +627,9 @@ static void test_user_not_stopping(void **state)
 
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(starts(fx), 1);
-	assert_int_equal(fake_call_count(fx->manager.rec, "GetUnit"), 3);
-	assert_string_equal(fake_call_find(fx->manager.rec, "GetUnit", 2)->arg0, "user-1000.slice");
-	/* The start job's type was read. */
-	assert_non_null(fake_call_find(fx->manager.rec, "Get", 0));
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 1);
+	assert_true(fake_call_find(manager_rec(fx), "ListJobs", 0) <
+		    fake_call_find(manager_rec(fx), "StartTransientUnit", 0));
 	kept_line(line, sizeof(line), "tmux", t.server, 3);
 	assert_line(fx, LOG_INFO, 0, line);
 	assert_int_equal(loud_lines(fx), 1);
@@ -655,7 +671,7 @@ static void test_user_stop_checked(void **state)
 
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(starts(fx), 1);
-	assert_int_equal(fake_call_count(fx->manager.rec, "GetUnit"), 0);
+	assert_int_equal(fake_call_count(manager_rec(fx), "ListJobs"), 0);
 }
 
 static void test_two_trees(void **state)
@@ -695,8 +711,8 @@ static void test_two_trees(void **state)
 }
 
 /* when=kill: logind is asked, and only its "no" stops the keeping. The
- * manager's connection is set up meanwhile (so that both work at once),
- * but nothing is asked of it. */
+ * manager is asked on the same connection meanwhile (so that both work at
+ * once), but only its Version. */
 static void test_when_kill_logind_spares(void **state)
 {
 	struct fx *fx = *state;
@@ -708,10 +724,12 @@ static void test_when_kill_logind_spares(void **state)
 
 	assert_int_equal(keep(fx), 0);
 	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
 	assert_int_equal(starts(fx), 0);
 	assert_non_null(fake_call_find(fx->logind.rec, "Get", 0));
 	assert_string_equal(fake_call_find(fx->logind.rec, "Get", 0)->arg1, "KillUserProcesses");
+	assert_int_equal(fake_call_count(fx->logind.rec, "Get"), 4);
+	assert_string_equal(fake_call_find(fx->logind.rec, "Get", 3)->arg1, "Version");
 	assert_quiet(fx);
 	assert_int_equal(logcap_count(&fx->cap, "logind does not kill"), 1);
 }
@@ -728,7 +746,7 @@ static void test_when_kill_logind_kills(void **state)
 
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
 	assert_int_equal(starts(fx), 1);
 	assert_start_pid(start_call(fx, 0), false, t.server);
 	kept_line(line, sizeof(line), "tmux", t.server, 3);
@@ -750,7 +768,7 @@ static void test_when_kill_user_excluded(void **state)
 
 	assert_int_equal(keep(fx), 0);
 	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
 	assert_int_equal(starts(fx), 0);
 	assert_quiet(fx);
 }
@@ -768,7 +786,7 @@ static void test_when_kill_logind_error(void **state)
 
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
 	assert_int_equal(starts(fx), 1);
 	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
 	assert_int_equal(logcap_count(&fx->cap, "keeping anyway"), 1);
@@ -927,6 +945,72 @@ static void test_logind_hangs(void **state)
 	assert_int_equal(lines_at(fx, LOG_INFO), 1);
 	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
 	assert_int_equal(logcap_count(&fx->cap, "nothing kept for " USER), 0);
+}
+
+/* The system bus is a broker: the manager is asked there as a bus client
+ * (Subscribe, JobRemoved from the unique name that answered), on the
+ * connection logind answered on, and no private socket is opened. */
+static void test_when_kill_one_connection(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.broker = true;
+	fx->logind_script.kill_user_processes = true;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(fake_call_count(fx->logind.rec, "Subscribe"), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_int_equal(attaches(fx), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+	assert_int_equal(loud_lines(fx), 1);
+}
+
+/* dbus-daemon accepts the connection but never answers Hello: logind's
+ * third of the timeout passes, then the manager is asked on its own
+ * socket, and the tree is kept, within the timeout. */
+static void test_system_bus_hello_hangs(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.broker = true;
+	fx->logind_script.broker_hang_hello = true;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded_in(fx, 3 * SEC), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fake_call_count(fx->manager.rec, "StartTransientUnit"), 1);
+	assert_int_equal(fake_call_count(fx->logind.rec, "StartTransientUnit"), 0);
+	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
+	assert_int_equal(logcap_count(&fx->cap, "trying its private socket"), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+}
+
+/* The system bus drops the connection mid-call: the same way out. */
+static void test_system_bus_drops(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.logind_mode = FAKE_LOGIND_DISCONNECT;
+	fx->logind_script.logind_bad = "KillUserProcesses";
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded_in(fx, 3 * SEC), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fake_call_count(fx->manager.rec, "StartTransientUnit"), 1);
+	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
+	assert_int_equal(logcap_count(&fx->cap, "trying its private socket"), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
 }
 
 /* Not in the session's scope (a module stacked in the wrong place, or
@@ -1263,10 +1347,10 @@ static void test_attach_member_gone(void **state)
 	assert_int_equal(keep(fx), 1);
 	scope_name(unit, sizeof(unit), "tmux", t.server);
 	assert_int_equal(attaches(fx), 2);
-	batch = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 0);
+	batch = fake_call_find(manager_rec(fx), "AttachProcessesToUnit", 0);
 	assert_string_equal(batch->arg0, unit);
 	assert_same_pids(batch->pids, batch->n_pids, (const pid_t[]){ t.pane, t.child }, 2);
-	retry = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 1);
+	retry = fake_call_find(manager_rec(fx), "AttachProcessesToUnit", 1);
 	assert_string_equal(retry->arg0, unit);
 	assert_same_pids(retry->pids, retry->n_pids, (const pid_t[]){ t.pane }, 1);
 	kept_line(line, sizeof(line), "tmux", t.server, 2);
@@ -1291,7 +1375,7 @@ static void test_attach_gone_unseen(void **state)
 	assert_int_equal(keep(fx), 1);
 	/* The batch once (nothing to drop), then each half once. */
 	assert_int_equal(attaches(fx), 3);
-	call = fake_call_find(fx->manager.rec, "AttachProcessesToUnit", 1);
+	call = fake_call_find(manager_rec(fx), "AttachProcessesToUnit", 1);
 	assert_same_pids(call->pids, call->n_pids, (const pid_t[]){ t.pane }, 1);
 	assert_int_equal(lines_at(fx, LOG_INFO), 0);
 	assert_one_line_with(fx, LOG_WARNING, "2 process(es)) of user alice");
@@ -1715,6 +1799,9 @@ int main(void)
 		T(test_job_never_ends),
 		T(test_manager_hangs_on_version),
 		T(test_logind_hangs),
+		T(test_when_kill_one_connection),
+		T(test_system_bus_hello_hangs),
+		T(test_system_bus_drops),
 		T(test_not_in_session_scope),
 		T(test_other_session_scope),
 		T(test_no_session_cgroup),

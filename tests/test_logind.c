@@ -119,6 +119,76 @@ static void test_logind_errors(void **state)
 	check_logind_bad(FAKE_LOGIND_DISCONNECT, "KillOnlyUsers", -ECONNRESET);
 }
 
+/* ---- terminate-user: one ListJobs ---- */
+
+/* What the manager's jobs say about uid 1000, and the unit named. */
+static int user_stopping_with(const struct fake_loaded_unit *loaded, size_t n, const char *error,
+			      char *unit, size_t size)
+{
+	struct fake_script script = { .loaded = loaded, .n_loaded = n, .get_unit_error = error };
+	struct env e;
+	int r;
+
+	env_start(&e, &script);
+	r = ks_user_stopping(e.bus, 1000, ks_now_usec() + LONG, unit, size);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "ListJobs"), 1);
+	assert_int_equal(e.fm.rec->n_all_calls, 1);
+	env_free(&e);
+	return r;
+}
+
+/* A stop job on any of the user's three units, among other jobs. */
+static void test_user_stopping(void **state)
+{
+	static const char *const units[] = { "user@1000.service", "user-runtime-dir@1000.service",
+					     "user-1000.slice" };
+	char unit[64];
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		const struct fake_loaded_unit loaded[] = {
+			{ .name = "user@1001.service", .job_type = "stop" },
+			{ .name = "session-3.scope", .job_type = "stop" },
+			{ .name = "user@1000.service", .job_type = "start" },
+			{ .name = units[i], .job_type = "stop" },
+		};
+
+		unit[0] = '\0';
+		assert_int_equal(user_stopping_with(loaded, 4, NULL, unit, sizeof(unit)), 1);
+		assert_string_equal(unit, units[i]);
+	}
+}
+
+/* Other users' units (a uid that only starts like ours included), other
+ * job types, other units: not stopped. */
+static void test_user_not_stopping(void **state)
+{
+	const struct fake_loaded_unit loaded[] = {
+		{ .name = "user@10000.service", .job_type = "stop" },
+		{ .name = "user-100.slice", .job_type = "stop" },
+		{ .name = "user-runtime-dir@1000.service", .job_type = "restart" },
+		{ .name = "user@1000.service", .job_type = "start" },
+		{ .name = "user-1000.slice.d", .job_type = "stop" },
+	};
+	char unit[64];
+
+	(void)state;
+	assert_int_equal(user_stopping_with(loaded, 5, NULL, unit, sizeof(unit)), 0);
+	assert_int_equal(user_stopping_with(NULL, 0, NULL, unit, sizeof(unit)), 0);
+}
+
+/* A manager that refuses the list cannot tell. */
+static void test_user_stopping_refused(void **state)
+{
+	char unit[64];
+
+	(void)state;
+	assert_int_equal(user_stopping_with(NULL, 0, "org.freedesktop.DBus.Error.AccessDenied",
+					    unit, sizeof(unit)),
+			 -EACCES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +196,9 @@ int main(void)
 		cmocka_unit_test(test_logind_empty_lists),
 		cmocka_unit_test(test_logind_wrong_types),
 		cmocka_unit_test(test_logind_errors),
+		cmocka_unit_test(test_user_stopping),
+		cmocka_unit_test(test_user_not_stopping),
+		cmocka_unit_test(test_user_stopping_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
