@@ -132,6 +132,10 @@ $(GUARD_UNIT): units/keepsession-guard@.service.in Makefile
 TEST_LDFLAGS_test_nomem := -Wl,--wrap=malloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 # test_scanclock moves the clock between two reads of one scan.
 TEST_LDFLAGS_test_scanclock := -Wl,--wrap=ks_now_usec
+# test_mayhold counts what the cheap check reads of cgroup.procs and /proc
+# (the _chk names: what _FORTIFY_SOURCE makes of the calls at some -O).
+TEST_LDFLAGS_test_mayhold := -Wl,--wrap=read,--wrap=__read_chk,--wrap=readlinkat,$\
+                             --wrap=__readlinkat_chk
 $(BUILDDIR)/tests/%: tests/%.c $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(MODULE) $(COMMAND)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(UNIT_OBJS) $(TEST_HELPER_OBJS) $(TEST_LIBS)

@@ -138,9 +138,9 @@ static void leave_record(pam_handle_t *pamh, int argc, const char **argv, const 
 	if (r >= 0)
 		r = ks_record_write(KS_RECORD_DIR, &rec, 0);
 	if (r < 0)
-		ks_log(log, LOG_WARNING,
-		       "cannot leave the record for the stop guard, only a logout keeps: %s",
-		       strerror(-r));
+		ks_fail_log(log, KS_FAIL_RECORD_UNWRITABLE,
+			    "cannot leave the record for the stop guard, only a logout keeps: %s",
+			    strerror(-r));
 	ks_record_free(&rec);
 }
 
@@ -152,9 +152,10 @@ static void note_kept(const char *session_id, unsigned kept, const struct ks_log
 	int r = ks_record_set_kept(KS_RECORD_DIR, getpid(), 0, kept);
 
 	if (r < 0 && r != -ENOENT)
-		ks_log(log, LOG_WARNING,
-		       "cannot note the %u tree(s) kept from session %s for the stop guard: %s",
-		       kept, session_id, strerror(-r));
+		ks_fail_log(
+			log, KS_FAIL_KEPT_UNNOTED,
+			"cannot note the %u tree(s) kept from session %s for the stop guard: %s",
+			kept, session_id, strerror(-r));
 }
 
 KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
@@ -188,7 +189,8 @@ KS_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 	ks_config_free(&c);
 
 	if (pam_set_data(pamh, KS_DATA_STATE, (void *)(uintptr_t)state, NULL) != PAM_SUCCESS) {
-		pam_syslog(pamh, LOG_ERR, "cannot record the session state");
+		ks_fail_log(&log, KS_FAIL_STATE_UNRECORDED,
+			    "cannot record the session state: the logout keeps nothing");
 		return PAM_IGNORE;
 	}
 	return PAM_SUCCESS;

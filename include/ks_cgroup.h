@@ -43,6 +43,13 @@ int ks_proc_cgroup(const char *proc_root, const char *pid, enum ks_cgroup_mode m
 int ks_cgroup_pids(const char *cgroup_root, const char *cgroup, uint64_t deadline,
 		   const struct ks_log *log, pid_t **pids, size_t *n);
 
+/* The same walk for a caller that only wants small sessions: it stops
+ * reading at the first pid past max (1..KS_MAX_SESSION_PROCS) and returns
+ * -E2BIG, not logged, without the pids. Lines are counted as read, before
+ * duplicates are dropped. */
+int ks_cgroup_pids_max(const char *cgroup_root, const char *cgroup, uint64_t deadline, size_t max,
+		       const struct ks_log *log, pid_t **pids, size_t *n);
+
 /* /proc/PID/cgroup: the path in the hierarchy of mode, pointing into buf.
  * Returns 0, -ENODATA when there is no such line, or -EINVAL (a NUL byte,
  * two such lines, a path that is not absolute). Fuzzed (fuzz/fuzz_proc.c). */

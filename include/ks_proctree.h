@@ -58,7 +58,8 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 void ks_selection_free(struct ks_selection *s);
 
 /* How many processes ks_session_may_hold() reads the exe of at most: a
- * larger session is taken to hold something, and pays the full scan. */
+ * larger session is taken to hold something, and pays the full scan. Its
+ * cgroup.procs is not read past the first pid over the bound. */
 #define KS_MAY_HOLD_MAX_PROCS 256
 
 /*

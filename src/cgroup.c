@@ -24,6 +24,8 @@
 struct cgroup_walk {
 	pid_t *pids;
 	size_t n, cap;
+	size_t max; /* pids taken at most: one more ends the walk */
+	bool cut;   /* there were more than max */
 	size_t n_cgroups;
 	uint64_t deadline;
 	unsigned garbage; /* lines of cgroup.procs that were no pid */
@@ -188,19 +190,17 @@ out:
 
 static int walk_add_pid(struct cgroup_walk *w, pid_t pid)
 {
-	if (w->n >= KS_MAX_SESSION_PROCS) {
-		ks_log(w->log, LOG_WARNING,
-		       "session cgroup holds more than %d processes; the rest are ignored",
-		       KS_MAX_SESSION_PROCS);
-		w->full = true;
+	if (w->n >= w->max) {
+		w->cut = true;
+		w->full = true; /* nothing more is read */
 		return 0;
 	}
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 256;
 		pid_t *v;
 
-		if (cap > KS_MAX_SESSION_PROCS)
-			cap = KS_MAX_SESSION_PROCS;
+		if (cap > w->max)
+			cap = w->max;
 		v = realloc(w->pids, cap * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
@@ -400,34 +400,79 @@ static int cmp_pid(const void *a, const void *b)
 
 	return (x > y) - (x < y);
 }
-int ks_cgroup_pids(const char *cgroup_root, const char *cgroup, uint64_t deadline,
-		   const struct ks_log *log, pid_t **pids, size_t *n)
+
+/* The walk of cgroup into *w, up to w->max pids. On error nothing is
+ * left to free. */
+static int walk_pids(const char *cgroup_root, const char *cgroup, struct cgroup_walk *w)
 {
-	struct cgroup_walk w = { .log = log, .deadline = deadline };
-	size_t unique = 0;
 	int fd, r;
 
-	if (!cgroup_root || !cgroup || !pids || !n)
-		return -EINVAL;
 	/* Errors are the caller's to log: it decides what they cost. */
 	fd = open_cgroup(cgroup_root, cgroup);
 	if (fd < 0)
 		return fd;
-	r = walk_cgroup(&w, fd, 0);
+	r = walk_cgroup(w, fd, 0);
 	if (r < 0) {
-		free(w.pids);
-		return r;
+		free(w->pids);
+		w->pids = NULL;
 	}
-	if (w.garbage)
+	return r;
+}
+
+/* Says what the walk skipped, then hands its pids over sorted, each
+ * once. */
+static void walk_done(struct cgroup_walk *w, const char *cgroup, const struct ks_log *log,
+		      pid_t **pids, size_t *n)
+{
+	size_t unique = 0;
+
+	if (w->garbage)
 		ks_log(log, LOG_WARNING, "%u malformed lines in cgroup.procs below %s ignored",
-		       w.garbage, cgroup);
-	if (w.n > 0) {
-		qsort(w.pids, w.n, sizeof(*w.pids), cmp_pid);
-		for (size_t i = 0; i < w.n; i++)
-			if (unique == 0 || w.pids[i] != w.pids[unique - 1])
-				w.pids[unique++] = w.pids[i];
+		       w->garbage, cgroup);
+	if (w->n > 0) {
+		qsort(w->pids, w->n, sizeof(*w->pids), cmp_pid);
+		for (size_t i = 0; i < w->n; i++)
+			if (unique == 0 || w->pids[i] != w->pids[unique - 1])
+				w->pids[unique++] = w->pids[i];
 	}
-	*pids = w.pids;
+	*pids = w->pids;
 	*n = unique;
+}
+
+int ks_cgroup_pids(const char *cgroup_root, const char *cgroup, uint64_t deadline,
+		   const struct ks_log *log, pid_t **pids, size_t *n)
+{
+	struct cgroup_walk w = { .log = log, .deadline = deadline, .max = KS_MAX_SESSION_PROCS };
+	int r;
+
+	if (!cgroup_root || !cgroup || !pids || !n)
+		return -EINVAL;
+	r = walk_pids(cgroup_root, cgroup, &w);
+	if (r < 0)
+		return r;
+	if (w.cut)
+		ks_log(log, LOG_WARNING,
+		       "session cgroup holds more than %d processes; the rest are ignored",
+		       KS_MAX_SESSION_PROCS);
+	walk_done(&w, cgroup, log, pids, n);
+	return 0;
+}
+
+int ks_cgroup_pids_max(const char *cgroup_root, const char *cgroup, uint64_t deadline, size_t max,
+		       const struct ks_log *log, pid_t **pids, size_t *n)
+{
+	struct cgroup_walk w = { .log = log, .deadline = deadline, .max = max };
+	int r;
+
+	if (!cgroup_root || !cgroup || !pids || !n || max == 0 || max > KS_MAX_SESSION_PROCS)
+		return -EINVAL;
+	r = walk_pids(cgroup_root, cgroup, &w);
+	if (r < 0)
+		return r;
+	if (w.cut) {
+		free(w.pids);
+		return -E2BIG;
+	}
+	walk_done(&w, cgroup, log, pids, n);
 	return 0;
 }

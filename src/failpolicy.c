@@ -40,7 +40,15 @@ static const struct ks_fail_policy policy[KS_FAIL_COUNT] = {
 	[KS_FAIL_MANAGER_FROZEN] = { "manager-frozen", KS_OUTCOME_KEEP_NOTHING, LOG_ERR },
 	[KS_FAIL_DEADLINE] = { "deadline", KS_OUTCOME_KEEP_SOME, LOG_WARNING },
 	[KS_FAIL_MAX_TREES] = { "max-trees", KS_OUTCOME_KEEP_SOME, LOG_WARNING },
+	[KS_FAIL_ATTACH_PARTIAL] = { "attach-partial", KS_OUTCOME_KEEP_SOME, LOG_WARNING },
+	[KS_FAIL_RECORD_UNWRITABLE] = { "record-unwritable", KS_OUTCOME_KEEP_NOTHING, LOG_WARNING },
+	[KS_FAIL_STATE_UNRECORDED] = { "state-unrecorded", KS_OUTCOME_KEEP_NOTHING, LOG_ERR },
+	[KS_FAIL_KEPT_UNNOTED] = { "kept-unnoted", KS_OUTCOME_PROCEED, LOG_WARNING },
 	[KS_FAIL_RECORD_UNUSABLE] = { "record-unusable", KS_OUTCOME_KEEP_NOTHING, LOG_WARNING },
+	[KS_FAIL_SESSION_LOOKUP] = { "session-lookup", KS_OUTCOME_KEEP_NOTHING, LOG_ERR },
+	[KS_FAIL_NO_TIME_LEFT] = { "no-time-left", KS_OUTCOME_KEEP_NOTHING, LOG_ERR },
+	[KS_FAIL_USER_CHANGED] = { "user-changed", KS_OUTCOME_KEEP_NOTHING, LOG_ERR },
+	[KS_FAIL_KEPT_STOP_FAILED] = { "kept-stop-failed", KS_OUTCOME_KEEP_SOME, LOG_ERR },
 };
 
 const struct ks_fail_policy *ks_fail_policy(enum ks_failure f)

@@ -208,8 +208,8 @@ static void stop_user(const char *id, const struct ks_config *c, const char *use
 		"scope(s) stopped, %u left (not surely the user's)",
 		user, unit, id, stopped, skipped);
 	if (r < 0)
-		ks_log(log, LOG_ERR, "cannot stop every kept scope of user %s: %s", user,
-		       strerror(-r));
+		ks_fail_log(log, KS_FAIL_KEPT_STOP_FAILED,
+			    "cannot stop every kept scope of user %s: %s", user, strerror(-r));
 }
 
 /* The configuration the session's module loaded, its timeout counted
@@ -233,7 +233,8 @@ static bool record_config(const char *id, uint64_t start, const struct ks_record
 	*deadline = start + c->timeout_usec;
 	now = ks_now_usec();
 	if (now >= *deadline) {
-		ks_log(l, LOG_ERR, "no time left to keep anything of session %s", id);
+		ks_fail_log(l, KS_FAIL_NO_TIME_LEFT, "no time left to keep anything of session %s",
+			    id);
 		return false;
 	}
 	c->timeout_usec = *deadline - now;
@@ -278,8 +279,9 @@ static enum ks_guard_outcome keep_eligible(const char *id, const struct ks_sessi
 		return KS_GUARD_NOT_KEPT;
 	/* The canonical entry of the name must still be the session's user. */
 	if (u.uid != s->uid) {
-		ks_log(l, LOG_ERR, "user %s of session %s is uid %u now, not %u: nothing kept",
-		       u.name, id, (unsigned)u.uid, (unsigned)s->uid);
+		ks_fail_log(l, KS_FAIL_USER_CHANGED,
+			    "user %s of session %s is uid %u now, not %u: nothing kept", u.name, id,
+			    (unsigned)u.uid, (unsigned)s->uid);
 		return KS_GUARD_FAILED;
 	}
 	{
@@ -402,8 +404,8 @@ enum ks_guard_outcome ks_guard_run(const char *id, uint64_t start, const struct 
 		return KS_GUARD_NO_RECORD;
 	}
 	if (r < 0) {
-		ks_log(log, LOG_ERR, "cannot look up session %s, nothing kept: %s", id,
-		       strerror(-r));
+		ks_fail_log(log, KS_FAIL_SESSION_LOOKUP,
+			    "cannot look up session %s, nothing kept: %s", id, strerror(-r));
 		return KS_GUARD_FAILED;
 	}
 	r = ks_record_read(io->record_dir, s.leader, io->trusted_owner, &rec);

@@ -197,11 +197,11 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 		       run->t->session_id, k->unit);
 		return;
 	}
-	ks_log(run->log, LOG_WARNING,
-	       "kept %s (pid %d, %zu process(es)) of user %s from session %s in %s; "
-	       "%zu more could not be attached%s",
-	       program, (int)k->tree->procs[0].pid, k->n_moved, run->t->user, run->t->session_id,
-	       k->unit, missed, complete ? "" : " in time");
+	ks_fail_log(run->log, KS_FAIL_ATTACH_PARTIAL,
+		    "kept %s (pid %d, %zu process(es)) of user %s from session %s in %s; "
+		    "%zu more could not be attached%s",
+		    program, (int)k->tree->procs[0].pid, k->n_moved, run->t->user,
+		    run->t->session_id, k->unit, missed, complete ? "" : " in time");
 }
 
 /*

@@ -326,16 +326,19 @@ enum ks_optin_status ks_optin_read_forked(void *ctx, const struct ks_user *u, co
 	pid_t pid;
 
 	ks_strlist_clear(lines);
-	buf = malloc(ANSWER_MAX + 1);
-	if (!buf) {
-		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
-		return KS_OPTIN_REFUSED;
-	}
 	pid = start_child(o, u, path, &fd);
 	if (pid < 0) {
 		ks_fail_log(log, KS_FAIL_OPTIN_READER_FAILED,
 			    "%s ignored: cannot start its reader: %s", path, strerror((int)-pid));
-		free(buf);
+		return KS_OPTIN_REFUSED;
+	}
+	/* Allocated after the fork: the child, which ends in _exit(), never
+	 * holds a copy of it (valgrind saw each child leak it). */
+	buf = malloc(ANSWER_MAX + 1);
+	if (!buf) {
+		(void)close(fd);
+		(void)end_child(pid, start + bound);
+		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
 	end = read_answer(fd, buf, &len, start + bound / 10 * 9, &err);

@@ -449,10 +449,10 @@ int ks_session_may_hold(const struct ks_scan *scan)
 
 	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup || !scan->programs)
 		return 1;
-	/* No log: a bound hit or a failure is the full scan's to report. */
-	if (ks_cgroup_pids(scan->cgroup_root, scan->cgroup, scan->deadline, NULL, &pids, &n) < 0)
-		return 1;
-	if (n > KS_MAY_HOLD_MAX_PROCS)
+	/* No log: a bound hit or a failure is the full scan's to report.
+	 * A larger session is not read past the bound (-E2BIG). */
+	if (ks_cgroup_pids_max(scan->cgroup_root, scan->cgroup, scan->deadline,
+			       KS_MAY_HOLD_MAX_PROCS, NULL, &pids, &n) < 0)
 		return 1;
 	procfd = open(scan->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (procfd < 0)

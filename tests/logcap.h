@@ -56,6 +56,15 @@ static inline unsigned logcap_count(const struct logcap *cap, const char *needle
 	return hits;
 }
 
+/* The priority of the first kept line that contains needle, or -1. */
+static inline int logcap_prio(const struct logcap *cap, const char *needle)
+{
+	for (unsigned i = 0; i < cap->n && i < LOGCAP_LINES; i++)
+		if (strstr(cap->line[i], needle))
+			return cap->prio[i];
+	return -1;
+}
+
 /* Prints what was logged, to make a failing assertion readable. */
 static inline void logcap_dump(const struct logcap *cap)
 {

@@ -12,6 +12,7 @@
 
 #include "fakeproc.h"
 #include "logcap.h"
+#include "ks_failpolicy.h"
 #include "ks_guard.h"
 #include "ks_mover.h"
 #include "ks_optin_fork.h"
@@ -54,8 +55,9 @@ struct world {
 	char units[4][KS_UNIT_NAME_MAX + 1];
 	size_t n_units;
 	unsigned stop_skipped;
-	/* the password database: alice only */
+	/* the password database: alice only, uid ALICE unless changed */
 	int user_result;
+	uid_t alice_uid;
 	char name_of_uid[160];
 	/* ~/.keepsession */
 	enum ks_optin_status optin;
@@ -199,10 +201,13 @@ static int fake_user_name(void *ctx, uid_t uid, char *buf, size_t size)
  * NSS). */
 static int fake_lookup_user(void *ctx, const char *name, struct ks_user *u)
 {
-	(void)ctx;
+	const struct world *w = ctx;
+
 	if (strcasecmp(name, "alice") != 0)
 		return -ENOENT;
-	*u = (struct ks_user){ .name = "alice", .uid = ALICE, .gid = ALICE, .home = "/home/alice" };
+	*u = (struct ks_user){
+		.name = "alice", .uid = w->alice_uid, .gid = ALICE, .home = "/home/alice"
+	};
 	return 0;
 }
 
@@ -306,6 +311,7 @@ static int setup(void **state)
 	};
 	w->optin = KS_OPTIN_ABSENT;
 	strcpy(w->name_of_uid, "alice");
+	w->alice_uid = ALICE;
 	w->io = (struct ks_guard_io){
 		.record_dir = w->run,
 		.proc_root = w->fp.proc,
@@ -604,6 +610,8 @@ static void test_failures_logged_nothing_kept(void **state)
 	w->lookup_result = -ETIMEDOUT;
 	assert_int_equal(run(w), KS_GUARD_FAILED);
 	assert_int_equal(logcap_count(&w->cap, "cannot look up session 7"), 1);
+	assert_int_equal(logcap_prio(&w->cap, "cannot look up session 7"),
+			 ks_fail_policy(KS_FAIL_SESSION_LOOKUP)->level);
 	assert_true(has_record(w, LEADER));
 
 	w->lookup_result = 0;
@@ -617,6 +625,44 @@ static void test_failures_logged_nothing_kept(void **state)
 	assert_int_equal(run(w), KS_GUARD_FAILED);
 	assert_int_equal(logcap_count(&w->cap, "cannot find the cgroup of session-7.scope"), 1);
 	assert_int_equal(w->keeps, 0);
+	assert_false(has_record(w, LEADER));
+}
+
+/* The look-ups took the whole timeout: nothing kept, one line, and the
+ * record goes with its session. */
+static void test_no_time_left(void **state)
+{
+	struct world *w = *state;
+	uint64_t now = ks_now_usec();
+
+	leave_record(w, LEADER, "users=alice timeout=1s");
+	assert_true(now > 2 * KS_USEC_PER_SEC);
+	/* Started two seconds ago: its 1 s are spent, surely. */
+	assert_int_equal(ks_guard_run("7", now - 2 * KS_USEC_PER_SEC, &w->io, &w->log),
+			 KS_GUARD_FAILED);
+	assert_int_equal(w->keeps, 0);
+	assert_int_equal(w->optin_reads, 0);
+	assert_int_equal(logcap_count(&w->cap, "no time left to keep anything of session 7"), 1);
+	assert_int_equal(logcap_prio(&w->cap, "no time left to keep anything of session 7"),
+			 ks_fail_policy(KS_FAIL_NO_TIME_LEFT)->level);
+	assert_false(has_record(w, LEADER));
+}
+
+/* The session's uid names alice, whose entry now has another uid: the
+ * decision was made for someone else, nothing kept. */
+static void test_user_changed(void **state)
+{
+	struct world *w = *state;
+
+	leave_record(w, LEADER, "users=alice");
+	w->alice_uid = ALICE + 1;
+	assert_int_equal(run(w), KS_GUARD_FAILED);
+	assert_int_equal(w->keeps, 0);
+	assert_int_equal(logcap_count(&w->cap, "user alice of session 7 is uid 1001 now, not "
+					       "1000: nothing kept"),
+			 1);
+	assert_int_equal(logcap_prio(&w->cap, "user alice of session 7 is uid 1001 now"),
+			 ks_fail_policy(KS_FAIL_USER_CHANGED)->level);
 	assert_false(has_record(w, LEADER));
 }
 
@@ -943,6 +989,8 @@ static void test_terminate_user_stop_fails(void **state)
 	assert_int_equal(w->keeps, 0);
 	assert_int_equal(logcap_count(&w->cap, "1 kept scope(s) stopped"), 1);
 	assert_int_equal(logcap_count(&w->cap, "cannot stop every kept scope of user alice"), 1);
+	assert_int_equal(logcap_prio(&w->cap, "cannot stop every kept scope of user alice"),
+			 ks_fail_policy(KS_FAIL_KEPT_STOP_FAILED)->level);
 }
 
 /* An ordinary logout, an idle stop, terminate-session, a dead sshd: no
@@ -1100,6 +1148,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_record_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_logged_nothing_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_time_left, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emptied_scope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_left_by_logout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_configured, setup, teardown),

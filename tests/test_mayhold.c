@@ -10,6 +10,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -21,6 +24,84 @@
 
 #define USER_UID 1000
 #define SESSION_CG "/user.slice/user-1000.slice/session-3.scope"
+
+/* What the code under test reads while counting is on (link-time --wrap,
+ * see the Makefile): bytes of any cgroup.procs, and exe links. */
+static bool counting;
+static size_t procs_bytes;
+static unsigned exe_reads;
+
+ssize_t __real_read(int fd, void *buf, size_t size);
+ssize_t __wrap_read(int fd, void *buf, size_t size);
+ssize_t __real___read_chk(int fd, void *buf, size_t size, size_t buflen);
+ssize_t __wrap___read_chk(int fd, void *buf, size_t size, size_t buflen);
+ssize_t __real_readlinkat(int dirfd, const char *path, char *buf, size_t size);
+ssize_t __wrap_readlinkat(int dirfd, const char *path, char *buf, size_t size);
+ssize_t __real___readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen);
+ssize_t __wrap___readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen);
+
+static bool is_cgroup_procs(int fd)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t k;
+
+	(void)snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	k = readlink(link, target, sizeof(target) - 1);
+	if (k <= 0)
+		return false;
+	target[k] = '\0';
+	return k >= 13 && strcmp(target + k - 13, "/cgroup.procs") == 0;
+}
+
+static ssize_t count_read(int fd, ssize_t k)
+{
+	if (counting && k > 0 && is_cgroup_procs(fd))
+		procs_bytes += (size_t)k;
+	return k;
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t size)
+{
+	return count_read(fd, __real_read(fd, buf, size));
+}
+
+ssize_t __wrap___read_chk(int fd, void *buf, size_t size, size_t buflen)
+{
+	return count_read(fd, __real___read_chk(fd, buf, size, buflen));
+}
+
+static void count_readlink(const char *path)
+{
+	size_t len = strlen(path);
+
+	if (counting && len >= 4 && strcmp(path + len - 4, "/exe") == 0)
+		exe_reads++;
+}
+
+ssize_t __wrap_readlinkat(int dirfd, const char *path, char *buf, size_t size)
+{
+	count_readlink(path);
+	return __real_readlinkat(dirfd, path, buf, size);
+}
+
+ssize_t __wrap___readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen)
+{
+	count_readlink(path);
+	return __real___readlinkat_chk(dirfd, path, buf, size, buflen);
+}
+
+/* ks_session_may_hold() with the counters on. */
+static int may_hold_counted(const struct ks_scan *scan)
+{
+	int r;
+
+	procs_bytes = 0;
+	exe_reads = 0;
+	counting = true;
+	r = ks_session_may_hold(scan);
+	counting = false;
+	return r;
+}
 
 static const struct ks_user alice = {
 	.name = "alice", .uid = USER_UID, .gid = USER_UID, .home = "/home/alice"
@@ -215,6 +296,53 @@ static void test_give_up_bound(void **state)
 	fx->cap.n = 0;
 }
 
+/* A session of thousands of processes: the check stops reading its
+ * cgroup.procs at the cut (one 4 KiB read of the walk holds it, of a
+ * 34 KiB file), looks at no exe link, and cannot tell. The counters are
+ * shown to count first, on a small session read through. */
+static void test_large_session_not_read_through(void **state)
+{
+	enum { FIRST = 100000, MANY = 5000 }; /* 7 bytes a line */
+	struct fx *fx = *state;
+	char dir[PATH_MAX], path[PATH_MAX];
+	size_t len = 0, small;
+	struct stat st;
+	char *lines = malloc(MANY * 8);
+
+	assert_non_null(lines);
+	cgroup_dir(&fx->fp, NULL, dir, sizeof(dir));
+	fp_path_join(path, sizeof(path), "%s/cgroup.procs", dir);
+	assert_int_equal(stat(path, &st), 0);
+	small = (size_t)st.st_size;
+	assert_int_equal(may_hold_counted(&fx->scan), 0);
+	assert_int_equal(procs_bytes, small);
+	assert_int_equal(exe_reads, 2); /* sshd's and bash's */
+
+	/* Past the cut, tmux: were its exe link read, the answer would
+	 * still be 1, but exe_reads would say so. */
+	for (pid_t pid = FIRST; pid < FIRST + MANY; pid++)
+		len += (size_t)sprintf(lines + len, "%d\n", (int)pid);
+	fp_write_bytes(path, lines, len, true);
+	free(lines);
+	for (pid_t pid = 1000 + KS_MAY_HOLD_MAX_PROCS; pid < 1000 + KS_MAY_HOLD_MAX_PROCS + 4;
+	     pid++)
+		fake_proc_ex(&fx->fp, &(struct fake){ .pid = pid,
+						      .ppid = 101,
+						      .uid = USER_UID,
+						      .exe = "/usr/bin/tmux",
+						      .outside = true });
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(may_hold_counted(&fx->scan), 1);
+	assert_true(procs_bytes > 0);
+	assert_true(procs_bytes <= 4096);
+	assert_true(procs_bytes < (size_t)st.st_size / 8);
+	assert_int_equal(exe_reads, 0);
+	/* Cannot tell: the file is read, as for any doubt. */
+	assert_true(eligible(fx));
+	assert_int_equal(fx->reads, 1);
+	fx->cap.n = 0;
+}
+
 /* Cannot tell: the file is read, as before. */
 static void test_unreadable_cgroup_reads(void **state)
 {
@@ -298,6 +426,7 @@ int main(void)
 		T(test_match_reads),
 		T(test_match_rules),
 		T(test_give_up_bound),
+		T(test_large_session_not_read_through),
 		T(test_unreadable_cgroup_reads),
 		T(test_past_deadline_may),
 		T(test_user_commands_always_read),

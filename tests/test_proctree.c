@@ -858,6 +858,45 @@ static void test_session_procs_bound(void **state)
 	assert_int_equal(count_lines(fx, "more than"), 1);
 }
 
+/* The bounded walk: up to max pids, the pids; one more, -E2BIG and no
+ * line (the caller decides what a large session costs); a max it cannot
+ * honour is refused. */
+static void test_cgroup_pids_max(void **state)
+{
+	struct fx *fx = *state;
+	pid_t *pids = NULL;
+	size_t n = 0;
+
+	cgroup_add_line(&fx->fp, NULL, "30\n10\n20\n");
+	cgroup_add_line(&fx->fp, "sub", "50\n40\n");
+	assert_int_equal(ks_cgroup_pids_max(fx->fp.cgroot, SESSION_CG, 0, 5, &fx->log, &pids, &n),
+			 0);
+	assert_int_equal(n, 5);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pids[i], (pid_t)(10 * (i + 1)));
+	free(pids);
+	pids = NULL;
+
+	/* The sixth pid is the one too many, in the sub-cgroup. */
+	cgroup_add_line(&fx->fp, "sub", "60\n");
+	n = 99;
+	assert_int_equal(ks_cgroup_pids_max(fx->fp.cgroot, SESSION_CG, 0, 5, &fx->log, &pids, &n),
+			 -E2BIG);
+	assert_null(pids);
+	assert_int_equal(n, 99);
+	assert_int_equal(fx->cap.n, 0);
+
+	assert_int_equal(ks_cgroup_pids_max(fx->fp.cgroot, SESSION_CG, 0, 0, &fx->log, &pids, &n),
+			 -EINVAL);
+	assert_int_equal(ks_cgroup_pids_max(fx->fp.cgroot, SESSION_CG, 0, KS_MAX_SESSION_PROCS + 1,
+					    &fx->log, &pids, &n),
+			 -EINVAL);
+	/* The unbounded walk still takes them all. */
+	assert_int_equal(ks_cgroup_pids(fx->fp.cgroot, SESSION_CG, 0, &fx->log, &pids, &n), 0);
+	assert_int_equal(n, 6);
+	free(pids);
+}
+
 /* After a move: what was forked under the kept processes meanwhile. */
 static void test_stragglers(void **state)
 {
@@ -1213,6 +1252,7 @@ int main(void)
 		T(test_sub_cgroups),
 		T(test_cgroup_depth_bound),
 		T(test_session_procs_bound),
+		T(test_cgroup_pids_max),
 		T(test_stragglers),
 		T(test_stragglers_owned),
 		T(test_many_processes),
