@@ -73,6 +73,9 @@ TEST_HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILDDIR)/%.o)
 TEST_LIBS      = $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 .PHONY: all check check-asan check-valgrind e2e install uninstall clean setup test demo
+# The fakes are built once and kept: make would delete them as intermediates
+# after each run, and a parallel run could then link without them.
+.SECONDARY: $(TEST_HELPER_OBJS)
 all: $(MODULE) $(GUARD) $(GUARD_UNIT) $(COMMAND)
 
 # README's two set-up commands, on a fresh Debian 12 machine as root.
