@@ -9,6 +9,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The most read of stat (longer is refused: a stat line is ~300 bytes)
+ * and of status (longer is cut: it is ~1.5 KiB, Uid: near the top). */
+#define KS_PROC_STAT_MAX (4 * 1024)
+#define KS_PROC_STATUS_MAX (16 * 1024)
+
 struct ks_proc_id {
 	pid_t pid;
 	unsigned long long starttime; /* field 22 of /proc/PID/stat: with pid, an identity */

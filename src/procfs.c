@@ -20,9 +20,6 @@
 #define SYS_pidfd_open 434
 #endif
 
-#define STAT_MAX (4 * 1024)    /* a stat line is ~300 bytes */
-#define STATUS_MAX (16 * 1024) /* status is ~1.5 KiB; Uid: is near the top */
-
 static bool is_gone(int err)
 {
 	return err == ENOENT || err == ESRCH;
@@ -157,7 +154,13 @@ int ks_parse_status_uid(const char *buf, size_t len, uid_t *uid)
 	return -EINVAL;
 }
 
-/* Reads <procfd>/<pid>/<name> into buf; the errors as the readers return them. */
+/*
+ * Reads <procfd>/<pid>/<name> into buf; the errors as the readers return
+ * them. One open and one read: stat and status are seq_files, which give
+ * their whole content in the first read() when the buffer is larger, so a
+ * short first read is the end and no read to EOF is needed; nor an fstat,
+ * as O_NONBLOCK keeps a FIFO or tty in a fake tree from blocking us.
+ */
 static int read_proc_file(int procfd, pid_t pid, const char *name, char *buf, size_t size,
 			  bool must_fit, size_t *len)
 {
@@ -167,7 +170,7 @@ static int read_proc_file(int procfd, pid_t pid, const char *name, char *buf, si
 	if (pid <= 0)
 		return -ESRCH;
 	(void)snprintf(path, sizeof(path), "%d/%s", (int)pid, name);
-	r = ks_read_file_at(procfd, path, O_NOFOLLOW, buf, size, must_fit, len);
+	r = ks_read_once_at(procfd, path, O_NOFOLLOW, buf, size, must_fit, len);
 	if (r < 0 && is_gone(-r))
 		return -ESRCH;
 	/* No regular file, a symlink or an oversized file where a /proc
@@ -179,7 +182,7 @@ static int read_proc_file(int procfd, pid_t pid, const char *name, char *buf, si
 
 int ks_proc_read_stat(int procfd, pid_t pid, struct ks_proc_stat *st)
 {
-	char buf[STAT_MAX + 1];
+	char buf[KS_PROC_STAT_MAX + 1];
 	size_t len = 0;
 	int r = read_proc_file(procfd, pid, "stat", buf, sizeof(buf), true, &len);
 
@@ -189,7 +192,7 @@ int ks_proc_read_stat(int procfd, pid_t pid, struct ks_proc_stat *st)
 int ks_proc_read_uid(int procfd, pid_t pid, uid_t *uid)
 {
 	/* Uid: comes early; a longer status is cut, not refused. */
-	char buf[STATUS_MAX + 1];
+	char buf[KS_PROC_STATUS_MAX + 1];
 	size_t len = 0;
 	int r = read_proc_file(procfd, pid, "status", buf, sizeof(buf), false, &len);
 
