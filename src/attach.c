@@ -89,7 +89,7 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
 	size_t kept = from;
 
 	for (size_t i = from; i < from + *n; i++) {
-		if (ks_proc_gone(run->io->proc_root, &p->ids[i], run->t->uid, p->fds[i])) {
+		if (ks_proc_gone(run->procfd, &p->ids[i], p->fds[i])) {
 			if (p->fds[i] >= 0)
 				close(p->fds[i]);
 			continue;
@@ -175,7 +175,7 @@ static size_t attach_chunk(struct keep_run *run, struct ks_mover *m, struct kept
 	 * go together. */
 	qsort(ids, n, sizeof(*ids), cmp_starttime);
 	for (size_t i = 0; i < n; i++) {
-		int fd, r = ks_proc_hold(run->io->proc_root, &ids[i], run->t->uid, &fd);
+		int fd, r = ks_proc_hold(run->procfd, &ids[i], &fd);
 
 		if (r == -ESRCH)
 			continue; /* exited: nothing to move */
@@ -360,7 +360,7 @@ size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_
 			(*n_over)++;
 			continue;
 		}
-		r = ks_proc_hold(run->io->proc_root, &tree->procs[0], run->t->uid, &fd);
+		r = ks_proc_hold(run->procfd, &tree->procs[0], &fd);
 		if (r < 0) {
 			ks_attach_tree_lost(run, tree, r == -ESRCH ? "it exited" : strerror(-r));
 			continue;
@@ -400,7 +400,7 @@ size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks
 			(*n_late)++;
 			continue;
 		}
-		r = ks_proc_hold(run->io->proc_root, &sel->trees[i].procs[0], run->t->uid, &fd);
+		r = ks_proc_hold(run->procfd, &sel->trees[i].procs[0], &fd);
 		if (r == -ESRCH) {
 			lost[n_lost++] = &sel->trees[i];
 			continue;

@@ -241,26 +241,37 @@ int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *start
 	return 0;
 }
 
-/* Is pid still the process of id, of uid? -ESRCH when not, or gone. */
-static int same_identity(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
+/*
+ * Is pid still the process of id? -ESRCH when not, or gone. pid and start
+ * time are the identity, so stat alone is read; the uid is not read again.
+ * The scan that selected the process read its stat, then its status (the
+ * real uid it was selected for): a pid reused between those two reads has
+ * another start time here, and is refused. A process that changed its own
+ * real uid since (su) was in the session's cgroup all along; moving it
+ * keeps it where the session had it.
+ */
+static int same_identity(int procfd, const struct ks_proc_id *id)
 {
-	unsigned long long starttime = 0;
-	uid_t now_uid = 0;
+	struct ks_proc_stat st;
 	int r;
 
-	r = ks_proc_identity(proc_root, id->pid, &starttime, &now_uid);
-	if (r == -EINVAL || (r == 0 && (starttime != id->starttime || now_uid != uid)))
+	if (procfd < 0)
+		return procfd; /* the error proc_root's open failed with */
+	r = ks_proc_read_stat(procfd, id->pid, &st);
+	if (r == -EINVAL || (r == 0 && st.starttime != id->starttime))
 		return -ESRCH;
 	return r;
 }
 
-int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
+int ks_proc_pin(int procfd, const struct ks_proc_id *id)
 {
 	_cleanup_(closep) int fd = -1;
 	int r;
 
-	if (!proc_root || !id)
+	if (!id)
 		return -EINVAL;
+	if (procfd < 0)
+		return procfd;
 	if (id->pid <= 0)
 		return -ESRCH;
 
@@ -273,32 +284,34 @@ int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
 			return -ENOSYS;
 		return errno == EINVAL ? -ESRCH : -errno;
 	}
-	r = same_identity(proc_root, id, uid);
+	/* After pidfd_open: a matching start time proves the pidfd is of
+	 * the scanned process, not of one that took its pid. */
+	r = same_identity(procfd, id);
 	if (r < 0)
 		return r;
 	return TAKE_FD(fd);
 }
 
-int ks_proc_hold(const char *proc_root, const struct ks_proc_id *id, uid_t uid, int *pidfd)
+int ks_proc_hold(int procfd, const struct ks_proc_id *id, int *pidfd)
 {
 	int r;
 
 	*pidfd = -1;
-	r = ks_proc_pin(proc_root, id, uid);
+	r = ks_proc_pin(procfd, id);
 	if (r >= 0) {
 		*pidfd = r;
 		return 0;
 	}
 	if (r != -ENOSYS)
 		return r;
-	return same_identity(proc_root, id, uid);
+	return same_identity(procfd, id);
 }
 
-bool ks_proc_gone(const char *proc_root, const struct ks_proc_id *id, uid_t uid, int pidfd)
+bool ks_proc_gone(int procfd, const struct ks_proc_id *id, int pidfd)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
 	if (pidfd < 0)
-		return same_identity(proc_root, id, uid) == -ESRCH;
+		return same_identity(procfd, id) == -ESRCH;
 	return poll(&p, 1, 0) > 0;
 }

@@ -122,16 +122,18 @@ static bool have_pidfd_open(void)
 	return errno != ENOSYS;
 }
 
-/* Pinning real processes: a live child, a wrong identity, a dead child. */
+/* Pinning real processes: a live child, a reused pid, a dead child. */
 static void test_proc_pin_real(void **state)
 {
 	unsigned long long starttime;
 	struct ks_proc_id id;
 	uid_t uid;
 	pid_t child;
-	int fd, status;
+	int fd, held, procfd, status;
 
 	(void)state;
+	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(procfd >= 0);
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
@@ -144,7 +146,7 @@ static void test_proc_pin_real(void **state)
 	assert_int_equal(uid, getuid());
 	id = (struct ks_proc_id){ child, starttime };
 
-	fd = ks_proc_pin("/proc", &id, getuid());
+	fd = ks_proc_pin(procfd, &id);
 	if (!have_pidfd_open()) {
 		print_message("pidfd_open(2) missing: checking the -ENOSYS answer only\n");
 		assert_int_equal(fd, -ENOSYS);
@@ -155,22 +157,36 @@ static void test_proc_pin_real(void **state)
 
 		/* Same pid, another start time: a reused pid, never pinned. */
 		id.starttime = starttime + 1;
-		assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
+		assert_int_equal(ks_proc_pin(procfd, &id), -ESRCH);
 		id.starttime = starttime;
-		assert_int_equal(ks_proc_pin("/proc", &id, getuid() + 1), -ESRCH);
 	}
+	/* Held (by pidfd, or by identity without one), then gone. */
+	assert_int_equal(ks_proc_hold(procfd, &id, &held), 0);
+	assert_false(ks_proc_gone(procfd, &id, held));
+	id.starttime = starttime + 1;
+	assert_int_equal(ks_proc_hold(procfd, &id, &fd), -ESRCH);
+	assert_int_equal(fd, -1);
+	id.starttime = starttime;
 
 	assert_int_equal(kill(child, SIGKILL), 0);
 	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(ks_proc_gone(procfd, &id, held));
+	if (held >= 0)
+		close(held);
 	assert_int_equal(ks_proc_identity("/proc", child, &starttime, &uid), -ESRCH);
+	assert_int_equal(ks_proc_hold(procfd, &id, &fd), -ESRCH);
 	if (have_pidfd_open())
-		assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
+		assert_int_equal(ks_proc_pin(procfd, &id), -ESRCH);
 
 	id.pid = 0;
-	assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
+	assert_int_equal(ks_proc_pin(procfd, &id), -ESRCH);
 	id.pid = -1;
-	assert_int_equal(ks_proc_pin("/proc", &id, getuid()), -ESRCH);
-	assert_int_equal(ks_proc_pin("/proc", NULL, getuid()), -EINVAL);
+	assert_int_equal(ks_proc_pin(procfd, &id), -ESRCH);
+	assert_int_equal(ks_proc_pin(procfd, NULL), -EINVAL);
+	/* A proc_root that could not be opened: its error. */
+	assert_int_equal(ks_proc_pin(-ENOENT, &id), -ENOENT);
+	assert_int_equal(ks_proc_hold(-ENOENT, &id, &fd), -ENOENT);
+	close(procfd);
 }
 
 /* In a child: a seccomp filter that answers EPERM to pidfd_open(), as
@@ -188,6 +204,7 @@ static int pin_under_seccomp(void)
 	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
 	struct ks_proc_id id = { .pid = getpid() };
 	uid_t uid;
+	int procfd;
 
 	if (ks_proc_identity("/proc", id.pid, &id.starttime, &uid) < 0)
 		return 3;
@@ -196,7 +213,10 @@ static int pin_under_seccomp(void)
 		return 3;
 	if (syscall(SYS_pidfd_open, id.pid, 0) >= 0 || errno != EPERM)
 		return 3;
-	return ks_proc_pin("/proc", &id, uid) == -ENOSYS ? 0 : 2;
+	procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0)
+		return 3;
+	return ks_proc_pin(procfd, &id) == -ENOSYS ? 0 : 2;
 }
 
 static void test_proc_pin_seccomp_eperm(void **state)
@@ -222,29 +242,38 @@ static void test_proc_pin_seccomp_eperm(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* The identity check reads proc_root, not the process's own /proc. */
+/* The identity check reads proc_root, not the process's own /proc; it
+ * reads stat alone: the uid is the scan's (status is not read again). */
 static void test_proc_pin_checks_proc_root(void **state)
 {
 	struct fx *fx = *state;
 	pid_t self = getpid();
 	struct ks_proc_id id = { self, FAKE_STARTTIME(self) };
-	int fd;
+	char path[PATH_MAX];
+	int fd, rootfd;
 
 	if (!have_pidfd_open()) {
 		print_message("pidfd_open(2) missing: pinning not checked\n");
-		assert_int_equal(ks_proc_pin(fx->fp.proc, &id, USER_UID), -ENOSYS);
+		assert_int_equal(ks_proc_pin(fx->procfd, &id), -ENOSYS);
 		return;
 	}
 	fake_proc(&fx->fp, self, 1, USER_UID, "/usr/bin/tmux");
-	fd = ks_proc_pin(fx->fp.proc, &id, USER_UID);
+	fd = ks_proc_pin(fx->procfd, &id);
 	assert_true(fd >= 0);
 	close(fd);
 	id.starttime++;
-	assert_int_equal(ks_proc_pin(fx->fp.proc, &id, USER_UID), -ESRCH);
+	assert_int_equal(ks_proc_pin(fx->procfd, &id), -ESRCH);
 	id.starttime--;
-	assert_int_equal(ks_proc_pin(fx->fp.proc, &id, 0), -ESRCH);
+	fp_path_join(path, sizeof(path), "%s/%d/status", fx->fp.proc, (int)self);
+	assert_int_equal(unlink(path), 0);
+	fd = ks_proc_pin(fx->procfd, &id);
+	assert_true(fd >= 0);
+	close(fd);
 	/* Gone from proc_root: gone. */
-	assert_int_equal(ks_proc_pin(fx->fp.root, &id, USER_UID), -ESRCH);
+	rootfd = open(fx->fp.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(rootfd >= 0);
+	assert_int_equal(ks_proc_pin(rootfd, &id), -ESRCH);
+	close(rootfd);
 }
 
 /* A stat line for pid, with start time starttime, of exactly total bytes
