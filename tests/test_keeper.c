@@ -1386,54 +1386,49 @@ static void test_attach_pipelined(void **state)
 	assert_line(fx, LOG_INFO, 0, line);
 }
 
-/* The first batch is refused (vim exits as systemd gets it) while the
- * second is in flight already: that one's answer is taken, the first is
- * asked again without vim, after it. */
+/* gone exits as systemd gets the batch naming it (the fake kills it):
+ * systemd refuses that batch whole, and it is asked again without gone
+ * (retry), after the other batch's call: both calls were sent before
+ * either answer was taken. */
+static void check_pipelined_exit(struct fx *fx, const struct tmux_chain *c, pid_t gone, pid_t retry)
+{
+	char line[512], dir[PATH_MAX];
+
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)gone);
+	fx->manager_script.attach_kill_pid = (uint32_t)gone;
+	fx->manager_script.attach_kill_dir = dir;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(attaches(fx), 3);
+	assert_attach_call(fx, 0, (const pid_t[]){ c->t.pane, c->t.child }, 2);
+	assert_attach_call(fx, 1, (const pid_t[]){ c->make, c->cc }, 2);
+	assert_attach_call(fx, 2, &retry, 1);
+	assert_int_equal(fx->io.stats->late_calls, 0);
+	kept_line(line, sizeof(line), "tmux", c->t.server, 4);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* The first batch is refused (vim exits) while the second is in flight. */
 static void test_attach_pipelined_first_refused(void **state)
 {
 	struct fx *fx = *state;
 	struct ks_keep_stats stats = { 0 };
 	struct tmux_chain c;
-	char line[512], dir[PATH_MAX];
 
 	add_tmux_chain(fx, &c, &stats);
-	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)c.t.child);
-	fx->manager_script.attach_kill_pid = (uint32_t)c.t.child;
-	fx->manager_script.attach_kill_dir = dir;
-
-	assert_int_equal(keep(fx), 1);
-	assert_int_equal(attaches(fx), 3);
-	assert_attach_call(fx, 0, (const pid_t[]){ c.t.pane, c.t.child }, 2);
-	assert_attach_call(fx, 1, (const pid_t[]){ c.make, c.cc }, 2);
-	assert_attach_call(fx, 2, (const pid_t[]){ c.t.pane }, 1);
-	assert_int_equal(stats.late_calls, 0);
-	kept_line(line, sizeof(line), "tmux", c.t.server, 4);
-	assert_int_equal(loud_lines(fx), 1);
-	assert_line(fx, LOG_INFO, 0, line);
+	check_pipelined_exit(fx, &c, c.t.child, c.t.pane);
 }
 
-/* A process of the second batch exits between its pin and the call
- * (cc, as systemd gets it): that batch is asked again without it. */
+/* A process of the second batch (cc) exits between its pin and the call. */
 static void test_attach_pipelined_second_exits(void **state)
 {
 	struct fx *fx = *state;
 	struct ks_keep_stats stats = { 0 };
 	struct tmux_chain c;
-	char line[512], dir[PATH_MAX];
 
 	add_tmux_chain(fx, &c, &stats);
-	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)c.cc);
-	fx->manager_script.attach_kill_pid = (uint32_t)c.cc;
-	fx->manager_script.attach_kill_dir = dir;
-
-	assert_int_equal(keep(fx), 1);
-	assert_int_equal(attaches(fx), 3);
-	assert_attach_call(fx, 0, (const pid_t[]){ c.t.pane, c.t.child }, 2);
-	assert_attach_call(fx, 1, (const pid_t[]){ c.make, c.cc }, 2);
-	assert_attach_call(fx, 2, (const pid_t[]){ c.make }, 1);
-	kept_line(line, sizeof(line), "tmux", c.t.server, 4);
-	assert_int_equal(loud_lines(fx), 1);
-	assert_line(fx, LOG_INFO, 0, line);
+	check_pipelined_exit(fx, &c, c.cc, c.make);
 }
 
 /* The deadline passes with both batches in flight: each is said once as
