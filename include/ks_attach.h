@@ -34,6 +34,7 @@ struct keep_run {
 	const struct ks_keep_io *io;
 	const struct ks_log *log;
 	struct ks_scan scan;
+	int procfd; /* io->proc_root, open for every pin; or its open's -errno */
 	uint64_t start, deadline;
 	struct ks_keep_stats stats;
 	size_t n_lost_lines; /* "could not keep" lines logged */

@@ -27,6 +27,19 @@ int ks_read_bounded(int fd, char *buf, size_t size, bool must_fit, size_t *len);
 int ks_read_file_at(int dirfd, const char *path, int extra_flags, char *buf, size_t size,
 		    bool must_fit, size_t *len);
 
+/*
+ * One open and one read(), for files that give their whole content in the
+ * first read when buf is larger (procfs's seq_files: /proc/PID/stat and
+ * status): no fstat, no second read to EOF. Opened O_NONBLOCK | O_NOCTTY,
+ * so a FIFO or a terminal planted there answers at once; it, a directory
+ * or a device that would not read is -EINVAL. A read that fills all size
+ * bytes is -EFBIG with must_fit, cut to size - 1 without. Returns 0
+ * (length in *len, buf NUL-terminated) or -errno (-ELOOP for a symlink
+ * under O_NOFOLLOW).
+ */
+int ks_read_once_at(int dirfd, const char *path, int extra_flags, char *buf, size_t size,
+		    bool must_fit, size_t *len);
+
 /* Writes all len bytes, across short writes and EINTR. Returns 0 or -errno. */
 int ks_write_all(int fd, const void *data, size_t len);
 

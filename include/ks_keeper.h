@@ -46,6 +46,9 @@ struct ks_keep_io {
 	/* The caller asked already whether the user is being stopped as a
 	 * whole (the stop guard does, before the keeper): not asked again. */
 	bool user_stop_checked;
+	/* Processes per AttachProcessesToUnit, at most; 0: the default,
+	 * 128. Smaller in tests, to have several batches in flight. */
+	size_t attach_batch_max;
 	struct ks_keep_stats *stats; /* filled in when not NULL */
 };
 

@@ -102,4 +102,18 @@ const char *ks_mover_manager_unique(const struct ks_mover *m);
  * logged. */
 int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n);
 
+/* AttachProcessesToUnit calls in flight at once, at most. */
+#define KS_MOVER_ATTACH_SLOTS 2
+
+/* ks_mover_attach() in two halves, so that the caller works while PID 1
+ * moves: sends the call without waiting and returns its slot (>= 0), or
+ * -errno, logged; -EINVAL and -EBUSY (every slot in flight) for misuse,
+ * unlogged. The deadline passed is -ETIMEDOUT, logged. */
+int ks_mover_attach_send(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n);
+/* Waits, within the deadline, for the answer of the call in slot and
+ * frees the slot. Returns what ks_mover_attach() would have: 0, -ESRCH
+ * (logged at debug level only), another -errno (logged); -EINVAL,
+ * unlogged, for a slot with no call. Answers are taken in any order. */
+int ks_mover_attach_receive(struct ks_mover *m, int slot);
+
 #endif

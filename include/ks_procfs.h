@@ -9,6 +9,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The most read of stat (longer is refused: a stat line is ~300 bytes)
+ * and of status (longer is cut: it is ~1.5 KiB, Uid: near the top). */
+#define KS_PROC_STAT_MAX (4 * 1024)
+#define KS_PROC_STATUS_MAX (16 * 1024)
+
 struct ks_proc_id {
 	pid_t pid;
 	unsigned long long starttime; /* field 22 of /proc/PID/stat: with pid, an identity */
@@ -38,13 +43,15 @@ int ks_proc_read_exe(int procfd, pid_t pid, char *buf, size_t size);
 int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *starttime, uid_t *uid);
 
 /*
- * Pins a selected process: opens a pidfd, then checks through proc_root
- * that pid still has the scanned start time and uid, so a reused pid is
- * never moved. Returns the pidfd (O_CLOEXEC), or -ESRCH when the process
- * is gone or not the same, or -ENOSYS without pidfd_open (kernel < 5.3);
- * a seccomp filter's EPERM is taken as -ENOSYS as well.
+ * Pins a selected process: opens a pidfd, then checks through procfd (an
+ * open proc_root) that pid still has the scanned start time, so a reused
+ * pid is never moved (the uid is the scan's: see same_identity()). A
+ * negative procfd is the -errno proc_root's open failed with: returned.
+ * Returns the pidfd (O_CLOEXEC), or -ESRCH when the process is gone or
+ * not the same, or -ENOSYS without pidfd_open (kernel < 5.3); a seccomp
+ * filter's EPERM is taken as -ENOSYS as well.
  */
-int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid);
+int ks_proc_pin(int procfd, const struct ks_proc_id *id);
 
 /*
  * ks_proc_pin() with its fallback: without pidfds, the identity check
@@ -52,12 +59,12 @@ int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid);
  * had and the identity matched; -ESRCH when the process exited or is
  * another one now; another -errno when it cannot be checked.
  */
-int ks_proc_hold(const char *proc_root, const struct ks_proc_id *id, uid_t uid, int *pidfd);
+int ks_proc_hold(int procfd, const struct ks_proc_id *id, int *pidfd);
 
 /* Has a held process exited, or been replaced? A pidfd polls readable
  * once it has; without one (pidfd -1), its identity is read again. A
  * process that cannot be checked is not taken for gone. */
-bool ks_proc_gone(const char *proc_root, const struct ks_proc_id *id, uid_t uid, int pidfd);
+bool ks_proc_gone(int procfd, const struct ks_proc_id *id, int pidfd);
 
 /*
  * The parsers behind the readers, without I/O, so that they can be fuzzed

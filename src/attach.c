@@ -5,9 +5,9 @@
  * re-rooted in what it left (a re-parented SCREEN). The rest of each kept
  * tree follows once its scope started with the root alone: rescans for
  * the descendants still in the session, pinned and attached in batches
- * (AttachProcessesToUnit). systemd refuses a whole batch when one of its
- * processes exited, so exited ones are dropped and the rest asked for
- * again, halving where processes keep exiting.
+ * (AttachProcessesToUnit), the next batch pinned while PID 1 moves one. systemd refuses a whole
+ * batch when one of its processes exited, so exited ones are dropped and the rest asked for again,
+ * halving where processes keep exiting.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -89,7 +89,7 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
 	size_t kept = from;
 
 	for (size_t i = from; i < from + *n; i++) {
-		if (ks_proc_gone(run->io->proc_root, &p->ids[i], run->t->uid, p->fds[i])) {
+		if (ks_proc_gone(run->procfd, &p->ids[i], p->fds[i])) {
 			if (p->fds[i] >= 0)
 				close(p->fds[i]);
 			continue;
@@ -109,6 +109,9 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
 	}
 }
 
+/* attach_pinned()'s answer when no call was made yet. */
+#define NO_ANSWER 1
+
 /*
  * AttachProcessesToUnit for p[from..from+n). systemd refuses a whole batch
  * when one of its processes exited; the exited ones are dropped and the
@@ -116,18 +119,23 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
  * exiting (a pane forking short-lived children), the batch is halved,
  * oldest first, at most ATTACH_SPLITS times deep, so that the long-lived
  * ones (the panes' shells) are not given up with the short-lived ones.
- * Returns the number attached; *missed counts those given up.
+ * answer is the first try's when its call was sent already (pipelined),
+ * else NO_ANSWER. Returns the number attached; *missed counts those given
+ * up.
  */
 static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char *unit,
-			    struct pinned *p, size_t from, size_t n, unsigned depth, size_t *missed)
+			    struct pinned *p, size_t from, size_t n, unsigned depth, size_t *missed,
+			    int answer)
 {
 	for (unsigned try = 0; n > 0 && try < ATTACH_TRIES; try++) {
-		int r;
+		int r = answer;
 
-		if (ks_now_usec() >= ks_mover_deadline(m))
-			break;
-		run->stats.calls++;
-		r = ks_mover_attach(m, unit, p->pids + from, n);
+		if (try > 0 || answer == NO_ANSWER) {
+			if (ks_now_usec() >= ks_mover_deadline(m))
+				break;
+			run->stats.calls++;
+			r = ks_mover_attach(m, unit, p->pids + from, n);
+		}
 		if (r >= 0) {
 			unpin_range(p, from, n);
 			return n;
@@ -144,8 +152,9 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < ks_mover_deadline(m)) {
 		size_t half = n / 2;
 
-		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed) +
-		       attach_pinned(run, m, unit, p, from + half, n - half, depth + 1, missed);
+		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed, NO_ANSWER) +
+		       attach_pinned(run, m, unit, p, from + half, n - half, depth + 1, missed,
+				     NO_ANSWER);
 	}
 	unpin_range(p, from, n);
 	*missed += n;
@@ -161,21 +170,18 @@ static int cmp_starttime(const void *a, const void *b)
 }
 
 /*
- * Attaches at most ATTACH_BATCH_MAX processes of one tree. Each is pinned
- * and its identity checked right before the call, the pidfds held during
- * it, so that a reused pid can only slip in within one round trip.
- * Returns the number attached.
+ * Pins at most ATTACH_BATCH_MAX processes of one tree into p, oldest first
+ * (when a batch is halved, the long-lived processes go together). Each is
+ * pinned and its identity checked right before its call, the pidfds held
+ * during it, so that a reused pid can only slip in within one round trip.
  */
-static size_t attach_chunk(struct keep_run *run, struct ks_mover *m, struct kept_tree *k,
-			   struct ks_proc_id *ids, size_t n)
+static void pin_batch(struct keep_run *run, struct kept_tree *k, struct ks_proc_id *ids, size_t n,
+		      struct pinned *p)
 {
-	struct pinned p = { .n = 0 };
-
-	/* Oldest first: when a batch is halved, the long-lived processes
-	 * go together. */
+	p->n = 0;
 	qsort(ids, n, sizeof(*ids), cmp_starttime);
 	for (size_t i = 0; i < n; i++) {
-		int fd, r = ks_proc_hold(run->io->proc_root, &ids[i], run->t->uid, &fd);
+		int fd, r = ks_proc_hold(run->procfd, &ids[i], &fd);
 
 		if (r == -ESRCH)
 			continue; /* exited: nothing to move */
@@ -183,11 +189,71 @@ static size_t attach_chunk(struct keep_run *run, struct ks_mover *m, struct kept
 			k->n_missed++;
 			continue;
 		}
-		p.ids[p.n] = ids[i];
-		p.pids[p.n] = ids[i].pid;
-		p.fds[p.n++] = fd;
+		p->ids[p->n] = ids[i];
+		p->pids[p->n] = ids[i].pid;
+		p->fds[p->n++] = fd;
 	}
-	return attach_pinned(run, m, k->unit, &p, 0, p.n, 0, &k->n_missed);
+}
+
+/*
+ * One tree's batches on their way: while PID 1 moves one (its call in
+ * flight), the next is pinned and sent, so at most two are pinned at once
+ * (2 x ATTACH_BATCH_MAX pidfds). A refused batch is retried synchronously
+ * (attach_pinned()), the other one's call still in flight.
+ */
+struct pipeline {
+	struct pinned p[2];
+	int slot[2]; /* the mover's slot of p[i]'s call, -1 when none */
+	size_t next; /* the p[] the next batch goes to */
+};
+
+/* Sends p's call, unless the deadline passed: no call begins past it.
+ * Returns the mover's slot, or -1 when no call went (p given up). */
+static int send_batch(struct keep_run *run, struct ks_mover *m, struct kept_tree *k,
+		      struct pinned *p)
+{
+	int slot = -1;
+
+	if (p->n == 0)
+		return -1;
+	if (ks_now_usec() < ks_mover_deadline(m)) {
+		run->stats.calls++;
+		slot = ks_mover_attach_send(m, k->unit, p->pids, p->n);
+	}
+	if (slot < 0) {
+		/* Late, or the mover logged why. */
+		unpin_range(p, 0, p->n);
+		k->n_missed += p->n;
+		p->n = 0;
+	}
+	return slot;
+}
+
+/* Collects the answer of pl's batch i, if its call is in flight. */
+static void finish_batch(struct keep_run *run, struct ks_mover *m, struct kept_tree *k,
+			 struct pipeline *pl, size_t i)
+{
+	struct pinned *p = &pl->p[i];
+	int r;
+
+	if (pl->slot[i] < 0)
+		return;
+	r = ks_mover_attach_receive(m, pl->slot[i]);
+	pl->slot[i] = -1;
+	k->n_moved += attach_pinned(run, m, k->unit, p, 0, p->n, 0, &k->n_missed, r);
+	p->n = 0;
+}
+
+/* Pins and sends a batch, then finishes the one before it. */
+static void pipeline_add(struct keep_run *run, struct ks_mover *m, struct kept_tree *k,
+			 struct pipeline *pl, struct ks_proc_id *ids, size_t n)
+{
+	size_t i = pl->next;
+
+	pin_batch(run, k, ids, n, &pl->p[i]);
+	pl->slot[i] = send_batch(run, m, k, &pl->p[i]);
+	pl->next ^= 1;
+	finish_batch(run, m, k, pl, pl->next);
 }
 
 /* Attaches, in batches, the processes of found[] that belong to tree t. */
@@ -196,20 +262,25 @@ static void attach_found(struct keep_run *run, struct ks_mover *m, struct kept_t
 			 unsigned round)
 {
 	struct ks_proc_id batch[ATTACH_BATCH_MAX];
-	size_t n_batch = 0, seen = 0;
+	struct pipeline pl = { .slot = { -1, -1 } };
+	size_t n_batch = 0, seen = 0, batch_max = ATTACH_BATCH_MAX;
+
+	if (run->io->attach_batch_max > 0 && run->io->attach_batch_max < ATTACH_BATCH_MAX)
+		batch_max = run->io->attach_batch_max;
 
 	for (size_t i = 0; i < n_found; i++) {
 		if (owner[i] != t)
 			continue;
 		seen++;
 		batch[n_batch++] = found[i];
-		if (n_batch == ATTACH_BATCH_MAX) {
-			k->n_moved += attach_chunk(run, m, k, batch, n_batch);
+		if (n_batch == batch_max) {
+			pipeline_add(run, m, k, &pl, batch, n_batch);
 			n_batch = 0;
 		}
 	}
 	if (n_batch > 0)
-		k->n_moved += attach_chunk(run, m, k, batch, n_batch);
+		pipeline_add(run, m, k, &pl, batch, n_batch);
+	finish_batch(run, m, k, &pl, pl.next ^ 1); /* the last one sent */
 	if (seen > 0)
 		ks_log(run->log, LOG_DEBUG, "round %u: %zu process(es) for %s", round, seen,
 		       k->unit);
@@ -360,7 +431,7 @@ size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_
 			(*n_over)++;
 			continue;
 		}
-		r = ks_proc_hold(run->io->proc_root, &tree->procs[0], run->t->uid, &fd);
+		r = ks_proc_hold(run->procfd, &tree->procs[0], &fd);
 		if (r < 0) {
 			ks_attach_tree_lost(run, tree, r == -ESRCH ? "it exited" : strerror(-r));
 			continue;
@@ -400,7 +471,7 @@ size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks
 			(*n_late)++;
 			continue;
 		}
-		r = ks_proc_hold(run->io->proc_root, &sel->trees[i].procs[0], run->t->uid, &fd);
+		r = ks_proc_hold(run->procfd, &sel->trees[i].procs[0], &fd);
 		if (r == -ESRCH) {
 			lost[n_lost++] = &sel->trees[i];
 			continue;

@@ -75,6 +75,34 @@ int ks_read_file_at(int dirfd, const char *path, int extra_flags, char *buf, siz
 	return ks_read_bounded(fd, buf, size, must_fit, len);
 }
 
+int ks_read_once_at(int dirfd, const char *path, int extra_flags, char *buf, size_t size,
+		    bool must_fit, size_t *len)
+{
+	_cleanup_(closep) int fd = -1;
+	ssize_t k;
+
+	if (size == 0)
+		return -EINVAL;
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | extra_flags);
+	if (fd < 0)
+		return -errno;
+	/* The whole buffer: a file that fills it is longer than size - 1. */
+	do
+		k = read(fd, buf, size);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		/* A directory, or a FIFO or terminal with nothing to say. */
+		return errno == EISDIR || errno == EAGAIN || errno == EINVAL ? -EINVAL : -errno;
+	if ((size_t)k == size) {
+		if (must_fit)
+			return -EFBIG;
+		k--;
+	}
+	buf[k] = '\0';
+	*len = (size_t)k;
+	return 0;
+}
+
 int ks_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -20,6 +20,7 @@
  * process cannot fail for the others.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +179,7 @@ static bool root_exited(const struct keep_run *run, const struct ks_mover *m,
 {
 	if (k->job >= 0 && ks_mover_job_state(m, (size_t)k->job) == KS_JOB_DONE)
 		return false;
-	return ks_proc_gone(run->io->proc_root, &k->tree->procs[0], run->t->uid, k->root_pidfd);
+	return ks_proc_gone(run->procfd, &k->tree->procs[0], k->root_pidfd);
 }
 
 /* The kept line: how many processes really moved, and a warning when
@@ -435,6 +436,11 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	if (r < 0 || user_being_stopped(run, &mv->user_stop, mv->user_stop_sent))
 		return r;
 
+	/* One open of proc_root for every pin of the run; when it fails,
+	 * each pin says why. */
+	run->procfd = open(run->io->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (run->procfd < 0)
+		run->procfd = -errno;
 	mv->n_pinned = pin_roots(run, sel, &mv->rerooted, mv->kept, &mv->n_over, &mv->n_late);
 	start_trees(run, mv->mover, mv->kept, 0, mv->n_pinned, mv->starts_deadline, &mv->n_late);
 	(void)ks_mover_wait(mv->mover);
@@ -525,7 +531,7 @@ static int keep_session(struct keep_run *run)
 int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const struct ks_keep_io *io,
 	    const struct ks_log *log)
 {
-	struct keep_run run = { .c = c, .t = t, .io = io, .log = log };
+	struct keep_run run = { .c = c, .t = t, .io = io, .log = log, .procfd = -EBADF };
 	const char *cgroup = io->session_cgroup;
 	int r;
 
@@ -539,6 +545,8 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const str
 	} else {
 		r = keep_session(&run);
 		ks_proc_table_free(run.scan.known);
+		if (run.procfd >= 0)
+			close(run.procfd);
 	}
 	run.stats.kept = r > 0 ? (size_t)r : 0;
 	run.stats.deadline = run.deadline;

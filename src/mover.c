@@ -30,6 +30,11 @@ struct ks_mover {
 	struct ks_jobs jobs;
 	bool pidfds_refused; /* the manager rejected PIDFDs once: use PIDs */
 	struct ks_manager manager;
+	/* AttachProcessesToUnit calls in flight, and their units for the
+	 * log line of a failure. */
+	struct ks_bus_pending attach[KS_MOVER_ATTACH_SLOTS];
+	bool attach_busy[KS_MOVER_ATTACH_SLOTS];
+	char attach_unit[KS_MOVER_ATTACH_SLOTS][KS_UNIT_NAME_MAX + 1];
 };
 
 static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
@@ -58,6 +63,8 @@ static struct ks_mover *mover_alloc(sd_bus *bus, uint64_t deadline, const struct
 	m->deadline = deadline;
 	m->log = log;
 	ks_manager_init(&m->manager, bus);
+	for (size_t i = 0; i < KS_MOVER_ATTACH_SLOTS; i++)
+		ks_bus_pending_init(&m->attach[i], 0);
 	return m;
 }
 
@@ -310,6 +317,35 @@ int ks_mover_wait(struct ks_mover *m)
 	return ks_jobs_not_done(&m->jobs, m->log);
 }
 
+/* The AttachProcessesToUnit message; a failure is logged. */
+static int attach_message(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n,
+			  sd_bus_message **msg)
+{
+	int r = ks_scope_message_attach(m->bus, unit, pids, n, msg);
+
+	if (r < 0)
+		ks_log(m->log, LOG_ERR, "cannot build AttachProcessesToUnit(%s): %s", unit,
+		       strerror(-r));
+	return r;
+}
+
+/* What an attach's answer (r, error) says: 0, -ESRCH at debug level, or
+ * another -errno, logged. */
+static int attach_answer(struct ks_mover *m, const char *unit, const sd_bus_error *error, int r)
+{
+	if (r < 0 && ks_bus_process_gone(error, r)) {
+		/* A process that exited meanwhile: expected at logout, and
+		 * the caller retries without it. */
+		ks_log(m->log, LOG_DEBUG, "AttachProcessesToUnit(%s): a process is gone", unit);
+		return -ESRCH;
+	}
+	if (r < 0) {
+		ks_bus_log_call_error(m->log, "AttachProcessesToUnit", unit, error, r);
+		return r;
+	}
+	return 0;
+}
+
 int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -320,24 +356,54 @@ int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, siz
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	r = ks_scope_message_attach(m->bus, unit, pids, n, &msg);
-	if (r < 0) {
-		ks_log(m->log, LOG_ERR, "cannot build AttachProcessesToUnit(%s): %s", unit,
-		       strerror(-r));
+	r = attach_message(m, unit, pids, n, &msg);
+	if (r < 0)
 		return r;
-	}
 	r = ks_bus_call(m->bus, m->deadline, msg, &error, &reply);
-	if (r < 0 && ks_bus_process_gone(&error, r)) {
-		/* A process that exited meanwhile: expected at logout, and
-		 * the caller retries without it. */
-		ks_log(m->log, LOG_DEBUG, "AttachProcessesToUnit(%s): a process is gone", unit);
-		return -ESRCH;
-	}
+	return attach_answer(m, unit, &error, r);
+}
+
+int ks_mover_attach_send(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	size_t slot = 0;
+	int r;
+
+	if (!m || !m->bus || !unit || !pids || n == 0 || strlen(unit) > KS_UNIT_NAME_MAX)
+		return -EINVAL;
+	while (slot < KS_MOVER_ATTACH_SLOTS && m->attach_busy[slot])
+		slot++;
+	if (slot == KS_MOVER_ATTACH_SLOTS)
+		return -EBUSY;
+	r = attach_message(m, unit, pids, n, &msg);
+	if (r < 0)
+		return r;
+	r = ks_bus_send(m->bus, m->deadline, msg, &m->attach[slot]);
 	if (r < 0) {
-		ks_bus_log_call_error(m->log, "AttachProcessesToUnit", unit, &error, r);
+		ks_bus_pending_clear(&m->attach[slot]);
+		ks_bus_log_call_error(m->log, "AttachProcessesToUnit", unit, NULL, r);
 		return r;
 	}
-	return 0;
+	m->attach_busy[slot] = true;
+	memcpy(m->attach_unit[slot], unit, strlen(unit) + 1);
+	return (int)slot;
+}
+
+int ks_mover_attach_receive(struct ks_mover *m, int slot)
+{
+	struct ks_bus_pending *p;
+	int r;
+
+	if (!m || slot < 0 || slot >= KS_MOVER_ATTACH_SLOTS || !m->attach_busy[slot])
+		return -EINVAL;
+	p = &m->attach[slot];
+	/* A connection that failed fails p too: its answer is in p->r. */
+	(void)ks_bus_collect(m->bus, m->deadline, p, 1);
+	r = attach_answer(m, m->attach_unit[slot], &p->error, p->r);
+	ks_bus_pending_clear(p);
+	ks_bus_pending_init(p, 0);
+	m->attach_busy[slot] = false;
+	return r;
 }
 
 void ks_mover_free(struct ks_mover *m)
@@ -345,6 +411,8 @@ void ks_mover_free(struct ks_mover *m)
 	if (!m)
 		return;
 	ks_manager_clear(&m->manager);
+	for (size_t i = 0; i < KS_MOVER_ATTACH_SLOTS; i++)
+		ks_bus_pending_clear(&m->attach[i]);
 	sd_bus_slot_unref(m->job_removed);
 	ks_jobs_clear(&m->jobs);
 	free(m);

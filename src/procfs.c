@@ -20,9 +20,6 @@
 #define SYS_pidfd_open 434
 #endif
 
-#define STAT_MAX (4 * 1024)    /* a stat line is ~300 bytes */
-#define STATUS_MAX (16 * 1024) /* status is ~1.5 KiB; Uid: is near the top */
-
 static bool is_gone(int err)
 {
 	return err == ENOENT || err == ESRCH;
@@ -157,7 +154,13 @@ int ks_parse_status_uid(const char *buf, size_t len, uid_t *uid)
 	return -EINVAL;
 }
 
-/* Reads <procfd>/<pid>/<name> into buf; the errors as the readers return them. */
+/*
+ * Reads <procfd>/<pid>/<name> into buf; the errors as the readers return
+ * them. One open and one read: stat and status are seq_files, which give
+ * their whole content in the first read() when the buffer is larger, so a
+ * short first read is the end and no read to EOF is needed; nor an fstat,
+ * as O_NONBLOCK keeps a FIFO or tty in a fake tree from blocking us.
+ */
 static int read_proc_file(int procfd, pid_t pid, const char *name, char *buf, size_t size,
 			  bool must_fit, size_t *len)
 {
@@ -167,7 +170,7 @@ static int read_proc_file(int procfd, pid_t pid, const char *name, char *buf, si
 	if (pid <= 0)
 		return -ESRCH;
 	(void)snprintf(path, sizeof(path), "%d/%s", (int)pid, name);
-	r = ks_read_file_at(procfd, path, O_NOFOLLOW, buf, size, must_fit, len);
+	r = ks_read_once_at(procfd, path, O_NOFOLLOW, buf, size, must_fit, len);
 	if (r < 0 && is_gone(-r))
 		return -ESRCH;
 	/* No regular file, a symlink or an oversized file where a /proc
@@ -179,7 +182,7 @@ static int read_proc_file(int procfd, pid_t pid, const char *name, char *buf, si
 
 int ks_proc_read_stat(int procfd, pid_t pid, struct ks_proc_stat *st)
 {
-	char buf[STAT_MAX + 1];
+	char buf[KS_PROC_STAT_MAX + 1];
 	size_t len = 0;
 	int r = read_proc_file(procfd, pid, "stat", buf, sizeof(buf), true, &len);
 
@@ -189,7 +192,7 @@ int ks_proc_read_stat(int procfd, pid_t pid, struct ks_proc_stat *st)
 int ks_proc_read_uid(int procfd, pid_t pid, uid_t *uid)
 {
 	/* Uid: comes early; a longer status is cut, not refused. */
-	char buf[STATUS_MAX + 1];
+	char buf[KS_PROC_STATUS_MAX + 1];
 	size_t len = 0;
 	int r = read_proc_file(procfd, pid, "status", buf, sizeof(buf), false, &len);
 
@@ -238,26 +241,37 @@ int ks_proc_identity(const char *proc_root, pid_t pid, unsigned long long *start
 	return 0;
 }
 
-/* Is pid still the process of id, of uid? -ESRCH when not, or gone. */
-static int same_identity(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
+/*
+ * Is pid still the process of id? -ESRCH when not, or gone. pid and start
+ * time are the identity, so stat alone is read; the uid is not read again.
+ * The scan that selected the process read its stat, then its status (the
+ * real uid it was selected for): a pid reused between those two reads has
+ * another start time here, and is refused. A process that changed its own
+ * real uid since (su) was in the session's cgroup all along; moving it
+ * keeps it where the session had it.
+ */
+static int same_identity(int procfd, const struct ks_proc_id *id)
 {
-	unsigned long long starttime = 0;
-	uid_t now_uid = 0;
+	struct ks_proc_stat st;
 	int r;
 
-	r = ks_proc_identity(proc_root, id->pid, &starttime, &now_uid);
-	if (r == -EINVAL || (r == 0 && (starttime != id->starttime || now_uid != uid)))
+	if (procfd < 0)
+		return procfd; /* the error proc_root's open failed with */
+	r = ks_proc_read_stat(procfd, id->pid, &st);
+	if (r == -EINVAL || (r == 0 && st.starttime != id->starttime))
 		return -ESRCH;
 	return r;
 }
 
-int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
+int ks_proc_pin(int procfd, const struct ks_proc_id *id)
 {
 	_cleanup_(closep) int fd = -1;
 	int r;
 
-	if (!proc_root || !id)
+	if (!id)
 		return -EINVAL;
+	if (procfd < 0)
+		return procfd;
 	if (id->pid <= 0)
 		return -ESRCH;
 
@@ -270,32 +284,34 @@ int ks_proc_pin(const char *proc_root, const struct ks_proc_id *id, uid_t uid)
 			return -ENOSYS;
 		return errno == EINVAL ? -ESRCH : -errno;
 	}
-	r = same_identity(proc_root, id, uid);
+	/* After pidfd_open: a matching start time proves the pidfd is of
+	 * the scanned process, not of one that took its pid. */
+	r = same_identity(procfd, id);
 	if (r < 0)
 		return r;
 	return TAKE_FD(fd);
 }
 
-int ks_proc_hold(const char *proc_root, const struct ks_proc_id *id, uid_t uid, int *pidfd)
+int ks_proc_hold(int procfd, const struct ks_proc_id *id, int *pidfd)
 {
 	int r;
 
 	*pidfd = -1;
-	r = ks_proc_pin(proc_root, id, uid);
+	r = ks_proc_pin(procfd, id);
 	if (r >= 0) {
 		*pidfd = r;
 		return 0;
 	}
 	if (r != -ENOSYS)
 		return r;
-	return same_identity(proc_root, id, uid);
+	return same_identity(procfd, id);
 }
 
-bool ks_proc_gone(const char *proc_root, const struct ks_proc_id *id, uid_t uid, int pidfd)
+bool ks_proc_gone(int procfd, const struct ks_proc_id *id, int pidfd)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
 	if (pidfd < 0)
-		return same_identity(proc_root, id, uid) == -ESRCH;
+		return same_identity(procfd, id) == -ESRCH;
 	return poll(&p, 1, 0) > 0;
 }

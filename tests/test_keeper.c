@@ -1423,6 +1423,116 @@ static void test_attach_hangs(void **state)
 	assert_true(logcap_count(&fx->cap, "systemd may still carry it out") >= 1);
 }
 
+/* A tmux tree whose pane's program has a child with a child: a chain, so
+ * that the order of the descendants, parents first, is known. */
+struct tmux_chain {
+	struct tmux_tree t;
+	pid_t make, cc;
+};
+
+static void add_tmux_chain(struct fx *fx, struct tmux_chain *c, struct ks_keep_stats *stats)
+{
+	add_tmux(fx, &c->t);
+	c->make = add_proc(fx, c->t.child, USER_UID, "/usr/bin/make");
+	c->cc = add_proc(fx, c->make, USER_UID, "/usr/bin/cc");
+	/* Two processes a batch: {pane, vim}, then {make, cc}. */
+	fx->io.attach_batch_max = 2;
+	fx->io.stats = stats;
+}
+
+static void assert_attach_call(const struct fx *fx, size_t nth, const pid_t *want, size_t n)
+{
+	const struct fake_call *call =
+		fake_call_find(fx->manager.rec, "AttachProcessesToUnit", nth);
+
+	assert_non_null(call);
+	assert_same_pids(call->pids, call->n_pids, want, n);
+}
+
+/* The batches go one after the other, the second sent (and pinned)
+ * while the first is in flight; each answered in order. */
+static void test_attach_pipelined(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_stats stats = { 0 };
+	struct tmux_chain c;
+	char line[512];
+
+	add_tmux_chain(fx, &c, &stats);
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(attaches(fx), 2);
+	assert_attach_call(fx, 0, (const pid_t[]){ c.t.pane, c.t.child }, 2);
+	assert_attach_call(fx, 1, (const pid_t[]){ c.make, c.cc }, 2);
+	assert_int_equal(stats.late_calls, 0);
+	kept_line(line, sizeof(line), "tmux", c.t.server, 5);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* gone exits as systemd gets the batch naming it (the fake kills it):
+ * systemd refuses that batch whole, and it is asked again without gone
+ * (retry), after the other batch's call: both calls were sent before
+ * either answer was taken. */
+static void check_pipelined_exit(struct fx *fx, const struct tmux_chain *c, pid_t gone, pid_t retry)
+{
+	char line[512], dir[PATH_MAX];
+
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)gone);
+	fx->manager_script.attach_kill_pid = (uint32_t)gone;
+	fx->manager_script.attach_kill_dir = dir;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(attaches(fx), 3);
+	assert_attach_call(fx, 0, (const pid_t[]){ c->t.pane, c->t.child }, 2);
+	assert_attach_call(fx, 1, (const pid_t[]){ c->make, c->cc }, 2);
+	assert_attach_call(fx, 2, &retry, 1);
+	assert_int_equal(fx->io.stats->late_calls, 0);
+	kept_line(line, sizeof(line), "tmux", c->t.server, 4);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* The first batch is refused (vim exits) while the second is in flight. */
+static void test_attach_pipelined_first_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_stats stats = { 0 };
+	struct tmux_chain c;
+
+	add_tmux_chain(fx, &c, &stats);
+	check_pipelined_exit(fx, &c, c.t.child, c.t.pane);
+}
+
+/* A process of the second batch (cc) exits between its pin and the call. */
+static void test_attach_pipelined_second_exits(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_stats stats = { 0 };
+	struct tmux_chain c;
+
+	add_tmux_chain(fx, &c, &stats);
+	check_pipelined_exit(fx, &c, c.cc, c.make);
+}
+
+/* The deadline passes with both batches in flight: each is said once as
+ * unanswered, none is retried, no call begins past the deadline. */
+static void test_attach_pipelined_deadline(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_stats stats = { 0 };
+	struct tmux_chain c;
+
+	add_tmux_chain(fx, &c, &stats);
+	fx->manager_script.attach_mode = FAKE_VERSION_HANG;
+
+	assert_int_equal(keep_bounded_in(fx, SEC), 1);
+	assert_int_equal(attaches(fx), 2);
+	assert_int_equal(stats.late_calls, 0);
+	assert_int_equal(logcap_count(&fx->cap, "systemd may still carry it out"), 2);
+	assert_one_line_with(fx, LOG_WARNING, "4 more could not be attached in time");
+}
+
 /* ---- selection at the close, the bound, and hostile shapes ---- */
 
 #define PTS0 (136 << 8)
@@ -1817,6 +1927,10 @@ int main(void)
 		T(test_forked_meanwhile),
 		T(test_first_round_from_selection),
 		T(test_attach_member_gone),
+		T(test_attach_pipelined),
+		T(test_attach_pipelined_first_refused),
+		T(test_attach_pipelined_second_exits),
+		T(test_attach_pipelined_deadline),
 		T(test_attach_gone_unseen),
 		T(test_screen_client_dies),
 		T(test_client_dies_job_fails),

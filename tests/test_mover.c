@@ -1081,6 +1081,102 @@ static void test_attach_hang_bounded(void **state)
 	env_free(&e);
 }
 
+/* Two attaches in flight at once, answered in order; a third waits for a
+ * free slot; a slot with no call is no answer. */
+static void test_attach_pipelined(void **state)
+{
+	struct fake_script script = { .version = "252" };
+	pid_t first[2] = { 11, 22 }, second[1] = { 33 };
+	const struct fake_call *call;
+	struct env e;
+	int a, b;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	a = ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", first, 2);
+	b = ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", second, 1);
+	assert_true(a >= 0 && b >= 0 && a != b);
+	assert_int_equal(ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", second, 1),
+			 -EBUSY);
+	assert_int_equal(ks_mover_attach_receive(e.m, a), 0);
+	assert_int_equal(ks_mover_attach_receive(e.m, b), 0);
+	assert_int_equal(ks_mover_attach_receive(e.m, b), -EINVAL);
+	assert_int_equal(ks_mover_attach_receive(e.m, KS_MOVER_ATTACH_SLOTS), -EINVAL);
+	assert_int_equal(ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", first, 0),
+			 -EINVAL);
+	for (size_t i = 0; i < e.cap.n; i++)
+		assert_int_equal(e.cap.prio[i], LOG_DEBUG);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "AttachProcessesToUnit"), 2);
+	call = fake_call_find(e.fm.rec, "AttachProcessesToUnit", 0);
+	assert_int_equal(call->n_pids, 2);
+	assert_int_equal(call->pids[0], 11);
+	assert_int_equal(call->pids[1], 22);
+	call = fake_call_find(e.fm.rec, "AttachProcessesToUnit", 1);
+	assert_int_equal(call->n_pids, 1);
+	assert_int_equal(call->pids[0], 33);
+	env_free(&e);
+}
+
+/* The first of two in flight is refused for a process gone (-ESRCH, at
+ * debug level) and retried while the second's answer waits; its answer
+ * is not lost. */
+static void test_attach_pipelined_first_refused(void **state)
+{
+	struct fake_script script = { .version = "252", .attach_gone_pid = 22 };
+	pid_t first[2] = { 11, 22 }, second[1] = { 33 };
+	struct env e;
+	int a, b;
+
+	(void)state;
+	env_open(&e, &script, LONG);
+	a = ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", first, 2);
+	b = ks_mover_attach_send(e.m, "keepsession-a-tmux-2.scope", second, 1);
+	assert_true(a >= 0 && b >= 0);
+	assert_int_equal(ks_mover_attach_receive(e.m, a), -ESRCH);
+	assert_int_equal(ks_mover_attach(e.m, "keepsession-a-tmux-1.scope", first, 1), 0);
+	assert_int_equal(ks_mover_attach_receive(e.m, b), 0);
+	for (size_t i = 0; i < e.cap.n; i++)
+		assert_int_equal(e.cap.prio[i], LOG_DEBUG);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "AttachProcessesToUnit"), 3);
+	assert_string_equal(fake_call_find(e.fm.rec, "AttachProcessesToUnit", 1)->arg0,
+			    "keepsession-a-tmux-2.scope");
+	env_free(&e);
+}
+
+/* The deadline passes with two in flight: each answer is a timeout,
+ * within the bound, said once each; a send past it goes nowhere. */
+static void test_attach_pipelined_deadline(void **state)
+{
+	struct fake_script script = { .version = "252", .attach_mode = FAKE_VERSION_HANG };
+	pid_t pids[2] = { 11, 22 };
+	size_t n_err = 0;
+	uint64_t t0;
+	struct env e;
+	int a, b;
+
+	(void)state;
+	env_start(&e, &script);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_mover_open(e.bus, t0 + SHORT, &e.log, &e.m), 0);
+	a = ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", pids, 1);
+	b = ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", pids + 1, 1);
+	assert_true(a >= 0 && b >= 0);
+	assert_int_equal(ks_mover_attach_receive(e.m, a), -ETIMEDOUT);
+	assert_int_equal(ks_mover_attach_receive(e.m, b), -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	for (size_t i = 0; i < e.cap.n; i++)
+		n_err += e.cap.prio[i] == LOG_ERR;
+	assert_int_equal(n_err, 2);
+	assert_non_null(captured(&e.cap, "systemd may still carry it out"));
+	assert_int_equal(ks_mover_attach_send(e.m, "keepsession-a-tmux-1.scope", pids, 1),
+			 -ETIMEDOUT);
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "AttachProcessesToUnit"), 2);
+	env_free(&e);
+}
+
 /* ---- resources ---- */
 
 static void test_no_fd_leak(void **state)
@@ -1205,6 +1301,9 @@ int main(void)
 		cmocka_unit_test(test_attach_error),
 		cmocka_unit_test(test_attach_gone),
 		cmocka_unit_test(test_attach_hang_bounded),
+		cmocka_unit_test(test_attach_pipelined),
+		cmocka_unit_test(test_attach_pipelined_first_refused),
+		cmocka_unit_test(test_attach_pipelined_deadline),
 		cmocka_unit_test(test_no_fd_leak),
 		cmocka_unit_test(test_close_idempotent),
 	};
