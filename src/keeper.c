@@ -4,11 +4,9 @@
  * them, wait, then move the rest of each tree. The scan comes first
  * because it is local and cheap: systemd is only contacted when there is
  * something to keep, so a logout with nothing to keep costs no bus traffic.
- * With when = kill the manager is asked on logind's system bus connection,
- * all at once: one connection to set up, and none of PID 1's private ones
- * (PID 1 registers its whole object tree on each). A user logind spares
- * costs the manager's setup reads (Version, ListJobs). A system bus that
- * is not up sends the manager's calls to systemd's private socket.
+ * With when = kill, logind and the manager are asked at once, on one
+ * connection (reach.c): a user logind spares costs the manager's setup
+ * reads (Version, ListJobs).
  *
  * Each scope is started with the multiplexer alone, and the rest of its
  * tree is attached afterwards (AttachProcessesToUnit, rescanning between
@@ -34,60 +32,11 @@
 #include "ks_mover.h"
 #include "ks_procfs.h"
 #include "ks_program.h"
+#include "ks_reach.h"
 
 static bool past(const struct keep_run *run, uint64_t deadline)
 {
 	return ks_now_usec() >= deadline || ks_now_usec() >= run->deadline;
-}
-
-/* logind's kill settings, asked before the manager is reached so that
- * both work at once; answered by logind_kills(). */
-struct logind_ask {
-	sd_bus *bus;
-	struct ks_logind_query q;
-	int sent;
-};
-
-static void logind_ask(struct keep_run *run, struct logind_ask *a)
-{
-	/* logind gets a third of the budget, counted from the start: a
-	 * silent logind must leave time to keep what "keeping anyway"
-	 * promises. */
-	run->stats.calls++;
-	a->sent = run->io->open_logind(run->io->ctx, &a->bus);
-	if (a->sent >= 0)
-		a->sent = ks_logind_kill_send(a->bus, run->start + run->c->timeout_usec / 3, &a->q);
-}
-
-/* Does logind kill this user's processes at logout? An answer we cannot
- * get is taken as yes: keeping is what the admin and the user asked for,
- * and the mover will tell whether systemd can be reached at all. */
-static bool logind_kills(const struct keep_run *run, struct logind_ask *a)
-{
-	const struct ks_keep_target *t = run->t;
-	struct ks_logind_kill k = { 0 };
-	bool kills = true;
-	int r;
-
-	r = a->bus ? ks_logind_kill_receive(&a->q, a->sent, &k) : a->sent;
-	/* Not flushed: sd_bus_flush() would wait, unbounded, for a
-	 * connection that never came up. The manager may hold the
-	 * connection still (connect_manager()); else this closes it. */
-	a->bus = sd_bus_unref(a->bus);
-	if (r < 0) {
-		ks_fail_log(run->log, KS_FAIL_LOGIND_UNREACHABLE,
-			    "cannot read logind's KillUserProcesses settings (%s); keeping anyway",
-			    strerror(-r));
-		return true;
-	}
-	if (t->logind_kills)
-		kills = t->logind_kills(t->user, k.kill_user_processes, &k.only_users,
-					&k.exclude_users);
-	ks_logind_kill_clear(&k);
-	if (!kills)
-		ks_log(run->log, LOG_DEBUG,
-		       "logind does not kill the processes of %s; nothing to do", t->user);
-	return kills;
 }
 
 static void unpin_root(struct kept_tree *k)
@@ -210,47 +159,11 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 		    run->t->session_id, k->unit, missed, complete ? "" : " in time");
 }
 
-/*
- * Admins keep the last word: while the user is stopped as a whole
- * (terminate-user), nothing is kept, or a multiplexer that outlived the
- * stop guard's pass (one that ignores SIGTERM) would escape it here, in
- * sshd's close after the guard. When the manager cannot tell, the trees
- * are kept, as the guard does: a missed terminate-user leaves a scope an
- * admin can stop, a wrong answer would take a tmux at an ordinary logout.
- */
-static bool user_being_stopped(struct keep_run *run, struct ks_user_stop_query *q, int sent)
-{
-	char unit[64];
-	int r;
-
-	if (run->io->user_stop_checked)
-		return false;
-	r = ks_user_stop_receive(q, sent, run->t->uid, unit, sizeof(unit));
-	if (r > 0) {
-		ks_fail_log(
-			run->log, KS_FAIL_TERMINATE_USER,
-			"user %s is being stopped (stop job on %s): nothing kept from session %s",
-			run->t->user, unit, run->t->session_id);
-		return true;
-	}
-	if (r < 0)
-		ks_fail_log(run->log, KS_FAIL_STOP_UNKNOWN,
-			    "cannot tell whether user %s is being stopped (%s), keeping as for a "
-			    "logout",
-			    run->t->user, strerror(-r));
-	return false;
-}
-
 /* One move of the selected trees: the manager, its jobs, the trees. */
 struct move {
 	struct ks_selection rerooted, rerooted_again;
-	struct ks_mover *mover;
-	sd_bus *bus;
-	bool on_system_bus; /* logind's connection, shared */
-	int connected;      /* 0, or why the manager could not be reached */
-	/* The terminate-user check, sent with the manager's setup. */
-	struct ks_user_stop_query user_stop;
-	int user_stop_sent;
+	struct ks_reach reach;  /* the manager, its mover */
+	struct ks_mover *mover; /* reach's, once it answered */
 	struct kept_tree *kept;
 	size_t n_pinned, n_over, n_late;
 	/* Starts and their jobs may not eat the time of the attaching:
@@ -268,83 +181,6 @@ static struct kept_tree *kept_alloc(const struct ks_selection *sel)
 	for (size_t i = 0; i < sel->n; i++)
 		room += 2 * sel->trees[i].n;
 	return calloc(room, sizeof(struct kept_tree));
-}
-
-/* Starts connecting to the manager: its setup calls are on their way when
- * this returns, answered for connected(). On system_bus (logind's, when
- * logind is asked) they go out together with logind's reads; without it,
- * on a connection of the manager's own (io->open_manager). */
-static void connect_manager(struct keep_run *run, struct move *mv, sd_bus *system_bus)
-{
-	ks_bus_pending_clear(&mv->user_stop.call);
-	mv->user_stop_sent = -ECANCELED;
-	ks_mover_free(mv->mover);
-	mv->mover = NULL;
-	mv->bus = sd_bus_close_unref(mv->bus);
-	mv->on_system_bus = system_bus != NULL;
-	if (system_bus)
-		mv->bus = sd_bus_ref(system_bus);
-	else
-		mv->connected = run->io->open_manager(run->io->ctx, &mv->bus);
-	if (mv->connected < 0)
-		return;
-	run->stats.calls++;
-	mv->connected = ks_mover_new(mv->bus, mv->starts_deadline, run->log, &mv->mover);
-	if (mv->connected < 0 || run->io->user_stop_checked)
-		return;
-	run->stats.calls++;
-	mv->user_stop_sent = ks_user_stop_send(mv->bus, mv->starts_deadline, &mv->user_stop);
-}
-
-/* Is the shared system bus no way to the manager? Not up by the time
- * logind answered (dbus-daemon hung or gone: Hello unanswered), or
- * closed. Asked without waiting. */
-static bool system_bus_down(const struct move *mv)
-{
-	return mv->connected < 0 || sd_bus_is_open(mv->bus) <= 0 || sd_bus_is_ready(mv->bus) <= 0;
-}
-
-/* Waits for the manager's setup. On the system bus, any failure but the
- * manager's silence is tried once more on the manager's own socket,
- * which needs no dbus-daemon, within the starts' deadline. */
-static int manager_ready(struct keep_run *run, struct move *mv)
-{
-	int r = mv->connected < 0 ? mv->connected : -ENOTCONN;
-
-	if (!mv->on_system_bus || !system_bus_down(mv)) {
-		r = mv->connected;
-		if (r >= 0)
-			r = ks_mover_ready(mv->mover);
-		if (r >= 0 || !mv->on_system_bus || r == -ETIMEDOUT)
-			return r;
-	}
-	ks_log(run->log, LOG_DEBUG,
-	       "cannot ask the manager on the system bus (%s); trying its private socket",
-	       strerror(-r));
-	mv->connected = 0;
-	connect_manager(run, mv, NULL);
-	r = mv->connected;
-	if (r >= 0)
-		r = ks_mover_ready(mv->mover);
-	return r;
-}
-
-/* A manager that does not answer in time is frozen, any other failure
- * leaves it unreachable. */
-static enum ks_failure manager_failure(int r)
-{
-	return r == -ETIMEDOUT ? KS_FAIL_MANAGER_FROZEN : KS_FAIL_MANAGER_UNREACHABLE;
-}
-
-static int connected(struct keep_run *run, struct move *mv)
-{
-	int r = manager_ready(run, mv);
-
-	if (r < 0)
-		ks_fail_log(run->log, manager_failure(r),
-			    "cannot %s the systemd manager, nothing kept for %s: %s",
-			    mv->bus ? "talk to" : "reach", run->t->user, strerror(-r));
-	return r;
 }
 
 /* Roots that exited after their pin, before systemd took them: once
@@ -419,14 +255,12 @@ static int report(struct keep_run *run, const struct move *mv, bool complete)
 
 static void move_done(struct move *mv)
 {
-	ks_bus_pending_clear(&mv->user_stop.call);
 	for (size_t i = 0; i < mv->n_pinned; i++)
 		unpin_root(&mv->kept[i]);
 	free(mv->kept);
-	ks_mover_free(mv->mover);
+	ks_reach_done(&mv->reach);
 	ks_selection_free(&mv->rerooted);
 	ks_selection_free(&mv->rerooted_again);
-	sd_bus_close_unref(mv->bus);
 }
 
 static int move_trees(struct keep_run *run, const struct ks_selection *sel, struct move *mv)
@@ -437,9 +271,10 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	mv->kept = kept_alloc(sel);
 	if (!mv->kept)
 		return -ENOMEM;
-	r = connected(run, mv);
-	if (r < 0 || user_being_stopped(run, &mv->user_stop, mv->user_stop_sent))
+	r = ks_reach_ready(run, &mv->reach);
+	if (r < 0 || ks_reach_user_stopping(run, &mv->reach))
 		return r;
+	mv->mover = mv->reach.mover;
 
 	/* One open of proc_root for every pin of the run; when it fails,
 	 * each pin says why. */
@@ -514,18 +349,19 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 static int keep_session(struct keep_run *run)
 {
 	struct ks_selection sel = { 0 };
-	struct logind_ask ask = { .sent = -ECANCELED };
-	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4,
-			   .user_stop_sent = -ECANCELED };
+	struct ks_logind_ask ask = { .sent = -ECANCELED };
+	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4 };
 	bool ask_logind = run->c->when == KS_WHEN_KILL;
 	int r;
 
 	r = select_trees(run, &sel);
 	if (r > 0) {
 		if (ask_logind)
-			logind_ask(run, &ask);
-		connect_manager(run, &mv, ask.sent >= 0 ? ask.bus : NULL);
-		r = ask_logind && !logind_kills(run, &ask) ? 0 : move_trees(run, &sel, &mv);
+			ks_reach_logind_ask(run, &ask);
+		ks_reach_init(&mv.reach, mv.starts_deadline);
+		ks_reach_connect(run, &mv.reach, ask.sent >= 0 ? ask.bus : NULL);
+		r = ask_logind && !ks_reach_logind_kills(run, &ask) ? 0 :
+								      move_trees(run, &sel, &mv);
 	}
 	sd_bus_close_unref(ask.bus);
 	move_done(&mv);
