@@ -155,6 +155,11 @@ int ks_manager_setup_receive(struct ks_manager *m, uint64_t deadline, const stru
 		r = ks_bus_collect(m->bus, deadline, m->setup, 2);
 	if (r >= 0 && m->bus_client)
 		r = read_subscribe(m, &m->setup[SETUP_SUBSCRIBE], log);
+	/* On a bus, both refused and no name noted: the broker answered
+	 * for a manager that is not on it (dbus restarted, PID 1 not back),
+	 * and no JobRemoved could be believed. A failure, with its answer. */
+	if (r >= 0 && m->bus_client && !m->unique && m->setup[SETUP_VERSION].r < 0)
+		r = m->setup[SETUP_VERSION].r;
 	if (r >= 0)
 		r = read_version(m, &m->setup[SETUP_VERSION], log);
 	for (size_t i = 0; i < 2; i++)
