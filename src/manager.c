@@ -105,6 +105,11 @@ static int send_call(struct ks_manager *m, uint64_t deadline, const char *interf
 
 	r = sd_bus_message_new_method_call(m->bus, &msg, KS_MANAGER_SERVICE, KS_MANAGER_PATH,
 					   interface, member);
+	/* PID 1 is never started by a call: dbus-daemon would hold one for
+	 * a manager not on the bus (yet) until it connects, and answers one
+	 * without auto-start at once (NameHasNoOwner). */
+	if (r >= 0)
+		r = sd_bus_message_set_auto_start(msg, 0);
 	if (r >= 0 && property)
 		r = sd_bus_message_append(msg, "ss", KS_MANAGER_IFACE, property);
 	if (r < 0)

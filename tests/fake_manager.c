@@ -248,14 +248,15 @@ static int send_forged(struct child *c, uint32_t id, const char *path, const cha
 	return r;
 }
 
-/* The broker's own answer to a call for a name nobody owns. */
-static int reply_service_unknown(sd_bus_message *call)
+/* The broker's own answer to a call, without auto-start, for a name
+ * nobody owns. */
+static int reply_no_owner(sd_bus_message *call)
 {
 	sd_bus_message *reply = NULL;
 	int r;
 
-	r = sd_bus_message_new_method_errorf(call, &reply, SD_BUS_ERROR_SERVICE_UNKNOWN,
-					     "The name is not activatable");
+	r = sd_bus_message_new_method_errorf(call, &reply, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+					     "Name \"org.freedesktop.systemd1\" does not exist");
 	if (r >= 0)
 		r = sd_bus_message_set_sender(reply, "org.freedesktop.DBus");
 	if (r >= 0)
@@ -768,7 +769,9 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 		r = 0;
 	} else if (c->script->broker_no_manager &&
 		   strcmp(call->destination, "org.freedesktop.systemd1") == 0) {
-		r = reply_service_unknown(m);
+		/* dbus-daemon holds a call that may auto-start systemd1
+		 * until PID 1 connects, however long that is. */
+		r = sd_bus_message_get_auto_start(m) ? 0 : reply_no_owner(m);
 	} else if (strcmp(member, "Hello") == 0) {
 		r = sd_bus_reply_method_return(m, "s", CLIENT_UNIQUE);
 	} else if (strcmp(member, "AddMatch") == 0) {

@@ -1015,8 +1015,9 @@ static void test_system_bus_drops(void **state)
 }
 
 /* The system bus is up, but the manager is not on it (dbus restarted,
- * PID 1 not back yet): the broker itself refuses every call to it. No
- * answer came from the manager, whose JobRemoved could then never be
+ * PID 1 not back yet): the broker refuses the calls to it, sent without
+ * auto-start (with it, dbus-daemon would hold them until PID 1 comes).
+ * No answer came from the manager, whose JobRemoved could then never be
  * believed: it is asked on its own socket, and the tree is kept. */
 static void test_system_bus_without_manager(void **state)
 {
