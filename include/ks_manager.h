@@ -26,7 +26,8 @@ void ks_manager_init(struct ks_manager *m, sd_bus *bus);
 int ks_manager_setup_send(struct ks_manager *m, uint64_t deadline);
 /* Collects their answers within the deadline. A refused Subscribe or an
  * unreadable Version is a notice (version 0: only settings every version
- * knows); -errno only when the manager did not answer, not logged. */
+ * knows); -errno only when the manager did not answer (on a bus: when
+ * both were refused, by the broker), not logged. */
 int ks_manager_setup_receive(struct ks_manager *m, uint64_t deadline, const struct ks_log *log);
 /* Remembers who answered on a bus. 0 or -ENOMEM. */
 int ks_manager_note(struct ks_manager *m, sd_bus_message *reply);

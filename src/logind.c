@@ -194,6 +194,9 @@ int ks_user_stop_send(sd_bus *bus, uint64_t deadline, struct ks_user_stop_query 
 		return -EINVAL;
 	r = sd_bus_message_new_method_call(bus, &msg, KS_MANAGER_SERVICE, KS_MANAGER_PATH,
 					   KS_MANAGER_IFACE, "ListJobs");
+	/* As the manager's setup: held by no broker for a PID 1 not on it. */
+	if (r >= 0)
+		r = sd_bus_message_set_auto_start(msg, 0);
 	if (r < 0)
 		return r;
 	return ks_bus_send(bus, deadline, msg, &q->call);

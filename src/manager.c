@@ -105,6 +105,11 @@ static int send_call(struct ks_manager *m, uint64_t deadline, const char *interf
 
 	r = sd_bus_message_new_method_call(m->bus, &msg, KS_MANAGER_SERVICE, KS_MANAGER_PATH,
 					   interface, member);
+	/* PID 1 is never started by a call: dbus-daemon would hold one for
+	 * a manager not on the bus (yet) until it connects, and answers one
+	 * without auto-start at once (NameHasNoOwner). */
+	if (r >= 0)
+		r = sd_bus_message_set_auto_start(msg, 0);
 	if (r >= 0 && property)
 		r = sd_bus_message_append(msg, "ss", KS_MANAGER_IFACE, property);
 	if (r < 0)
@@ -155,6 +160,11 @@ int ks_manager_setup_receive(struct ks_manager *m, uint64_t deadline, const stru
 		r = ks_bus_collect(m->bus, deadline, m->setup, 2);
 	if (r >= 0 && m->bus_client)
 		r = read_subscribe(m, &m->setup[SETUP_SUBSCRIBE], log);
+	/* On a bus, both refused and no name noted: the broker answered
+	 * for a manager that is not on it (dbus restarted, PID 1 not back),
+	 * and no JobRemoved could be believed. A failure, with its answer. */
+	if (r >= 0 && m->bus_client && !m->unique && m->setup[SETUP_VERSION].r < 0)
+		r = m->setup[SETUP_VERSION].r;
 	if (r >= 0)
 		r = read_version(m, &m->setup[SETUP_VERSION], log);
 	for (size_t i = 0; i < 2; i++)

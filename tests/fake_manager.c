@@ -248,6 +248,23 @@ static int send_forged(struct child *c, uint32_t id, const char *path, const cha
 	return r;
 }
 
+/* The broker's own answer to a call, without auto-start, for a name
+ * nobody owns. */
+static int reply_no_owner(sd_bus_message *call)
+{
+	sd_bus_message *reply = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_errorf(call, &reply, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+					     "Name \"org.freedesktop.systemd1\" does not exist");
+	if (r >= 0)
+		r = sd_bus_message_set_sender(reply, "org.freedesktop.DBus");
+	if (r >= 0)
+		r = sd_bus_send(sd_bus_message_get_bus(call), reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
 static void release_held(struct child *c)
 {
 	const struct fake_script *s = c->script;
@@ -750,6 +767,11 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 	if (c->script->broker_hang_hello) {
 		/* A broker answers nothing before Hello. */
 		r = 0;
+	} else if (c->script->broker_no_manager &&
+		   strcmp(call->destination, "org.freedesktop.systemd1") == 0) {
+		/* dbus-daemon holds a call that may auto-start systemd1
+		 * until PID 1 connects, however long that is. */
+		r = sd_bus_message_get_auto_start(m) ? 0 : reply_no_owner(m);
 	} else if (strcmp(member, "Hello") == 0) {
 		r = sd_bus_reply_method_return(m, "s", CLIENT_UNIQUE);
 	} else if (strcmp(member, "AddMatch") == 0) {

@@ -85,6 +85,11 @@ struct fake_script {
 	bool broker;
 	bool broker_hang_hello; /* never answer Hello (nor anything else) */
 	bool no_auth;           /* never speak at all: not even SASL */
+	/* The manager is not on this bus (dbus restarted, PID 1 not back
+	 * yet): as dbus-daemon, the broker holds every call to
+	 * org.freedesktop.systemd1 that may auto-start it, and answers the
+	 * others NameHasNoOwner, from org.freedesktop.DBus. */
+	bool broker_no_manager;
 
 	enum fake_version version_mode;
 	const char *version;

@@ -198,6 +198,7 @@ static int open_logind(void *ctx, sd_bus **bus)
 	fx->logind_opens++;
 	both.broker_hang_hello = fx->logind_script.broker_hang_hello;
 	both.broker = fx->logind_script.broker;
+	both.broker_no_manager = fx->logind_script.broker_no_manager;
 	both.logind_mode = fx->logind_script.logind_mode;
 	both.logind_bad = fx->logind_script.logind_bad;
 	both.kill_user_processes = fx->logind_script.kill_user_processes;
@@ -1011,6 +1012,32 @@ static void test_system_bus_drops(void **state)
 	assert_one_line_with(fx, LOG_WARNING, "cannot read logind's KillUserProcesses");
 	assert_int_equal(logcap_count(&fx->cap, "trying its private socket"), 1);
 	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+}
+
+/* The system bus is up, but the manager is not on it (dbus restarted,
+ * PID 1 not back yet): the broker refuses the calls to it, sent without
+ * auto-start (with it, dbus-daemon would hold them until PID 1 comes).
+ * No answer came from the manager, whose JobRemoved could then never be
+ * believed: it is asked on its own socket, and the tree is kept. */
+static void test_system_bus_without_manager(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.broker = true;
+	fx->logind_script.broker_no_manager = true;
+	fx->logind_script.kill_user_processes = true;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep_bounded_in(fx, 3 * SEC), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fake_call_count(fx->manager.rec, "StartTransientUnit"), 1);
+	assert_int_equal(fake_call_count(fx->logind.rec, "StartTransientUnit"), 0);
+	assert_int_equal(logcap_count(&fx->cap, "trying its private socket"), 1);
+	assert_int_equal(lines_at(fx, LOG_INFO), 1);
+	assert_int_equal(loud_lines(fx), 1);
 }
 
 /* Not in the session's scope (a module stacked in the wrong place, or
@@ -1912,6 +1939,7 @@ int main(void)
 		T(test_when_kill_one_connection),
 		T(test_system_bus_hello_hangs),
 		T(test_system_bus_drops),
+		T(test_system_bus_without_manager),
 		T(test_not_in_session_scope),
 		T(test_other_session_scope),
 		T(test_no_session_cgroup),

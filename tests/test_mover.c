@@ -651,6 +651,25 @@ static void test_broker_hello_hang_bounded(void **state)
 	env_free(&e);
 }
 
+/* The manager is not on the bus: the setup calls, sent without
+ * auto-start, are refused by the broker at once rather than held until
+ * PID 1 connects; no name to believe a JobRemoved from, so no mover, and
+ * no notice either (the caller says it, or asks elsewhere). */
+static void test_broker_without_manager(void **state)
+{
+	struct fake_script script = { .broker = true, .broker_no_manager = true };
+	struct env e;
+
+	(void)state;
+	env_start(&e, &script);
+	assert_int_equal(ks_mover_open(e.bus, ks_now_usec() + LONG, &e.log, &e.m), -ENXIO);
+	assert_null(e.m);
+	assert_null(captured(&e.cap, "Version"));
+	env_stop(&e);
+	assert_int_equal(fake_call_count(e.fm.rec, "StartTransientUnit"), 0);
+	env_free(&e);
+}
+
 static void test_expired_deadline(void **state)
 {
 	struct fake_script script = { .version = "252" };
@@ -1283,6 +1302,7 @@ int main(void)
 		cmocka_unit_test(test_version_disconnect),
 		cmocka_unit_test(test_no_auth_bounded),
 		cmocka_unit_test(test_broker_hello_hang_bounded),
+		cmocka_unit_test(test_broker_without_manager),
 		cmocka_unit_test(test_expired_deadline),
 		cmocka_unit_test(test_wrong_signature),
 		cmocka_unit_test(test_job_failed),
