@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ks_attach.h"
+#include "ks_failpolicy.h"
 #include "ks_procfs.h"
 #include "ks_program.h"
 
@@ -37,9 +38,10 @@ void ks_attach_tree_lost(struct keep_run *run, const struct ks_tree *tree, const
 		return;
 	}
 	run->n_lost_lines++;
-	ks_log(run->log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
-	       ks_program_base_name(tree->program), (int)tree->procs[0].pid, run->t->user,
-	       run->t->session_id, why);
+	ks_fail_log(run->log, KS_FAIL_SCOPE_FAILED,
+		    "could not keep %s (pid %d) of user %s from session %s: %s",
+		    ks_program_base_name(tree->program), (int)tree->procs[0].pid, run->t->user,
+		    run->t->session_id, why);
 }
 
 /* Appends ids (and their owner) to growing arrays. */
