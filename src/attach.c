@@ -111,8 +111,8 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
 	}
 }
 
-/* The first attach failure of k (not an exited process, not misuse),
- * for its kept line. Without memory, the line has the count alone. */
+/* k's first attach failure, for its kept line (the count alone without
+ * memory). */
 static void note_attach_error(struct kept_tree *k, const struct ks_mover *m, int r)
 {
 	if (r == -ESRCH || r == -EINVAL || r == -EBUSY || k->attach_why)
@@ -151,8 +151,7 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, struct kep
 			return n;
 		}
 		if (r != -ESRCH) {
-			/* The same for every process; the kept line says
-			 * it. */
+			/* Alike for every process: the kept line says it. */
 			note_attach_error(k, m, r);
 			unpin_range(p, from, n);
 			k->n_missed += n;

@@ -221,7 +221,7 @@ static int call_start(struct ks_mover *m, const struct ks_scope_request *r, cons
 }
 
 /* The job StartTransientUnit queued, from its reply: its index, or
- * -ENOMEM, or -EBADMSG with why saying what was wrong. */
+ * -ENOMEM, -E2BIG, or -EBADMSG with why saying what was wrong. */
 static int track_job(struct ks_mover *m, const char *unit, sd_bus_message *reply, char *why,
 		     size_t size)
 {
@@ -244,19 +244,8 @@ static int track_job(struct ks_mover *m, const char *unit, sd_bus_message *reply
 		(void)snprintf(why, size, "StartTransientUnit(%s): job path too long", unit);
 		return -EBADMSG;
 	}
-	q = ks_jobs_add(&m->jobs, unit, path);
-	if (q == -E2BIG)
-		(void)snprintf(why, size, "cannot track the job for %s: %s", unit, strerror(-q));
-	return q;
-}
-
-/* The start that failed as a job that failed, why its result, so that
- * the caller says it with the others. */
-static int start_failed(struct ks_mover *m, const char *unit, const char *why, int q)
-{
-	if (q == -ESRCH || q == -ENOMEM || !why[0])
-		return q;
-	return ks_jobs_add_failed(&m->jobs, unit, why);
+	/* -E2BIG or -ENOMEM: the caller's line names the unit. */
+	return ks_jobs_add(&m->jobs, unit, path);
 }
 
 int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
@@ -274,17 +263,29 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 
 		(void)snprintf(why, sizeof(why), "invalid slice \"%s\" for %s",
 			       ks_bus_text(r->slice ? r->slice : "", text, sizeof(text)), r->unit);
-		return start_failed(m, r->unit, why, q);
+	} else {
+		q = call_start(m, r, slice, &reply, why, sizeof(why));
+		if (q >= 0)
+			q = track_job(m, r->unit, reply, why, sizeof(why));
 	}
-	q = call_start(m, r, slice, &reply, why, sizeof(why));
-	if (q >= 0)
-		q = track_job(m, r->unit, reply, why, sizeof(why));
-	return q >= 0 ? q : start_failed(m, r->unit, why, q);
+	if (q >= 0 || q == -ESRCH || q == -ENOMEM || !why[0])
+		return q;
+	/* A failed job, why its result: the caller says it with the others. */
+	return ks_jobs_add_failed(&m->jobs, r->unit, why);
 }
 
 bool ks_mover_drops_max_age(const struct ks_mover *m)
 {
 	return m->version < KS_SD_SCOPE_RUNTIME_MAX;
+}
+
+/* Ends the pending jobs failed, "what: strerror(err)" their result. */
+static void fail_pending(struct ks_mover *m, const char *what, int err)
+{
+	char why[128];
+
+	(void)snprintf(why, sizeof(why), "%s: %s", what, strerror(err));
+	ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED, why);
 }
 
 /* Processes the bus until no job is pending or the deadline passes. */
@@ -301,12 +302,8 @@ static void wait_jobs(struct ks_mover *m)
 		if (ks_jobs_pending(&m->jobs) == 0)
 			return;
 		if (r < 0 || (r == 0 && sd_bus_is_open(m->bus) <= 0)) {
-			char why[128];
-
-			(void)snprintf(why, sizeof(why),
-				       "lost the connection to the systemd manager: %s",
-				       strerror(r < 0 ? -r : ENOTCONN));
-			ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED, why);
+			fail_pending(m, "lost the connection to the systemd manager",
+				     r < 0 ? -r : ENOTCONN);
 			return;
 		}
 		now = ks_now_usec();
@@ -318,11 +315,7 @@ static void wait_jobs(struct ks_mover *m)
 			continue;
 		r = sd_bus_wait(m->bus, m->deadline - now);
 		if (r < 0) {
-			char why[128];
-
-			(void)snprintf(why, sizeof(why), "waiting for systemd jobs: %s",
-				       strerror(-r));
-			ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED, why);
+			fail_pending(m, "waiting for systemd jobs", -r);
 			return;
 		}
 	}
