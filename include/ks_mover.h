@@ -94,7 +94,8 @@ bool ks_mover_drops_max_age(const struct ks_mover *m);
 int ks_mover_wait(struct ks_mover *m);
 
 /* A started job: its state, and JobRemoved's result (printable), NULL
- * before it or when there was none. */
+ * before it or when there was none. A start that failed before systemd
+ * queued a job has the path "". */
 size_t ks_mover_n_jobs(const struct ks_mover *m);
 enum ks_job_state ks_mover_job_state(const struct ks_mover *m, size_t job);
 const char *ks_mover_job_result(const struct ks_mover *m, size_t job);

@@ -231,6 +231,10 @@ static void settle_starts(struct keep_run *run, struct move *mv)
 		if (k->gone) {
 			ks_log(run->log, LOG_DEBUG, "%s (pid %d) exited before systemd took it",
 			       ks_program_base_name(k->tree->program), (int)k->tree->procs[0].pid);
+			/* A call systemd refused for another reason than the
+			 * process being gone (no job path): said all the same. */
+			if (k->job >= 0 && !ks_mover_job_path(mv->mover, (size_t)k->job)[0])
+				ks_attach_tree_lost(run, k->tree, job_outcome(mv->mover, k->job));
 			continue;
 		}
 		if (k->job < 0)

@@ -1758,6 +1758,39 @@ static void test_client_dies_call_refused(void **state)
 					   .error_message = "No such process" });
 }
 
+/* systemd refuses the start for another reason while the client exits:
+ * SCREEN is re-rooted and kept, and the refusal is still said, once. */
+static void test_client_dies_call_denied(void **state)
+{
+	struct fx *fx = *state;
+	pid_t client, server;
+	char line[512], unit[128], dir[PATH_MAX];
+
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	(void)add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)client);
+	fx->manager_script.start_kill_pid = (uint32_t)client;
+	fx->manager_script.start_kill_dir = dir;
+	fx->manager_script.steps[0] =
+		(struct fake_start_step){ .action = FAKE_START_ERROR,
+					  .error_name = SD_BUS_ERROR_ACCESS_DENIED,
+					  .error_message = "no" };
+	fx->manager_script.n_steps = 1;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 2);
+	kept_line(line, sizeof(line), "screen", server, 2);
+	assert_line(fx, LOG_INFO, 0, line);
+	scope_name(unit, sizeof(unit), "screen", client);
+	fp_path_join(line, sizeof(line),
+		     "could not keep screen (pid %d) of user " USER " from session " SESSION_ID
+		     ": StartTransientUnit(%s) failed: org.freedesktop.DBus.Error.AccessDenied: no",
+		     (int)client, unit);
+	assert_line(fx, LOG_ERR, 0, line);
+	assert_int_equal(loud_lines(fx), 2);
+}
+
 /* max_trees = 1 and the one tree's root exits as systemd takes it: its
  * start counted, so SCREEN is not started in its place (PID 1 is never
  * asked for more scopes than max_trees), and one line says so. */
@@ -2059,6 +2092,7 @@ int main(void)
 		T(test_screen_client_dies),
 		T(test_client_dies_job_fails),
 		T(test_client_dies_call_refused),
+		T(test_client_dies_call_denied),
 		T(test_tmux_client_not_kept),
 		T(test_max_trees),
 		T(test_user_stopping_service),
