@@ -19,11 +19,13 @@
 /* One tree on its way to systemd. */
 struct kept_tree {
 	const struct ks_tree *tree;
-	int root_pidfd;  /* -1 without pidfd_open */
-	int job;         /* index in the mover's jobs, or -1 */
-	size_t n_moved;  /* processes in the scope, as far as we know */
-	size_t n_missed; /* descendants seen but not attached */
-	bool gone;       /* the root exited before systemd took it: re-rooted */
+	int root_pidfd;   /* -1 without pidfd_open */
+	int job;          /* index in the mover's jobs, or -1 */
+	size_t n_moved;   /* processes in the scope, as far as we know */
+	size_t n_missed;  /* descendants seen but not attached */
+	bool gone;        /* the root exited before systemd took it: re-rooted */
+	bool said;        /* not kept, and said so already: not re-rooted */
+	char *attach_why; /* the first attach failure, for the kept line */
 	char unit[KS_UNIT_NAME_MAX + 1];
 };
 

@@ -63,10 +63,14 @@ void ks_bus_pending_clear(struct ks_bus_pending *p);
 bool ks_bus_call_lost(sd_bus *bus, int r);
 /* Did systemd refuse because a process it was given no longer exists? */
 bool ks_bus_process_gone(const sd_bus_error *error, int r);
-/* One line for a failed call: no answer in time, the error's name and
- * message (sanitized), or r. */
-void ks_bus_log_call_error(const struct ks_log *log, const char *what, const char *unit,
-			   const sd_bus_error *error, int r);
+/* Room for ks_bus_call_error_text(): what, a unit name, an error's name
+ * and message. */
+#define KS_BUS_ERROR_TEXT_MAX (2 * KS_BUS_TEXT_MAX + 320)
+/* What a failed call says, for the caller's one line: no answer in time,
+ * the error's name and message (sanitized), or r. what(unit) leads it,
+ * or what alone when unit is NULL. Returns out. */
+const char *ks_bus_call_error_text(const char *what, const char *unit, const sd_bus_error *error,
+				   int r, char *out, size_t size);
 
 /* Copies untrusted text for a log line or a unit description: control
  * characters (a newline would forge a second syslog line) and non-ASCII

@@ -23,11 +23,15 @@ struct ks_jobs {
 
 /* Adds a pending job. Returns its index, or -E2BIG / -ENOMEM. */
 int ks_jobs_add(struct ks_jobs *t, const char *unit, const char *path);
+/* Adds a job that failed before systemd queued it (no path), result
+ * saying why (printable already). Returns its index, or -E2BIG / -ENOMEM. */
+int ks_jobs_add_failed(struct ks_jobs *t, const char *unit, const char *result);
 /* JobRemoved(path, unit, result): ends the pending job it names, if any. */
 void ks_jobs_removed(struct ks_jobs *t, const char *path, const char *unit, const char *result);
 size_t ks_jobs_pending(const struct ks_jobs *t);
-/* Ends every pending job in state. */
-void ks_jobs_end_pending(struct ks_jobs *t, enum ks_job_state state);
+/* Ends every pending job in state; why (printable), when not NULL, is
+ * their result. */
+void ks_jobs_end_pending(struct ks_jobs *t, enum ks_job_state state, const char *why);
 /* Counts the jobs that did not end done, saying each at debug level. */
 int ks_jobs_not_done(const struct ks_jobs *t, const struct ks_log *log);
 /* Job i, or NULL past the end. */

@@ -76,15 +76,26 @@ int ks_default_slice(const struct ks_scope_request *r, char *buf, size_t size);
 
 /* StartTransientUnit(unit, "fail", properties). Passes PIDFDs on managers
  * that take them, retrying once with PIDs when the manager rejects them.
- * Returns the job's index (>= 0), or -errno (logged). */
+ * Returns the job's index (>= 0). A start that fails (an invalid slice,
+ * the call refused or unanswered, a reply that names no job) is a job
+ * too, ended KS_JOB_FAILED, its result saying why (systemd's error name
+ * and message, sanitized, and the unit): the caller logs it. Else -ESRCH
+ * (the process is gone: the caller re-roots), -ENOMEM, -E2BIG (too many
+ * jobs) or -EINVAL. Logs nothing but debug lines. */
 int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r);
+/* Would a request's runtime_max_usec (max_age) be left out: a manager
+ * older than KS_SD_SCOPE_RUNTIME_MAX, or of unknown version? */
+bool ks_mover_drops_max_age(const struct ks_mover *m);
 
-/* Waits until every started job is removed or the deadline passes.
- * Returns the number of jobs that did not end KS_JOB_DONE. */
+/* Waits until every started job is removed or the deadline passes. A
+ * connection lost or a wait that fails ends the pending jobs
+ * KS_JOB_FAILED, their result saying so. Returns the number of jobs that
+ * did not end KS_JOB_DONE. */
 int ks_mover_wait(struct ks_mover *m);
 
 /* A started job: its state, and JobRemoved's result (printable), NULL
- * before it or when there was none. */
+ * before it or when there was none. A start that failed before systemd
+ * queued a job has the path "". */
 size_t ks_mover_n_jobs(const struct ks_mover *m);
 enum ks_job_state ks_mover_job_state(const struct ks_mover *m, size_t job);
 const char *ks_mover_job_result(const struct ks_mover *m, size_t job);
@@ -98,8 +109,9 @@ const char *ks_mover_manager_unique(const struct ks_mover *m);
 
 /* AttachProcessesToUnit(unit, "", pids): the rest of a tree. systemd
  * checks every pid before moving any: when one has exited, nothing moved
- * and this returns -ESRCH, logged at debug level only. Other failures are
- * logged. */
+ * and this returns -ESRCH, logged at debug level only. Another failure
+ * is returned, and ks_mover_attach_error() says what it was; -EINVAL for
+ * misuse. Logs nothing but debug lines. */
 int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n);
 
 /* AttachProcessesToUnit calls in flight at once, at most. */
@@ -107,13 +119,16 @@ int ks_mover_attach(struct ks_mover *m, const char *unit, const pid_t *pids, siz
 
 /* ks_mover_attach() in two halves, so that the caller works while PID 1
  * moves: sends the call without waiting and returns its slot (>= 0), or
- * -errno, logged; -EINVAL and -EBUSY (every slot in flight) for misuse,
- * unlogged. The deadline passed is -ETIMEDOUT, logged. */
+ * -errno, as ks_mover_attach() (the deadline passed is -ETIMEDOUT);
+ * -EINVAL and -EBUSY (every slot in flight) for misuse, with no text. */
 int ks_mover_attach_send(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n);
 /* Waits, within the deadline, for the answer of the call in slot and
- * frees the slot. Returns what ks_mover_attach() would have: 0, -ESRCH
- * (logged at debug level only), another -errno (logged); -EINVAL,
- * unlogged, for a slot with no call. Answers are taken in any order. */
+ * frees the slot. Returns what ks_mover_attach() would have: 0, -ESRCH,
+ * another -errno (ks_mover_attach_error() says it); -EINVAL, with no
+ * text, for a slot with no call. Answers are taken in any order. */
 int ks_mover_attach_receive(struct ks_mover *m, int slot);
+/* What the last attach failure other than -ESRCH and misuse was, for
+ * the caller's line (printable; the unit not named); "" before any. */
+const char *ks_mover_attach_error(const struct ks_mover *m);
 
 #endif

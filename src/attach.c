@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ks_attach.h"
+#include "ks_failpolicy.h"
 #include "ks_procfs.h"
 #include "ks_program.h"
 
@@ -37,9 +38,10 @@ void ks_attach_tree_lost(struct keep_run *run, const struct ks_tree *tree, const
 		return;
 	}
 	run->n_lost_lines++;
-	ks_log(run->log, LOG_ERR, "could not keep %s (pid %d) of user %s from session %s: %s",
-	       ks_program_base_name(tree->program), (int)tree->procs[0].pid, run->t->user,
-	       run->t->session_id, why);
+	ks_fail_log(run->log, KS_FAIL_SCOPE_FAILED,
+		    "could not keep %s (pid %d) of user %s from session %s: %s",
+		    ks_program_base_name(tree->program), (int)tree->procs[0].pid, run->t->user,
+		    run->t->session_id, why);
 }
 
 /* Appends ids (and their owner) to growing arrays. */
@@ -109,6 +111,15 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
 	}
 }
 
+/* k's first attach failure, for its kept line (the count alone without
+ * memory). */
+static void note_attach_error(struct kept_tree *k, const struct ks_mover *m, int r)
+{
+	if (r == -ESRCH || r == -EINVAL || r == -EBUSY || k->attach_why)
+		return;
+	k->attach_why = strdup(ks_mover_attach_error(m));
+}
+
 /* attach_pinned()'s answer when no call was made yet. */
 #define NO_ANSWER 1
 
@@ -123,9 +134,8 @@ static size_t drop_exited(const struct keep_run *run, struct pinned *p, size_t f
  * else NO_ANSWER. Returns the number attached; *missed counts those given
  * up.
  */
-static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char *unit,
-			    struct pinned *p, size_t from, size_t n, unsigned depth, size_t *missed,
-			    int answer)
+static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, struct kept_tree *k,
+			    struct pinned *p, size_t from, size_t n, unsigned depth, int answer)
 {
 	for (unsigned try = 0; n > 0 && try < ATTACH_TRIES; try++) {
 		int r = answer;
@@ -134,16 +144,17 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 			if (ks_now_usec() >= ks_mover_deadline(m))
 				break;
 			run->stats.calls++;
-			r = ks_mover_attach(m, unit, p->pids + from, n);
+			r = ks_mover_attach(m, k->unit, p->pids + from, n);
 		}
 		if (r >= 0) {
 			unpin_range(p, from, n);
 			return n;
 		}
 		if (r != -ESRCH) {
-			/* Logged by the mover; the same for every process. */
+			/* Alike for every process: the kept line says it. */
+			note_attach_error(k, m, r);
 			unpin_range(p, from, n);
-			*missed += n;
+			k->n_missed += n;
 			return 0;
 		}
 		if (drop_exited(run, p, from, &n) == 0)
@@ -152,12 +163,11 @@ static size_t attach_pinned(struct keep_run *run, struct ks_mover *m, const char
 	if (n > 1 && depth < ATTACH_SPLITS && ks_now_usec() < ks_mover_deadline(m)) {
 		size_t half = n / 2;
 
-		return attach_pinned(run, m, unit, p, from, half, depth + 1, missed, NO_ANSWER) +
-		       attach_pinned(run, m, unit, p, from + half, n - half, depth + 1, missed,
-				     NO_ANSWER);
+		return attach_pinned(run, m, k, p, from, half, depth + 1, NO_ANSWER) +
+		       attach_pinned(run, m, k, p, from + half, n - half, depth + 1, NO_ANSWER);
 	}
 	unpin_range(p, from, n);
-	*missed += n;
+	k->n_missed += n;
 	return 0;
 }
 
@@ -221,7 +231,8 @@ static int send_batch(struct keep_run *run, struct ks_mover *m, struct kept_tree
 		slot = ks_mover_attach_send(m, k->unit, p->pids, p->n);
 	}
 	if (slot < 0) {
-		/* Late, or the mover logged why. */
+		/* Late, or the kept line says why. */
+		note_attach_error(k, m, slot);
 		unpin_range(p, 0, p->n);
 		k->n_missed += p->n;
 		p->n = 0;
@@ -240,7 +251,7 @@ static void finish_batch(struct keep_run *run, struct ks_mover *m, struct kept_t
 		return;
 	r = ks_mover_attach_receive(m, pl->slot[i]);
 	pl->slot[i] = -1;
-	k->n_moved += attach_pinned(run, m, k->unit, p, 0, p->n, 0, &k->n_missed, r);
+	k->n_moved += attach_pinned(run, m, k, p, 0, p->n, 0, r);
 	p->n = 0;
 }
 

@@ -4,6 +4,7 @@
  * the connection's set-up included: sd-bus's 25 s default is never used.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -174,23 +175,30 @@ bool ks_bus_process_gone(const sd_bus_error *error, int r)
 	       sd_bus_error_has_name(error, SD_BUS_ERROR_UNIX_PROCESS_ID_UNKNOWN);
 }
 
-void ks_bus_log_call_error(const struct ks_log *log, const char *what, const char *unit,
-			   const sd_bus_error *error, int r)
+const char *ks_bus_call_error_text(const char *what, const char *unit, const sd_bus_error *error,
+				   int r, char *out, size_t size)
 {
+	char head[320];
+
+	if (unit)
+		(void)snprintf(head, sizeof(head), "%s(%s)", what, unit);
+	else
+		(void)snprintf(head, sizeof(head), "%s", what);
 	if (r == -ETIMEDOUT || sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT)) {
 		/* The call was sent: PID 1 may still carry it out. */
-		ks_log(log, LOG_ERR, "%s(%s): no answer in time; systemd may still carry it out",
-		       what, unit ? unit : "");
+		(void)snprintf(out, size, "%s: no answer in time; systemd may still carry it out",
+			       head);
 	} else if (sd_bus_error_is_set(error)) {
 		char name[KS_BUS_TEXT_MAX], message[KS_BUS_TEXT_MAX];
 
-		ks_log(log, LOG_ERR, "%s(%s) failed: %s: %s", what, unit ? unit : "",
-		       ks_bus_text(error->name, name, sizeof(name)),
-		       ks_bus_text(error->message ? error->message : "", message, sizeof(message)));
+		(void)snprintf(out, size, "%s failed: %s: %s", head,
+			       ks_bus_text(error->name, name, sizeof(name)),
+			       ks_bus_text(error->message ? error->message : "", message,
+					   sizeof(message)));
 	} else {
-		ks_log(log, LOG_ERR, "%s(%s) failed: %s", what, unit ? unit : "",
-		       strerror(r < 0 ? -r : r));
+		(void)snprintf(out, size, "%s failed: %s", head, strerror(r < 0 ? -r : r));
 	}
+	return out;
 }
 
 static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)

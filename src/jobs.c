@@ -31,6 +31,20 @@ int ks_jobs_add(struct ks_jobs *t, const char *unit, const char *path)
 	return (int)t->n++;
 }
 
+int ks_jobs_add_failed(struct ks_jobs *t, const char *unit, const char *result)
+{
+	int i = ks_jobs_add(t, unit, "");
+	struct ks_job *j;
+
+	if (i < 0)
+		return i;
+	j = &t->v[i];
+	j->result = strdup(result);
+	j->state = KS_JOB_FAILED;
+	/* Without its text, it still failed: job_outcome says "failed". */
+	return i;
+}
+
 void ks_jobs_removed(struct ks_jobs *t, const char *path, const char *unit, const char *result)
 {
 	char text[MAX_RESULT];
@@ -58,11 +72,17 @@ size_t ks_jobs_pending(const struct ks_jobs *t)
 	return n;
 }
 
-void ks_jobs_end_pending(struct ks_jobs *t, enum ks_job_state state)
+void ks_jobs_end_pending(struct ks_jobs *t, enum ks_job_state state, const char *why)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (t->v[i].state == KS_JOB_PENDING)
-			t->v[i].state = state;
+	for (size_t i = 0; i < t->n; i++) {
+		struct ks_job *j = &t->v[i];
+
+		if (j->state != KS_JOB_PENDING)
+			continue;
+		j->state = state;
+		if (why && !j->result)
+			j->result = strdup(why);
+	}
 }
 
 int ks_jobs_not_done(const struct ks_jobs *t, const struct ks_log *log)

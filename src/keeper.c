@@ -85,8 +85,17 @@ static int start_tree(struct keep_run *run, struct ks_mover *m, struct kept_tree
 	if (now >= ks_mover_deadline(m))
 		run->stats.late_calls++;
 	r = ks_mover_start(m, &req);
-	if (r < 0)
-		return r; /* the mover logged why */
+	if (r == -ESRCH)
+		return r; /* the root exited: the caller re-roots */
+	if (r < 0) {
+		char why[KS_UNIT_NAME_MAX + 64];
+
+		/* What the mover could not record as a failed job. */
+		(void)snprintf(why, sizeof(why), "cannot start %s: %s", k->unit, strerror(-r));
+		ks_attach_tree_lost(run, k->tree, why);
+		k->said = true;
+		return r;
+	}
 	k->job = r;
 	return 0;
 }
@@ -119,8 +128,9 @@ static void start_trees(struct keep_run *run, struct ks_mover *m, struct kept_tr
 			(*n_late)++;
 			continue;
 		}
-		/* On failure the mover said why, naming the scope; a root
-		 * that exited meanwhile is re-rooted by the caller. */
+		/* A failed start is a failed job, said by settle_starts()
+		 * (else start_tree() said it); a root that exited
+		 * meanwhile is re-rooted by the caller. */
 		(void)start_tree(run, m, &kept[i], now);
 	}
 }
@@ -131,7 +141,7 @@ static void start_trees(struct keep_run *run, struct ks_mover *m, struct kept_tr
 static bool root_exited(const struct keep_run *run, const struct ks_mover *m,
 			const struct kept_tree *k)
 {
-	if (k->job >= 0 && ks_mover_job_state(m, (size_t)k->job) == KS_JOB_DONE)
+	if (k->said || (k->job >= 0 && ks_mover_job_state(m, (size_t)k->job) == KS_JOB_DONE))
 		return false;
 	return ks_proc_gone(run->procfd, &k->tree->procs[0], k->root_pidfd);
 }
@@ -154,9 +164,10 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 	}
 	ks_fail_log(run->log, KS_FAIL_ATTACH_PARTIAL,
 		    "kept %s (pid %d, %zu process(es)) of user %s from session %s in %s; "
-		    "%zu more could not be attached%s",
+		    "%zu more could not be attached%s%s%s",
 		    program, (int)k->tree->procs[0].pid, k->n_moved, run->t->user,
-		    run->t->session_id, k->unit, missed, complete ? "" : " in time");
+		    run->t->session_id, k->unit, missed, complete ? "" : " in time",
+		    k->attach_why ? ": " : "", k->attach_why ? k->attach_why : "");
 }
 
 /* One move of the selected trees: the manager, its jobs, the trees. */
@@ -220,6 +231,10 @@ static void settle_starts(struct keep_run *run, struct move *mv)
 		if (k->gone) {
 			ks_log(run->log, LOG_DEBUG, "%s (pid %d) exited before systemd took it",
 			       ks_program_base_name(k->tree->program), (int)k->tree->procs[0].pid);
+			/* A call systemd refused for another reason than the
+			 * process being gone (no job path): said all the same. */
+			if (k->job >= 0 && !ks_mover_job_path(mv->mover, (size_t)k->job)[0])
+				ks_attach_tree_lost(run, k->tree, job_outcome(mv->mover, k->job));
 			continue;
 		}
 		if (k->job < 0)
@@ -255,8 +270,10 @@ static int report(struct keep_run *run, const struct move *mv, bool complete)
 
 static void move_done(struct move *mv)
 {
-	for (size_t i = 0; i < mv->n_pinned; i++)
+	for (size_t i = 0; i < mv->n_pinned; i++) {
 		unpin_root(&mv->kept[i]);
+		free(mv->kept[i].attach_why);
+	}
 	free(mv->kept);
 	ks_reach_done(&mv->reach);
 	ks_selection_free(&mv->rerooted);
@@ -287,6 +304,10 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	r = restart_lost(run, mv);
 	if (r < 0)
 		return r;
+	/* Once per close, where a scope was asked for. */
+	if (run->c->max_age_usec > 0 && run->stats.scopes > 0 && ks_mover_drops_max_age(mv->mover))
+		ks_fail_log(run->log, KS_FAIL_MAX_AGE_UNSUPPORTED,
+			    "max_age needs systemd >= %d; no limit", KS_SD_SCOPE_RUNTIME_MAX);
 	settle_starts(run, mv);
 
 	/* The rest of the time, up to the deadline, is the attaching's. */

@@ -35,6 +35,7 @@ struct ks_mover {
 	struct ks_bus_pending attach[KS_MOVER_ATTACH_SLOTS];
 	bool attach_busy[KS_MOVER_ATTACH_SLOTS];
 	char attach_unit[KS_MOVER_ATTACH_SLOTS][KS_UNIT_NAME_MAX + 1];
+	char attach_why[KS_BUS_ERROR_TEXT_MAX]; /* the last attach failure */
 };
 
 static int on_job_removed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
@@ -178,9 +179,10 @@ static bool pidfds_refused(sd_bus *bus, const sd_bus_error *error, int q)
 }
 
 /* StartTransientUnit, with PIDFDs where the manager takes them and once
- * more with PIDs where it refuses them. Logs every failure but -ESRCH. */
+ * more with PIDs where it refuses them. On failure, why says what went
+ * wrong, but for -ESRCH (the process is gone) and -ENOMEM. */
 static int call_start(struct ks_mover *m, const struct ks_scope_request *r, const char *slice,
-		      sd_bus_message **reply)
+		      sd_bus_message **reply, char *why, size_t size)
 {
 	bool use_pidfds = wants_pidfds(m, r);
 
@@ -192,8 +194,8 @@ static int call_start(struct ks_mover *m, const struct ks_scope_request *r, cons
 
 		q = ks_scope_message_start(m->bus, m->version, r, slice, use_pidfds, &msg);
 		if (q < 0) {
-			ks_log(m->log, LOG_ERR, "cannot build StartTransientUnit(%s): %s", r->unit,
-			       strerror(-q));
+			(void)snprintf(why, size, "cannot build StartTransientUnit(%s): %s",
+				       r->unit, strerror(-q));
 			return q;
 		}
 		q = ks_bus_call(m->bus, m->deadline, msg, &error, reply);
@@ -207,7 +209,8 @@ static int call_start(struct ks_mover *m, const struct ks_scope_request *r, cons
 			return -ESRCH;
 		}
 		if (!use_pidfds || !pidfds_refused(m->bus, &error, q)) {
-			ks_bus_log_call_error(m->log, "StartTransientUnit", r->unit, &error, q);
+			(void)ks_bus_call_error_text("StartTransientUnit", r->unit, &error, q, why,
+						     size);
 			return q;
 		}
 		ks_log(m->log, LOG_DEBUG, "manager refused PIDFDs (%s); using PIDs",
@@ -217,8 +220,10 @@ static int call_start(struct ks_mover *m, const struct ks_scope_request *r, cons
 	}
 }
 
-/* The job StartTransientUnit queued, from its reply. */
-static int track_job(struct ks_mover *m, const char *unit, sd_bus_message *reply)
+/* The job StartTransientUnit queued, from its reply: its index, or
+ * -ENOMEM, -E2BIG, or -EBADMSG with why saying what was wrong. */
+static int track_job(struct ks_mover *m, const char *unit, sd_bus_message *reply, char *why,
+		     size_t size)
 {
 	const char *path;
 	int q;
@@ -229,25 +234,24 @@ static int track_job(struct ks_mover *m, const char *unit, sd_bus_message *reply
 	if (sd_bus_message_read(reply, "o", &path) <= 0) {
 		char text[KS_BUS_TEXT_MAX];
 
-		ks_log(m->log, LOG_ERR, "StartTransientUnit(%s): unexpected reply signature \"%s\"",
-		       unit,
-		       ks_bus_text(sd_bus_message_get_signature(reply, 1), text, sizeof(text)));
+		(void)snprintf(
+			why, size, "StartTransientUnit(%s): unexpected reply signature \"%s\"",
+			unit,
+			ks_bus_text(sd_bus_message_get_signature(reply, 1), text, sizeof(text)));
 		return -EBADMSG;
 	}
 	if (strlen(path) > MAX_JOB_PATH) {
-		ks_log(m->log, LOG_ERR, "StartTransientUnit(%s): job path too long", unit);
+		(void)snprintf(why, size, "StartTransientUnit(%s): job path too long", unit);
 		return -EBADMSG;
 	}
-	q = ks_jobs_add(&m->jobs, unit, path);
-	if (q < 0)
-		ks_log(m->log, LOG_ERR, "cannot track the job for %s: %s", unit, strerror(-q));
-	return q;
+	/* -E2BIG or -ENOMEM: the caller's line names the unit. */
+	return ks_jobs_add(&m->jobs, unit, path);
 }
 
 int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	char slice[256];
+	char slice[256], why[KS_BUS_ERROR_TEXT_MAX] = "";
 	int q;
 
 	if (!m || !m->bus || !r || !r->unit || !r->pids || r->n == 0)
@@ -257,19 +261,31 @@ int ks_mover_start(struct ks_mover *m, const struct ks_scope_request *r)
 	if (q < 0) {
 		char text[KS_BUS_TEXT_MAX];
 
-		ks_log(m->log, LOG_ERR, "invalid slice \"%s\" for %s",
-		       ks_bus_text(r->slice ? r->slice : "", text, sizeof(text)), r->unit);
-		return q;
+		(void)snprintf(why, sizeof(why), "invalid slice \"%s\" for %s",
+			       ks_bus_text(r->slice ? r->slice : "", text, sizeof(text)), r->unit);
+	} else {
+		q = call_start(m, r, slice, &reply, why, sizeof(why));
+		if (q >= 0)
+			q = track_job(m, r->unit, reply, why, sizeof(why));
 	}
-	/* Once per mover: the first start is where every session's request
-	 * passes. */
-	if (r->runtime_max_usec > 0 && m->version < KS_SD_SCOPE_RUNTIME_MAX && m->jobs.n == 0)
-		ks_log(m->log, LOG_NOTICE, "max_age needs systemd >= %d; no limit",
-		       KS_SD_SCOPE_RUNTIME_MAX);
-	q = call_start(m, r, slice, &reply);
-	if (q < 0)
+	if (q >= 0 || q == -ESRCH || q == -ENOMEM || !why[0])
 		return q;
-	return track_job(m, r->unit, reply);
+	/* A failed job, why its result: the caller says it with the others. */
+	return ks_jobs_add_failed(&m->jobs, r->unit, why);
+}
+
+bool ks_mover_drops_max_age(const struct ks_mover *m)
+{
+	return m->version < KS_SD_SCOPE_RUNTIME_MAX;
+}
+
+/* Ends the pending jobs failed, "what: strerror(err)" their result. */
+static void fail_pending(struct ks_mover *m, const char *what, int err)
+{
+	char why[128];
+
+	(void)snprintf(why, sizeof(why), "%s: %s", what, strerror(err));
+	ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED, why);
 }
 
 /* Processes the bus until no job is pending or the deadline passes. */
@@ -286,22 +302,20 @@ static void wait_jobs(struct ks_mover *m)
 		if (ks_jobs_pending(&m->jobs) == 0)
 			return;
 		if (r < 0 || (r == 0 && sd_bus_is_open(m->bus) <= 0)) {
-			ks_log(m->log, LOG_ERR, "lost the connection to the systemd manager: %s",
-			       strerror(r < 0 ? -r : ENOTCONN));
-			ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED);
+			fail_pending(m, "lost the connection to the systemd manager",
+				     r < 0 ? -r : ENOTCONN);
 			return;
 		}
 		now = ks_now_usec();
 		if (now >= m->deadline) {
-			ks_jobs_end_pending(&m->jobs, KS_JOB_TIMEOUT);
+			ks_jobs_end_pending(&m->jobs, KS_JOB_TIMEOUT, NULL);
 			return;
 		}
 		if (r > 0)
 			continue;
 		r = sd_bus_wait(m->bus, m->deadline - now);
 		if (r < 0) {
-			ks_log(m->log, LOG_ERR, "waiting for systemd jobs: %s", strerror(-r));
-			ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED);
+			fail_pending(m, "waiting for systemd jobs", -r);
 			return;
 		}
 	}
@@ -313,24 +327,24 @@ int ks_mover_wait(struct ks_mover *m)
 		return -EINVAL;
 	wait_jobs(m);
 	/* No bus: nothing can still answer. */
-	ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED);
+	ks_jobs_end_pending(&m->jobs, KS_JOB_FAILED, NULL);
 	return ks_jobs_not_done(&m->jobs, m->log);
 }
 
-/* The AttachProcessesToUnit message; a failure is logged. */
+/* The AttachProcessesToUnit message; a failure is noted. */
 static int attach_message(struct ks_mover *m, const char *unit, const pid_t *pids, size_t n,
 			  sd_bus_message **msg)
 {
 	int r = ks_scope_message_attach(m->bus, unit, pids, n, msg);
 
 	if (r < 0)
-		ks_log(m->log, LOG_ERR, "cannot build AttachProcessesToUnit(%s): %s", unit,
-		       strerror(-r));
+		(void)snprintf(m->attach_why, sizeof(m->attach_why),
+			       "cannot build AttachProcessesToUnit: %s", strerror(-r));
 	return r;
 }
 
 /* What an attach's answer (r, error) says: 0, -ESRCH at debug level, or
- * another -errno, logged. */
+ * another -errno, noted for ks_mover_attach_error(). */
 static int attach_answer(struct ks_mover *m, const char *unit, const sd_bus_error *error, int r)
 {
 	if (r < 0 && ks_bus_process_gone(error, r)) {
@@ -340,7 +354,9 @@ static int attach_answer(struct ks_mover *m, const char *unit, const sd_bus_erro
 		return -ESRCH;
 	}
 	if (r < 0) {
-		ks_bus_log_call_error(m->log, "AttachProcessesToUnit", unit, error, r);
+		/* The caller's line names the unit. */
+		(void)ks_bus_call_error_text("AttachProcessesToUnit", NULL, error, r, m->attach_why,
+					     sizeof(m->attach_why));
 		return r;
 	}
 	return 0;
@@ -381,7 +397,8 @@ int ks_mover_attach_send(struct ks_mover *m, const char *unit, const pid_t *pids
 	r = ks_bus_send(m->bus, m->deadline, msg, &m->attach[slot]);
 	if (r < 0) {
 		ks_bus_pending_clear(&m->attach[slot]);
-		ks_bus_log_call_error(m->log, "AttachProcessesToUnit", unit, NULL, r);
+		(void)ks_bus_call_error_text("AttachProcessesToUnit", NULL, NULL, r, m->attach_why,
+					     sizeof(m->attach_why));
 		return r;
 	}
 	m->attach_busy[slot] = true;
@@ -464,6 +481,11 @@ const char *ks_mover_job_path(const struct ks_mover *m, size_t job)
 	const struct ks_job *j = ks_jobs_get(&m->jobs, job);
 
 	return j ? j->path : NULL;
+}
+
+const char *ks_mover_attach_error(const struct ks_mover *m)
+{
+	return m->attach_why;
 }
 
 bool ks_mover_pidfds_refused(const struct ks_mover *m)

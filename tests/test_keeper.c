@@ -452,6 +452,35 @@ static void kept_line(char *buf, size_t size, const char *program, pid_t pid, si
 		     program, (int)pid, n, unit);
 }
 
+/* The one line above debug: "could not keep" the tree rooted at root, at
+ * err, why following (its %s the tree's scope); prefix: why starts what
+ * follows. */
+static void assert_not_kept(const struct fx *fx, pid_t root, const char *why, bool prefix)
+{
+	char unit[128], line[512];
+	const char *got = line_at(fx, LOG_ERR, 0);
+	size_t n;
+
+	scope_name(unit, sizeof(unit), "tmux", root);
+	n = (size_t)snprintf(line, sizeof(line),
+			     "could not keep tmux (pid %d) of user " USER
+			     " from session " SESSION_ID ": ",
+			     (int)root);
+	assert_true(n < sizeof(line));
+	{
+		const char *at = strstr(why, "%s");
+		int len = at ? (int)(at - why) : (int)strlen(why);
+
+		(void)snprintf(line + n, sizeof(line) - n, "%.*s%s%s", len, why, at ? unit : "",
+			       at ? at + 2 : "");
+	}
+	if (!got || (prefix ? strncmp(got, line, strlen(line)) : strcmp(got, line)) != 0 ||
+	    loud_lines(fx) != 1) {
+		logcap_dump(&fx->cap);
+		fail_msg("want one line <%d> \"%s\"%s", LOG_ERR, line, prefix ? "..." : "");
+	}
+}
+
 /* One StartTransientUnit for a tree rooted at root. */
 static void assert_start(const struct fake_call *call, const char *program, pid_t root,
 			 const char *slice)
@@ -882,8 +911,69 @@ static void test_manager_hangs_on_start(void **state)
 
 	assert_int_equal(keep_bounded(fx), 0);
 	assert_int_equal(starts(fx), 1);
-	assert_int_equal(lines_at(fx, LOG_INFO), 0);
-	assert_one_line_with(fx, LOG_ERR, "StartTransientUnit(keepsession-" USER "-tmux-");
+	assert_not_kept(fx, t.server,
+			"StartTransientUnit(%s): no answer in time; systemd may still carry it out",
+			false);
+}
+
+/* A start that fails is said once, by the keeper, through the table
+ * (scope-failed): the tree, then what the mover found, unit named. */
+static void check_start_fails(struct fx *fx, const struct fake_start_step *step, const char *why,
+			      bool prefix)
+{
+	struct tmux_tree t;
+
+	fx->manager_script.steps[0] = *step;
+	fx->manager_script.n_steps = 1;
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(starts(fx), 1);
+	assert_not_kept(fx, t.server, why, prefix);
+	assert_int_equal(attaches(fx), 0);
+}
+
+static void test_start_refused(void **state)
+{
+	check_start_fails(*state,
+			  &(struct fake_start_step){ .action = FAKE_START_ERROR,
+						     .error_name = SD_BUS_ERROR_ACCESS_DENIED,
+						     .error_message = "Access denied" },
+			  "StartTransientUnit(%s) failed: org.freedesktop.DBus.Error.AccessDenied: "
+			  "Access denied",
+			  false);
+}
+
+static void test_start_wrong_signature(void **state)
+{
+	check_start_fails(*state, &(struct fake_start_step){ .action = FAKE_START_WRONG_SIGNATURE },
+			  "StartTransientUnit(%s): unexpected reply signature \"s\"", false);
+}
+
+/* The connection drops while the job runs: the job ends failed, and the
+ * one line says why. */
+static void test_start_connection_lost(void **state)
+{
+	check_start_fails(*state,
+			  &(struct fake_start_step){ .action = FAKE_START_DISCONNECT_AFTER_REPLY },
+			  "lost the connection to the systemd manager: ", true);
+}
+
+/* A slice the manager would refuse is not asked for: the one line names
+ * it and the scope. */
+static void test_start_invalid_slice(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+
+	free(fx->c.slice);
+	fx->c.slice = strdup("no\nslice");
+	assert_non_null(fx->c.slice);
+	add_tmux(fx, &t);
+
+	assert_int_equal(keep(fx), 0);
+	assert_int_equal(starts(fx), 0);
+	assert_not_kept(fx, t.server, "invalid slice \"no?slice\" for %s", false);
 }
 
 static void test_job_never_ends(void **state)
@@ -1274,7 +1364,8 @@ static void check_max_age(struct fx *fx, const char *version, bool sent)
 		assert_int_equal(loud_lines(fx), 1);
 	} else {
 		assert_null(p);
-		assert_int_equal(logcap_count(&fx->cap, "systemd >= 244"), 1);
+		assert_line(fx, LOG_NOTICE, 0, "max_age needs systemd >= 244; no limit");
+		assert_int_equal(logcap_count(&fx->cap, "max_age"), 1);
 		assert_int_equal(loud_lines(fx), 2);
 	}
 	assert_int_equal(lines_at(fx, LOG_INFO), 1);
@@ -1288,6 +1379,27 @@ static void test_max_age(void **state)
 static void test_max_age_old_systemd(void **state)
 {
 	check_max_age(*state, "243", false);
+}
+
+/* Two trees, one close: the notice is said once, by the keeper. */
+static void test_max_age_said_once(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	pid_t screen;
+
+	fx->manager_script.version = "243";
+	fx->c.max_age_usec = 2 * 3600 * SEC;
+	add_tmux(fx, &t);
+	screen = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	(void)add_proc(fx, screen, USER_UID, "/usr/bin/bash");
+
+	assert_int_equal(keep(fx), 2);
+	assert_int_equal(starts(fx), 2);
+	assert_int_equal(lines_at(fx, LOG_NOTICE), 1);
+	assert_line(fx, LOG_NOTICE, 0, "max_age needs systemd >= 244; no limit");
+	assert_int_equal(lines_at(fx, LOG_INFO), 2);
+	assert_int_equal(loud_lines(fx), 3);
 }
 
 static void test_slice_setting(void **state)
@@ -1410,8 +1522,9 @@ static void test_attach_gone_unseen(void **state)
 	assert_int_equal(loud_lines(fx), 1);
 }
 
-/* Any other refusal would refuse each process alike: said once, not
- * retried; the multiplexer alone is kept, and the line says so. */
+/* Any other refusal would refuse each process alike: said once, in the
+ * kept line with systemd's error, not retried; the multiplexer alone is
+ * kept, and the line says so. */
 static void test_attach_refused(void **state)
 {
 	struct fx *fx = *state;
@@ -1424,11 +1537,12 @@ static void test_attach_refused(void **state)
 	assert_int_equal(keep(fx), 1);
 	assert_int_equal(attaches(fx), 1);
 	kept_line(line, sizeof(line), "tmux", t.server, 1);
-	strcat(line, "; 2 more could not be attached");
+	strcat(line, "; 2 more could not be attached: AttachProcessesToUnit failed: "
+		     "org.freedesktop.DBus.Error.AccessDenied: no");
 	assert_int_equal(lines_at(fx, LOG_INFO), 0);
 	assert_line(fx, LOG_WARNING, 0, line);
-	assert_one_line_with(fx, LOG_ERR, "AttachProcessesToUnit");
-	assert_int_equal(loud_lines(fx), 2);
+	assert_int_equal(logcap_count(&fx->cap, "AttachProcessesToUnit"), 1);
+	assert_int_equal(loud_lines(fx), 1);
 }
 
 /* A manager that stops answering attaches: bounded too, and the scope,
@@ -1445,9 +1559,10 @@ static void test_attach_hangs(void **state)
 	assert_int_equal(starts(fx), 1);
 	assert_true(attaches(fx) >= 1);
 	assert_int_equal(lines_at(fx, LOG_INFO), 0);
-	assert_one_line_with(fx, LOG_WARNING, "2 more could not be attached in time");
-	assert_true(logcap_count(&fx->cap, "AttachProcessesToUnit") >= 1);
-	assert_true(logcap_count(&fx->cap, "systemd may still carry it out") >= 1);
+	assert_one_line_with(fx, LOG_WARNING,
+			     "2 more could not be attached in time: AttachProcessesToUnit: no "
+			     "answer in time; systemd may still carry it out");
+	assert_int_equal(loud_lines(fx), 1);
 }
 
 /* A tmux tree whose pane's program has a child with a child: a chain, so
@@ -1542,8 +1657,9 @@ static void test_attach_pipelined_second_exits(void **state)
 	check_pipelined_exit(fx, &c, c.cc, c.make);
 }
 
-/* The deadline passes with both batches in flight: each is said once as
- * unanswered, none is retried, no call begins past the deadline. */
+/* The deadline passes with both batches in flight: the kept line says
+ * they went unanswered, once; none is retried, no call begins past the
+ * deadline. */
 static void test_attach_pipelined_deadline(void **state)
 {
 	struct fx *fx = *state;
@@ -1556,8 +1672,11 @@ static void test_attach_pipelined_deadline(void **state)
 	assert_int_equal(keep_bounded_in(fx, SEC), 1);
 	assert_int_equal(attaches(fx), 2);
 	assert_int_equal(stats.late_calls, 0);
-	assert_int_equal(logcap_count(&fx->cap, "systemd may still carry it out"), 2);
-	assert_one_line_with(fx, LOG_WARNING, "4 more could not be attached in time");
+	assert_int_equal(logcap_count(&fx->cap, "systemd may still carry it out"), 1);
+	assert_one_line_with(fx, LOG_WARNING,
+			     "4 more could not be attached in time: AttachProcessesToUnit: no "
+			     "answer in time; systemd may still carry it out");
+	assert_int_equal(loud_lines(fx), 1);
 }
 
 /* ---- selection at the close, the bound, and hostile shapes ---- */
@@ -1664,6 +1783,39 @@ static void test_client_dies_call_refused(void **state)
 		&(struct fake_start_step){ .action = FAKE_START_ERROR,
 					   .error_name = "org.freedesktop.systemd1.NoSuchProcess",
 					   .error_message = "No such process" });
+}
+
+/* systemd refuses the start for another reason while the client exits:
+ * SCREEN is re-rooted and kept, and the refusal is still said, once. */
+static void test_client_dies_call_denied(void **state)
+{
+	struct fx *fx = *state;
+	pid_t client, server;
+	char line[512], unit[128], dir[PATH_MAX];
+
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	(void)add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)client);
+	fx->manager_script.start_kill_pid = (uint32_t)client;
+	fx->manager_script.start_kill_dir = dir;
+	fx->manager_script.steps[0] =
+		(struct fake_start_step){ .action = FAKE_START_ERROR,
+					  .error_name = SD_BUS_ERROR_ACCESS_DENIED,
+					  .error_message = "no" };
+	fx->manager_script.n_steps = 1;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 2);
+	kept_line(line, sizeof(line), "screen", server, 2);
+	assert_line(fx, LOG_INFO, 0, line);
+	scope_name(unit, sizeof(unit), "screen", client);
+	fp_path_join(line, sizeof(line),
+		     "could not keep screen (pid %d) of user " USER " from session " SESSION_ID
+		     ": StartTransientUnit(%s) failed: org.freedesktop.DBus.Error.AccessDenied: no",
+		     (int)client, unit);
+	assert_line(fx, LOG_ERR, 0, line);
+	assert_int_equal(loud_lines(fx), 2);
 }
 
 /* max_trees = 1 and the one tree's root exits as systemd takes it: its
@@ -1934,6 +2086,10 @@ int main(void)
 		T(test_manager_unreachable),
 		T(test_manager_hangs_on_start),
 		T(test_job_never_ends),
+		T(test_start_refused),
+		T(test_start_wrong_signature),
+		T(test_start_connection_lost),
+		T(test_start_invalid_slice),
 		T(test_manager_hangs_on_version),
 		T(test_logind_hangs),
 		T(test_when_kill_one_connection),
@@ -1951,6 +2107,7 @@ int main(void)
 		T(test_pin_error_said),
 		T(test_max_age),
 		T(test_max_age_old_systemd),
+		T(test_max_age_said_once),
 		T(test_slice_setting),
 		T(test_forked_meanwhile),
 		T(test_first_round_from_selection),
@@ -1963,6 +2120,7 @@ int main(void)
 		T(test_screen_client_dies),
 		T(test_client_dies_job_fails),
 		T(test_client_dies_call_refused),
+		T(test_client_dies_call_denied),
 		T(test_tmux_client_not_kept),
 		T(test_max_trees),
 		T(test_user_stopping_service),
