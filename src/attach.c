@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Pinning and attaching for the keeper. The roots are pinned by pidfd
- * before their scope is asked for; a tree whose root exited first is
- * re-rooted in what it left (a re-parented SCREEN). The rest of each kept
- * tree follows once its scope started with the root alone: rescans for
- * the descendants still in the session, pinned and attached in batches
- * (AttachProcessesToUnit), the next batch pinned while PID 1 moves one. systemd refuses a whole
- * batch when one of its processes exited, so exited ones are dropped and the rest asked for again,
- * halving where processes keep exiting.
+ * Pinning and attaching for the keeper. Roots are pinned by pidfd before
+ * their scope is asked for; a tree whose root exited first is re-rooted in
+ * what it left (a re-parented SCREEN). The rest of a tree follows in
+ * batches (AttachProcessesToUnit), the next pinned while PID 1 moves one;
+ * a batch refused for an exited process is retried without it, halved.
  */
 #include <errno.h>
 #include <stdlib.h>
