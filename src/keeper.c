@@ -34,9 +34,10 @@
 #include "ks_program.h"
 #include "ks_reach.h"
 
-static bool past(const struct keep_run *run, uint64_t deadline)
+/* Is now past deadline or the close's own? */
+static bool past_at(const struct keep_run *run, uint64_t deadline, uint64_t now)
 {
-	return ks_now_usec() >= deadline || ks_now_usec() >= run->deadline;
+	return now >= deadline || now >= run->deadline;
 }
 
 static void unpin_root(struct kept_tree *k)
@@ -124,7 +125,7 @@ static void start_trees(struct keep_run *run, struct ks_mover *m, struct kept_tr
 
 		/* Past the deadline, no more calls: one line says what was
 		 * left, at the end. */
-		if (now >= starts_deadline || now >= run->deadline) {
+		if (past_at(run, starts_deadline, now)) {
 			(*n_late)++;
 			continue;
 		}
@@ -173,8 +174,7 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 /* One move of the selected trees: the manager, its jobs, the trees. */
 struct move {
 	struct ks_selection rerooted, rerooted_again;
-	struct ks_reach reach;  /* the manager, its mover */
-	struct ks_mover *mover; /* reach's, once it answered */
+	struct ks_reach reach; /* the manager, its mover */
 	struct kept_tree *kept;
 	size_t n_pinned, n_over, n_late;
 	/* Starts and their jobs may not eat the time of the attaching:
@@ -204,18 +204,18 @@ static int restart_lost(struct keep_run *run, struct move *mv)
 	if (!lost)
 		return -ENOMEM;
 	for (size_t i = 0; i < mv->n_pinned; i++)
-		if (root_exited(run, mv->mover, &mv->kept[i])) {
+		if (root_exited(run, mv->reach.mover, &mv->kept[i])) {
 			lost[n_lost++] = mv->kept[i].tree;
 			mv->kept[i].gone = true;
 		}
 	/* Every tree pinned so far cost a start, lost or not: max_trees
 	 * bounds what PID 1 is asked for, not what it kept. */
-	if (n_lost > 0 && !past(run, mv->starts_deadline)) {
+	if (n_lost > 0 && !past_at(run, mv->starts_deadline, ks_now_usec())) {
 		mv->n_pinned += reroot(run, lost, n_lost, &mv->rerooted_again,
 				       mv->kept + mv->n_pinned, mv->n_pinned, &mv->n_over);
-		start_trees(run, mv->mover, mv->kept, first, mv->n_pinned, mv->starts_deadline,
-			    &mv->n_late);
-		(void)ks_mover_wait(mv->mover);
+		start_trees(run, mv->reach.mover, mv->kept, first, mv->n_pinned,
+			    mv->starts_deadline, &mv->n_late);
+		(void)ks_mover_wait(mv->reach.mover);
 	}
 	free(lost);
 	return 0;
@@ -233,14 +233,15 @@ static void settle_starts(struct keep_run *run, struct move *mv)
 			       ks_program_base_name(k->tree->program), (int)k->tree->procs[0].pid);
 			/* A call systemd refused for another reason than the
 			 * process being gone (no job path): said all the same. */
-			if (k->job >= 0 && !ks_mover_job_path(mv->mover, (size_t)k->job)[0])
-				ks_attach_tree_lost(run, k->tree, job_outcome(mv->mover, k->job));
+			if (k->job >= 0 && !ks_mover_job_path(mv->reach.mover, (size_t)k->job)[0])
+				ks_attach_tree_lost(run, k->tree,
+						    job_outcome(mv->reach.mover, k->job));
 			continue;
 		}
 		if (k->job < 0)
 			continue;
-		if (ks_mover_job_state(mv->mover, (size_t)k->job) != KS_JOB_DONE) {
-			ks_attach_tree_lost(run, k->tree, job_outcome(mv->mover, k->job));
+		if (ks_mover_job_state(mv->reach.mover, (size_t)k->job) != KS_JOB_DONE) {
+			ks_attach_tree_lost(run, k->tree, job_outcome(mv->reach.mover, k->job));
 			continue;
 		}
 		k->n_moved = 1;
@@ -291,7 +292,6 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	r = ks_reach_ready(run, &mv->reach);
 	if (r < 0 || ks_reach_user_stopping(run, &mv->reach))
 		return r;
-	mv->mover = mv->reach.mover;
 
 	/* One open of proc_root for every pin of the run; when it fails,
 	 * each pin says why. */
@@ -299,20 +299,22 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	if (run->procfd < 0)
 		run->procfd = -errno;
 	mv->n_pinned = pin_roots(run, sel, &mv->rerooted, mv->kept, &mv->n_over, &mv->n_late);
-	start_trees(run, mv->mover, mv->kept, 0, mv->n_pinned, mv->starts_deadline, &mv->n_late);
-	(void)ks_mover_wait(mv->mover);
+	start_trees(run, mv->reach.mover, mv->kept, 0, mv->n_pinned, mv->starts_deadline,
+		    &mv->n_late);
+	(void)ks_mover_wait(mv->reach.mover);
 	r = restart_lost(run, mv);
 	if (r < 0)
 		return r;
 	/* Once per close, where a scope was asked for. */
-	if (run->c->max_age_usec > 0 && run->stats.scopes > 0 && ks_mover_drops_max_age(mv->mover))
+	if (run->c->max_age_usec > 0 && run->stats.scopes > 0 &&
+	    ks_mover_drops_max_age(mv->reach.mover))
 		ks_fail_log(run->log, KS_FAIL_MAX_AGE_UNSUPPORTED,
 			    "max_age needs systemd >= %d; no limit", KS_SD_SCOPE_RUNTIME_MAX);
 	settle_starts(run, mv);
 
 	/* The rest of the time, up to the deadline, is the attaching's. */
-	ks_mover_set_deadline(mv->mover, run->deadline);
-	complete = ks_attach_descendants(run, mv->mover, mv->kept, mv->n_pinned);
+	ks_mover_set_deadline(mv->reach.mover, run->deadline);
+	complete = ks_attach_descendants(run, mv->reach.mover, mv->kept, mv->n_pinned);
 	return report(run, mv, complete);
 }
 
