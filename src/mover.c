@@ -31,7 +31,7 @@ struct ks_mover {
 	bool pidfds_refused; /* the manager rejected PIDFDs once: use PIDs */
 	struct ks_manager manager;
 	/* AttachProcessesToUnit calls in flight, and their units for the
-	 * log line of a failure. */
+	 * debug line of a process gone. */
 	struct ks_bus_pending attach[KS_MOVER_ATTACH_SLOTS];
 	bool attach_busy[KS_MOVER_ATTACH_SLOTS];
 	char attach_unit[KS_MOVER_ATTACH_SLOTS][KS_UNIT_NAME_MAX + 1];
