@@ -48,11 +48,11 @@ struct keep_run {
 void ks_attach_tree_lost(struct keep_run *run, const struct ks_tree *tree, const char *why);
 
 /* Pins the roots of sel, at most max_trees; the trees whose root exited
- * since the scan are re-rooted from a rescan into rescan. Returns the
- * number pinned into kept[]; *n_over counts those left out by max_trees,
- * *n_late those left for lack of time. */
-size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks_selection *rescan,
-		 struct kept_tree *kept, size_t *n_over, size_t *n_late);
+ * since the scan go to lost[] (room for sel->n), *n_lost of them, for
+ * reroot(). Returns the number pinned into kept[]; *n_over counts those
+ * left out by max_trees, *n_late those left for lack of time. */
+size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct kept_tree *kept,
+		 const struct ks_tree **lost, size_t *n_lost, size_t *n_over, size_t *n_late);
 
 /* Re-roots the lost trees (their root exited before systemd took it) from
  * one rescan into rescan: the trees rooted in their members are pinned

@@ -20,6 +20,7 @@ struct ks_proc_id {
 };
 
 struct ks_proc_stat {
+	char state;                   /* field 3: 'Z' a zombie, 'X' dead */
 	pid_t ppid;                   /* field 4 */
 	pid_t session;                /* field 6 */
 	int tty_nr;                   /* field 7: controlling terminal, 0 for none */

@@ -51,8 +51,9 @@ enum ks_uid_state {
 
 /*
  * One process of the session. Read once per close, and only what the
- * decision needs: stat for every process, exe where a match is asked
- * for, status (the real uid) only for a process that can be selected.
+ * decision needs: stat for every process, exe only where a match can
+ * change the selection, status (the real uid) only for a process that
+ * can be selected.
  */
 struct ks_proc {
 	pid_t pid;
@@ -78,15 +79,13 @@ struct ks_session {
 	const struct ks_log *log;
 	size_t n_unparsable; /* logged one line each up to a bound, then counted */
 	uint64_t deadline;   /* the scan's, for the status reads too */
-	size_t n_uid_reads;
-	bool timed_out; /* a status read was due past the deadline */
+	size_t n_late_reads; /* status and exe reads after the stat pass */
+	bool timed_out;      /* one of those was due past the deadline */
 };
 
-/* Reads the session's processes (stat; with match, exe, matched against
- * scan->programs), linked and ordered. Returns 0 or -errno (-ETIMEDOUT
- * past scan->deadline), not logged. */
-int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s,
-		    const struct ks_log *log);
+/* Reads the session's processes (stat), linked and ordered. Returns 0
+ * or -errno (-ETIMEDOUT past scan->deadline), not logged. */
+int ks_session_load(const struct ks_scan *scan, struct ks_session *s, const struct ks_log *log);
 /* Ends a scan that went through: what it read becomes scan->known, and
  * the unparsable entries past the logged ones are counted in one line. */
 void ks_session_done(const struct ks_scan *scan, struct ks_session *s);
@@ -98,9 +97,28 @@ size_t ks_proc_find(const struct ks_proc *procs, size_t n, pid_t pid);
  * that cannot be read is no uid. Past the deadline nothing more is read:
  * no, and s->timed_out, for the caller to end the scan with -ETIMEDOUT. */
 bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid);
+/* The entry of programs p's executable matches, or NULL. Read once, the
+ * first time it matters; past the deadline as ks_session_uid_is(). */
+const char *ks_session_match(struct ks_session *s, struct ks_proc *p,
+			     const struct ks_strlist *programs);
 /* Reads the stat of p again when it came from the table: a start time
  * that changed is a process that reused the pid, and p becomes it, read
  * afresh. Returns 0 or -errno (p as it was, no longer from the table). */
 int ks_session_refresh(struct ks_session *s, struct ks_proc *p);
+
+/* How many processes ks_session_may_hold() reads the exe of at most: a
+ * larger session is taken to hold something, and pays the full scan. Its
+ * cgroup.procs is not read past the first pid over the bound. */
+#define KS_MAY_HOLD_MAX_PROCS 256
+
+/*
+ * May the session cgroup hold a process whose executable matches one of
+ * scan->programs (uid not checked)? The cheap question before the opt-in
+ * read: cgroup.procs and the exe links only, stopping at the first match.
+ * Returns 1 on a match or when it cannot tell (cgroup unreadable, more
+ * than KS_MAY_HOLD_MAX_PROCS processes, past scan->deadline), 0 when
+ * certainly none matches. Never logs: a failure is the full scan's.
+ */
+int ks_session_may_hold(const struct ks_scan *scan);
 
 #endif

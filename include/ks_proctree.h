@@ -19,6 +19,7 @@ struct ks_tree {
 	char *program;            /* the matched entry of the program list */
 	struct ks_proc_id *procs; /* procs[0] is the matched process, then descendants */
 	size_t n;
+	size_t room; /* of procs: every process the scan saw in the tree, of any uid */
 };
 
 struct ks_selection {
@@ -40,6 +41,22 @@ struct ks_selection {
  */
 int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const struct ks_log *log);
 
+/* ks_select_trees() in two halves, so that the keeper can start the
+ * roots' scopes before the members' status is read, while systemd moves
+ * the roots. What the first half read for the second. Opaque. */
+struct ks_members;
+
+/* The trees with their roots alone (n == 1), and *members for the rest.
+ * Returns 0 or -errno as ks_select_trees(), nothing kept on failure. */
+int ks_select_roots(const struct ks_scan *scan, struct ks_selection *out,
+		    struct ks_members **members, const struct ks_log *log);
+/* Adds each tree's members of scan->uid to sel, from the scan of
+ * ks_select_roots(); frees members. Returns 0, or -ETIMEDOUT past
+ * scan->deadline with the members read until then. */
+int ks_select_members(const struct ks_scan *scan, struct ks_members *members,
+		      struct ks_selection *sel, const struct ks_log *log);
+void ks_members_free(struct ks_members *members);
+
 /*
  * After a move: the processes still in the session cgroup, of the user's
  * uid, that descend from one of kept (which have left the cgroup by now):
@@ -56,20 +73,5 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 			       size_t *n_out);
 
 void ks_selection_free(struct ks_selection *s);
-
-/* How many processes ks_session_may_hold() reads the exe of at most: a
- * larger session is taken to hold something, and pays the full scan. Its
- * cgroup.procs is not read past the first pid over the bound. */
-#define KS_MAY_HOLD_MAX_PROCS 256
-
-/*
- * May the session cgroup hold a process whose executable matches one of
- * scan->programs (uid not checked)? The cheap question before the opt-in
- * read: cgroup.procs and the exe links only, stopping at the first match.
- * Returns 1 on a match or when it cannot tell (cgroup unreadable, more
- * than KS_MAY_HOLD_MAX_PROCS processes, past scan->deadline), 0 when
- * certainly none matches. Never logs: a failure is the full scan's.
- */
-int ks_session_may_hold(const struct ks_scan *scan);
 
 #endif

@@ -455,19 +455,16 @@ size_t reroot(struct keep_run *run, const struct ks_tree *const *lost, size_t n_
 
 /*
  * Pins the roots, at most max_trees; the trees whose root exited since
- * the scan are re-rooted. Returns the number of trees pinned into kept[];
- * *n_over counts those left out by max_trees, *n_late those left for lack
- * of time.
+ * the scan go to lost[] (room for sel->n), for reroot() once their members
+ * are read. *n_over counts those left out by max_trees, *n_late those left
+ * for lack of time.
  */
-size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks_selection *rescan,
-		 struct kept_tree *kept, size_t *n_over, size_t *n_late)
+size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct kept_tree *kept,
+		 const struct ks_tree **lost, size_t *n_lost, size_t *n_over, size_t *n_late)
 {
-	const struct ks_tree **lost;
-	size_t n_pinned = 0, n_lost = 0;
+	size_t n_pinned = 0;
 
-	lost = calloc(sel->n ? sel->n : 1, sizeof(const struct ks_tree *));
-	if (!lost)
-		return 0;
+	*n_lost = 0;
 	for (size_t i = 0; i < sel->n; i++) {
 		int fd, r;
 
@@ -481,7 +478,7 @@ size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks
 		}
 		r = ks_proc_hold(run->procfd, &sel->trees[i].procs[0], &fd);
 		if (r == -ESRCH) {
-			lost[n_lost++] = &sel->trees[i];
+			lost[(*n_lost)++] = &sel->trees[i];
 			continue;
 		}
 		if (r < 0) {
@@ -494,7 +491,5 @@ size_t pin_roots(struct keep_run *run, const struct ks_selection *sel, struct ks
 		kept[n_pinned++] =
 			(struct kept_tree){ .tree = &sel->trees[i], .root_pidfd = fd, .job = -1 };
 	}
-	n_pinned += reroot(run, lost, n_lost, rescan, kept + n_pinned, n_pinned, n_over);
-	free(lost);
 	return n_pinned;
 }

@@ -26,6 +26,7 @@
 
 #include "ks_attach.h"
 #include "ks_bus.h"
+#include "ks_cleanup.h"
 #include "ks_failpolicy.h"
 #include "ks_keeper.h"
 #include "ks_logind.h"
@@ -174,6 +175,9 @@ static void log_kept(const struct keep_run *run, const struct kept_tree *k, bool
 /* One move of the selected trees: the manager, its jobs, the trees. */
 struct move {
 	struct ks_selection rerooted, rerooted_again;
+	struct ks_members *members;      /* of the selection, read once the roots are asked for */
+	const struct ks_tree **unpinned; /* whose root exited before its pin */
+	size_t n_unpinned;
 	struct ks_reach reach; /* the manager, its mover */
 	struct kept_tree *kept;
 	size_t n_pinned, n_over, n_late;
@@ -190,7 +194,8 @@ static struct kept_tree *kept_alloc(const struct ks_selection *sel)
 	size_t room = sel->n + 1;
 
 	for (size_t i = 0; i < sel->n; i++)
-		room += 2 * sel->trees[i].n;
+		room += 2 * (sel->trees[i].room > sel->trees[i].n ? sel->trees[i].room :
+								    sel->trees[i].n);
 	return calloc(room, sizeof(struct kept_tree));
 }
 
@@ -276,18 +281,47 @@ static void move_done(struct move *mv)
 		free(mv->kept[i].attach_why);
 	}
 	free(mv->kept);
+	free(mv->unpinned);
 	ks_reach_done(&mv->reach);
 	ks_selection_free(&mv->rerooted);
 	ks_selection_free(&mv->rerooted_again);
+	ks_members_free(mv->members);
 }
 
-static int move_trees(struct keep_run *run, const struct ks_selection *sel, struct move *mv)
+/* The trees' members, read while systemd moves their roots. What cannot be
+ * read in time is left to the rescans, as stragglers, if they have time. */
+static void read_members(struct keep_run *run, struct ks_selection *sel, struct move *mv)
+{
+	int r = ks_select_members(&run->scan, TAKE_PTR(mv->members), sel, run->log);
+
+	if (r < 0)
+		ks_fail_log(run->log, KS_FAIL_DEADLINE,
+			    "cannot read all the processes to keep for user %s from session %s: "
+			    "%s",
+			    run->t->user, run->t->session_id,
+			    r == -ETIMEDOUT ? "no time left" : strerror(-r));
+}
+
+/* The trees whose root exited between the scan and its pin: re-rooted
+ * from one rescan once their members are known, and started. */
+static void restart_unpinned(struct keep_run *run, struct move *mv)
+{
+	size_t first = mv->n_pinned;
+
+	mv->n_pinned += reroot(run, mv->unpinned, mv->n_unpinned, &mv->rerooted, mv->kept + first,
+			       first, &mv->n_over);
+	start_trees(run, mv->reach.mover, mv->kept, first, mv->n_pinned, mv->starts_deadline,
+		    &mv->n_late);
+}
+
+static int move_trees(struct keep_run *run, struct ks_selection *sel, struct move *mv)
 {
 	bool complete;
 	int r;
 
 	mv->kept = kept_alloc(sel);
-	if (!mv->kept)
+	mv->unpinned = calloc(sel->n ? sel->n : 1, sizeof(struct ks_tree *));
+	if (!mv->kept || !mv->unpinned)
 		return -ENOMEM;
 	r = ks_reach_ready(run, &mv->reach);
 	if (r < 0 || ks_reach_user_stopping(run, &mv->reach))
@@ -298,9 +332,14 @@ static int move_trees(struct keep_run *run, const struct ks_selection *sel, stru
 	run->procfd = open(run->io->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (run->procfd < 0)
 		run->procfd = -errno;
-	mv->n_pinned = pin_roots(run, sel, &mv->rerooted, mv->kept, &mv->n_over, &mv->n_late);
+	mv->n_pinned = pin_roots(run, sel, mv->kept, mv->unpinned, &mv->n_unpinned, &mv->n_over,
+				 &mv->n_late);
 	start_trees(run, mv->reach.mover, mv->kept, 0, mv->n_pinned, mv->starts_deadline,
 		    &mv->n_late);
+	/* While systemd moves the roots (the kernel's first move waits for
+	 * an RCU grace period): the rest of each tree. */
+	read_members(run, sel, mv);
+	restart_unpinned(run, mv);
 	(void)ks_mover_wait(mv->reach.mover);
 	r = restart_lost(run, mv);
 	if (r < 0)
@@ -333,9 +372,10 @@ static bool is_session_scope(const char *cgroup, const char *session_id)
 	return strcmp(last + 1, expected) == 0;
 }
 
-/* The first scan: the trees to keep, into sel. Returns their number, or
- * -errno (logged). */
-static int select_trees(struct keep_run *run, struct ks_selection *sel)
+/* The first scan: the trees to keep, into sel, their roots alone; the rest
+ * of each is read into sel from *members once the roots' scopes are asked
+ * for. Returns their number, or -errno (logged). */
+static int select_trees(struct keep_run *run, struct ks_selection *sel, struct ks_members **members)
 {
 	const struct ks_keep_target *t = run->t;
 	int r;
@@ -352,7 +392,7 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 		.known = ks_proc_table_new(),
 	};
 	run->stats.scans++;
-	r = ks_select_trees(&run->scan, sel, run->log);
+	r = ks_select_roots(&run->scan, sel, members, run->log);
 	if (r < 0) {
 		ks_fail_log(run->log, KS_FAIL_CGROUP_UNKNOWN,
 			    "cannot list the processes of session %s (cgroup %s): %s",
@@ -361,9 +401,11 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel)
 		return r;
 	}
 	run->stats.selected = sel->n;
-	if (sel->n == 0)
+	if (sel->n == 0) {
+		(void)ks_select_members(&run->scan, TAKE_PTR(*members), sel, run->log);
 		ks_log(run->log, LOG_DEBUG, "nothing to keep for %s in session %s", t->user,
 		       t->session_id);
+	}
 	return (int)sel->n;
 }
 
@@ -377,7 +419,7 @@ static int keep_session(struct keep_run *run)
 	bool ask_logind = run->c->when == KS_WHEN_KILL;
 	int r;
 
-	r = select_trees(run, &sel);
+	r = select_trees(run, &sel, &mv.members);
 	if (r > 0) {
 		if (ask_logind)
 			ks_reach_logind_ask(run, &ask);

@@ -49,6 +49,11 @@ static int stat_field(unsigned field, const char *tok, size_t len, struct ks_pro
 	long long tty;
 
 	switch (field) {
+	case 3:
+		if (len != 1)
+			return -EINVAL;
+		st->state = tok[0];
+		return 0;
 	case 4:
 	case 6:
 		if (ks_parse_decimal(tok, len, INT_MAX, &v) < 0)

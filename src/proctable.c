@@ -67,7 +67,8 @@ size_t ks_proc_find(const struct ks_proc *procs, size_t n, pid_t pid)
 	return KS_NO_INDEX;
 }
 
-/* Reads a process not seen before: its stat line. */
+/* Reads a process not seen before: its stat line. A zombie (or a dead
+ * process) is gone: nothing is left of it to move. */
 static int proc_read(int procfd, pid_t pid, struct ks_proc *p)
 {
 	struct ks_proc_stat st;
@@ -76,6 +77,8 @@ static int proc_read(int procfd, pid_t pid, struct ks_proc *p)
 	r = ks_proc_read_stat(procfd, pid, &st);
 	if (r < 0)
 		return r;
+	if (st.state == 'Z' || st.state == 'X' || st.state == 'x')
+		return -ESRCH;
 	*p = (struct ks_proc){
 		.pid = pid,
 		.ppid = st.ppid,
@@ -86,24 +89,6 @@ static int proc_read(int procfd, pid_t pid, struct ks_proc *p)
 	return 0;
 }
 
-/* Matches p's executable against the programs. An exe link that is gone
- * is a process gone (or a zombie); one unreadable or cut is a process,
- * but not a program of ours. */
-static int proc_match(int procfd, struct ks_proc *p, const struct ks_strlist *programs)
-{
-	char exe[PATH_MAX];
-	int r;
-
-	if (p->exe_read)
-		return 0;
-	r = ks_proc_read_exe(procfd, p->pid, exe, sizeof(exe));
-	if (r == -ESRCH)
-		return r;
-	p->match = r == 0 ? ks_program_match(programs, exe) : NULL;
-	p->exe_read = true;
-	return 0;
-}
-
 /* One debug line per unparsable entry, up to a bound. */
 static void note_unparsable(struct ks_session *s, pid_t pid)
 {
@@ -111,15 +96,34 @@ static void note_unparsable(struct ks_session *s, pid_t pid)
 		ks_log(s->log, LOG_DEBUG, "process %d: unparsable /proc entry, skipped", (int)pid);
 }
 
-/* Is a status read due past the deadline? Looked at every few reads,
- * as the stat reads are: a session of thousands of selected processes
- * must not hold the close either. */
-static bool uid_read_too_late(struct ks_session *s)
+/* Is a read after the stat pass (status, exe) due past the deadline?
+ * Looked at every few reads, as the stat reads are: a session of
+ * thousands of selected processes must not hold the close either. */
+static bool read_too_late(struct ks_session *s)
 {
-	if (!s->timed_out && s->deadline && s->n_uid_reads++ % DEADLINE_EVERY == 0 &&
+	if (!s->timed_out && s->deadline && s->n_late_reads++ % DEADLINE_EVERY == 0 &&
 	    ks_now_usec() >= s->deadline)
 		s->timed_out = true;
 	return s->timed_out;
+}
+
+/* An exe link that is gone is a process gone (or a zombie); one
+ * unreadable or cut is a process, but not a program of ours. Either way
+ * no match. */
+const char *ks_session_match(struct ks_session *s, struct ks_proc *p,
+			     const struct ks_strlist *programs)
+{
+	if (!p->exe_read) {
+		char exe[PATH_MAX];
+
+		if (read_too_late(s))
+			return NULL;
+		p->match = ks_proc_read_exe(s->procfd, p->pid, exe, sizeof(exe)) == 0 ?
+				   ks_program_match(programs, exe) :
+				   NULL;
+		p->exe_read = true;
+	}
+	return p->match;
 }
 
 bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid)
@@ -127,7 +131,7 @@ bool ks_session_uid_is(struct ks_session *s, struct ks_proc *p, uid_t uid)
 	if (p->uid_state == KS_UID_UNREAD) {
 		int r;
 
-		if (uid_read_too_late(s))
+		if (read_too_late(s))
 			return false;
 		r = ks_proc_read_uid(s->procfd, p->pid, &p->uid);
 
@@ -237,9 +241,9 @@ void ks_session_done(const struct ks_scan *scan, struct ks_session *s)
 }
 
 /* Adds the processes of pids to s: known ones from the table, the others
- * read; with match, their executables matched. Returns 0 or -errno. */
-static int session_fill(const struct ks_scan *scan, bool match, struct ks_session *s,
-			const pid_t *pids, size_t n_pids)
+ * read. Returns 0 or -errno. */
+static int session_fill(const struct ks_scan *scan, struct ks_session *s, const pid_t *pids,
+			size_t n_pids)
 {
 	const struct ks_proc_table *known = scan->known;
 	size_t n_read = 0;
@@ -259,8 +263,6 @@ static int session_fill(const struct ks_scan *scan, bool match, struct ks_sessio
 			p->from_table = true;
 		} else
 			r = proc_read(s->procfd, pids[i], p);
-		if (r == 0 && match)
-			r = proc_match(s->procfd, p, scan->programs);
 		if (r == -ESRCH)
 			continue; /* gone since the cgroup was read */
 		if (r == -EINVAL) {
@@ -274,10 +276,8 @@ static int session_fill(const struct ks_scan *scan, bool match, struct ks_sessio
 	return 0;
 }
 
-/* Reads the session's processes; with match, matches them against the
- * program list. */
-int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s,
-		    const struct ks_log *log)
+/* Reads the session's processes' stat lines. */
+int ks_session_load(const struct ks_scan *scan, struct ks_session *s, const struct ks_log *log)
 {
 	_cleanup_(freep) pid_t *pids = NULL;
 	size_t n_pids = 0;
@@ -286,8 +286,7 @@ int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s
 	*s = (struct ks_session){ .procfd = -1, .log = log };
 	if (scan)
 		s->deadline = scan->deadline;
-	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup ||
-	    (match && !scan->programs))
+	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup)
 		return -EINVAL;
 	r = ks_cgroup_pids(scan->cgroup_root, scan->cgroup, scan->deadline, log, &pids, &n_pids);
 	if (r < 0)
@@ -296,10 +295,45 @@ int ks_session_load(const struct ks_scan *scan, bool match, struct ks_session *s
 	if (s->procfd < 0)
 		return -errno;
 	s->procs = calloc(n_pids ? n_pids : 1, sizeof(*s->procs));
-	r = s->procs ? session_fill(scan, match, s, pids, n_pids) : -ENOMEM;
+	r = s->procs ? session_fill(scan, s, pids, n_pids) : -ENOMEM;
 	if (r >= 0)
 		r = session_link(s);
 	if (r < 0)
 		ks_session_free(s);
 	return r;
+}
+
+/* Does one of pids (read through procfd) run one of programs? An exe
+ * link that cannot be read is no program of ours, as in the full scan. */
+static int any_matches(int procfd, const pid_t *pids, size_t n, const struct ks_scan *scan)
+{
+	char exe[PATH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (scan->deadline && ks_now_usec() >= scan->deadline)
+			return 1;
+		if (ks_proc_read_exe(procfd, pids[i], exe, sizeof(exe)) == 0 &&
+		    ks_program_match(scan->programs, exe))
+			return 1;
+	}
+	return 0;
+}
+
+int ks_session_may_hold(const struct ks_scan *scan)
+{
+	_cleanup_(freep) pid_t *pids = NULL;
+	_cleanup_(closep) int procfd = -1;
+	size_t n = 0;
+
+	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup || !scan->programs)
+		return 1;
+	/* No log: a bound hit or a failure is the full scan's to report.
+	 * A larger session is not read past the bound (-E2BIG). */
+	if (ks_cgroup_pids_max(scan->cgroup_root, scan->cgroup, scan->deadline,
+			       KS_MAY_HOLD_MAX_PROCS, NULL, &pids, &n) < 0)
+		return 1;
+	procfd = open(scan->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0)
+		return 1;
+	return any_matches(procfd, pids, n, scan);
 }

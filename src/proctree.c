@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ks_cgroup.h"
-#include "ks_cleanup.h"
-#include "ks_clock.h"
 #include "ks_program.h"
 #include "ks_proctree.h"
 
@@ -36,17 +32,49 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Does process i count as matched: one of the programs, run by the scan's
+ * uid? Its exe is read here, and its status only when the exe matches. */
+static bool is_match(struct ks_session *s, size_t i, const struct ks_scan *scan)
+{
+	struct ks_proc *p = &s->procs[i];
+
+	return ks_session_match(s, p, scan->programs) && ks_session_uid_is(s, p, scan->uid);
+}
+
+/* The session's terminals, sorted, for clients: a matched process on one
+ * of them is an attached screen or tmux client. */
+struct terminals {
+	int *ttys;
+	size_t n;
+	size_t n_clients; /* debug lines said */
+};
+
+static bool is_client(const struct ks_proc *p, struct terminals *t, const struct ks_log *log)
+{
+	int tty = p->tty_nr;
+
+	if (!t || tty == 0 || !bsearch(&tty, t->ttys, t->n, sizeof(*t->ttys), cmp_int))
+		return false;
+	if (t->n_clients++ < DEBUG_LINES_MAX)
+		ks_log(log, LOG_DEBUG,
+		       "process %d is a client on the session's terminal, not a tree of its own",
+		       (int)p->pid);
+	return true;
+}
+
 /* top[i]: the outermost matched process at or above i, clients (when
- * given) not counted as matched: they are transparent, so that the
- * server below a client is a root of its own. */
-static void find_tops(const struct ks_session *s, const bool *client, size_t *top)
+ * terminals are given) not counted as matched: they are transparent, so
+ * that the server below a client is a root of its own. A process below a
+ * top needs no exe read: whatever it runs, it is in that tree. */
+static void find_tops(struct ks_session *s, const struct ks_scan *scan, struct terminals *t,
+		      size_t *top, const struct ks_log *log)
 {
 	for (size_t k = 0; k < s->n; k++) {
 		size_t i = s->order[k], parent = s->procs[i].parent;
 
 		if (parent != KS_NO_INDEX && top[parent] != KS_NO_INDEX)
 			top[i] = top[parent];
-		else if (s->procs[i].match && !(client && client[i]))
+		else if (is_match(s, i, scan) && !is_client(&s->procs[i], t, log))
 			top[i] = i;
 		else
 			top[i] = KS_NO_INDEX;
@@ -59,16 +87,14 @@ static void find_tops(const struct ks_session *s, const bool *client, size_t *to
  * controlling terminals of session leaders not below a matched process,
  * the login shell's pty, or an attached client's that sshd started
  * directly. Multiplexer servers call setsid() and have none; their
- * windows' shells are below them. Sorted, for bsearch().
+ * windows' shells are below them.
  */
-static int session_terminals(const struct ks_session *s, const size_t *top, int **out,
-			     size_t *n_out)
+static int session_terminals(const struct ks_session *s, const size_t *top, struct terminals *t)
 {
 	size_t n = 0, unique = 0;
 	int *ttys;
 
-	*out = NULL;
-	*n_out = 0;
+	*t = (struct terminals){ 0 };
 	ttys = malloc((s->n ? s->n : 1) * sizeof(*ttys));
 	if (!ttys)
 		return -ENOMEM;
@@ -89,116 +115,124 @@ static int session_terminals(const struct ks_session *s, const size_t *top, int 
 		free(ttys);
 		return 0;
 	}
-	*out = ttys;
-	*n_out = unique;
+	t->ttys = ttys;
+	t->n = unique;
 	return 0;
 }
 
 /* top[] for every process: the outermost matched process above or at
  * it that is not a client on the session's terminal. */
-static int session_tops(const struct ks_session *s, size_t *top, const struct ks_log *log)
+static int session_tops(struct ks_session *s, const struct ks_scan *scan, size_t *top,
+			const struct ks_log *log)
 {
-	size_t n_terminals = 0, n_clients = 0;
-	int *terminals = NULL;
-	bool *client;
+	struct terminals t;
 	int r;
 
-	find_tops(s, NULL, top);
-	r = session_terminals(s, top, &terminals, &n_terminals);
-	if (r < 0 || n_terminals == 0)
+	find_tops(s, scan, NULL, top, log);
+	r = session_terminals(s, top, &t);
+	if (r < 0 || t.n == 0)
 		return r;
-	client = calloc(s->n ? s->n : 1, sizeof(*client));
-	if (!client) {
-		free(terminals);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		int tty = s->procs[i].tty_nr;
-
-		client[i] = s->procs[i].match && tty != 0 &&
-			    bsearch(&tty, terminals, n_terminals, sizeof(*terminals), cmp_int);
-		if (client[i] && n_clients++ < DEBUG_LINES_MAX)
-			ks_log(log, LOG_DEBUG,
-			       "process %d is a client on the session's terminal, "
-			       "not a tree of its own",
-			       (int)s->procs[i].pid);
-	}
-	if (n_clients > DEBUG_LINES_MAX)
+	find_tops(s, scan, &t, top, log);
+	if (t.n_clients > DEBUG_LINES_MAX)
 		ks_log(log, LOG_DEBUG, "%zu more clients on the session's terminal",
-		       n_clients - DEBUG_LINES_MAX);
-	find_tops(s, client, top);
-	free(terminals);
-	free(client);
+		       t.n_clients - DEBUG_LINES_MAX);
+	free(t.ttys);
 	return 0;
 }
 
-/* Sizes the trees: tree_of[i] for each root, n per tree of the members
- * of uid. Returns the number of trees, or -ENOMEM. */
-static int trees_alloc(struct ks_session *s, uid_t uid, const size_t *top, size_t *tree_of,
-		       struct ks_selection *sel)
+/* What the roots' pass leaves for the members': the session as read, each
+ * process's top, and each root's tree. */
+struct ks_members {
+	struct ks_session s;
+	size_t *top;
+	size_t *tree_of;
+};
+
+void ks_members_free(struct ks_members *m)
 {
+	if (!m)
+		return;
+	ks_session_free(&m->s);
+	free(m->top);
+	free(m->tree_of);
+	free(m);
+}
+
+/* Sizes the trees, each with room for every process under its top, and
+ * puts each root in its tree's procs[0]. Returns the number of trees, or
+ * -ENOMEM. */
+static int roots_alloc(struct ks_members *m, struct ks_selection *sel)
+{
+	const struct ks_session *s = &m->s;
 	size_t n_trees = 0;
 
 	for (size_t i = 0; i < s->n; i++)
-		tree_of[i] = top[i] == i ? n_trees++ : KS_NO_INDEX;
+		m->tree_of[i] = m->top[i] == i ? n_trees++ : KS_NO_INDEX;
 	if (n_trees == 0)
 		return 0;
 	sel->trees = calloc(n_trees, sizeof(*sel->trees));
 	if (!sel->trees)
 		return -ENOMEM;
 	sel->n = n_trees;
-	/* The only status reads of the selection: a tree's members. */
 	for (size_t i = 0; i < s->n; i++)
-		if (top[i] != KS_NO_INDEX && ks_session_uid_is(s, &s->procs[i], uid))
-			sel->trees[tree_of[top[i]]].n++;
-	for (size_t t = 0; t < n_trees; t++) {
-		/* n >= 1: every tree holds its root, of the scan's uid. */
+		if (m->top[i] != KS_NO_INDEX)
+			sel->trees[m->tree_of[m->top[i]]].room++;
+	for (size_t i = 0; i < s->n; i++) {
+		struct ks_tree *tree;
+
+		if (m->top[i] != i)
+			continue;
+		tree = &sel->trees[m->tree_of[i]];
+		tree->program = strdup(s->procs[i].match);
+		/* room >= 1: the root is under its own top. */
 		/* NOLINTNEXTLINE(clang-analyzer-optin.portability.UnixAPI) */
-		sel->trees[t].procs = calloc(sel->trees[t].n, sizeof(*sel->trees[t].procs));
-		if (!sel->trees[t].procs)
+		tree->procs = calloc(tree->room, sizeof(*tree->procs));
+		if (!tree->program || !tree->procs)
 			return -ENOMEM;
-		sel->trees[t].n = 0;
+		tree->procs[0] = (struct ks_proc_id){
+			.pid = s->procs[i].pid,
+			.starttime = s->procs[i].starttime,
+		};
+		tree->n = 1;
 	}
 	return (int)n_trees;
 }
 
-/* The trees of the session's tops, in the order of their root's pid,
- * each with its members of uid. */
-static int build_trees(struct ks_session *s, uid_t uid, const size_t *top, struct ks_selection *sel)
+int ks_select_roots(const struct ks_scan *scan, struct ks_selection *out,
+		    struct ks_members **members, const struct ks_log *log)
 {
-	size_t *tree_of = malloc((s->n ? s->n : 1) * sizeof(size_t));
+	struct ks_selection sel = { 0 };
+	struct ks_members *m;
 	int r;
 
-	if (!tree_of)
+	if (!out || !members)
+		return -EINVAL;
+	*out = (struct ks_selection){ 0 };
+	*members = NULL;
+	if (!scan || !scan->programs)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
 		return -ENOMEM;
-	r = trees_alloc(s, uid, top, tree_of, sel);
-	if (r <= 0) {
-		free(tree_of);
+	r = ks_session_load(scan, &m->s, log);
+	if (r < 0) {
+		free(m);
 		return r;
 	}
-	/* Parents come first in the order, so each root lands in procs[0]. */
-	for (size_t k = 0; k < s->n; k++) {
-		size_t i = s->order[k];
-		struct ks_tree *tree;
-
-		/* Read already: a member's uid, or a process of no tree. */
-		if (top[i] == KS_NO_INDEX || !ks_session_uid_is(s, &s->procs[i], uid))
-			continue;
-		tree = &sel->trees[tree_of[top[i]]];
-		if (top[i] == i) {
-			tree->program = strdup(s->procs[i].match);
-			if (!tree->program)
-				break;
-		}
-		tree->procs[tree->n++] = (struct ks_proc_id){
-			.pid = s->procs[i].pid,
-			.starttime = s->procs[i].starttime,
-		};
+	m->top = malloc((m->s.n ? m->s.n : 1) * sizeof(*m->top));
+	m->tree_of = malloc((m->s.n ? m->s.n : 1) * sizeof(*m->tree_of));
+	r = m->top && m->tree_of ? session_tops(&m->s, scan, m->top, log) : -ENOMEM;
+	if (r >= 0)
+		r = roots_alloc(m, &sel);
+	if (r >= 0 && m->s.timed_out)
+		r = -ETIMEDOUT;
+	if (r < 0) {
+		ks_selection_free(&sel);
+		ks_members_free(m);
+		return r;
 	}
-	free(tree_of);
-	for (size_t t = 0; t < sel->n; t++)
-		if (!sel->trees[t].program)
-			return -ENOMEM;
+	*out = sel;
+	*members = m;
 	return 0;
 }
 
@@ -211,40 +245,52 @@ static void log_selection(const struct ks_selection *sel, const struct ks_log *l
 		ks_log(log, LOG_DEBUG, "selected %zu more processes", sel->n - DEBUG_LINES_MAX);
 }
 
+int ks_select_members(const struct ks_scan *scan, struct ks_members *m, struct ks_selection *sel,
+		      const struct ks_log *log)
+{
+	struct ks_session *s;
+	int r = 0;
+
+	if (!m)
+		return 0;
+	s = &m->s;
+	/* Parents come first in the order, so each tree's members follow
+	 * its root in that order. The only status reads left. */
+	for (size_t k = 0; k < s->n && !s->timed_out; k++) {
+		size_t i = s->order[k], top = m->top[i];
+		struct ks_tree *tree;
+
+		if (top == KS_NO_INDEX || top == i ||
+		    !ks_session_uid_is(s, &s->procs[i], scan->uid))
+			continue;
+		tree = &sel->trees[m->tree_of[top]];
+		tree->procs[tree->n++] = (struct ks_proc_id){
+			.pid = s->procs[i].pid,
+			.starttime = s->procs[i].starttime,
+		};
+	}
+	if (s->timed_out) {
+		r = -ETIMEDOUT;
+	} else {
+		log_selection(sel, log);
+		ks_session_done(scan, s);
+	}
+	ks_members_free(m);
+	return r;
+}
+
 int ks_select_trees(const struct ks_scan *scan, struct ks_selection *out, const struct ks_log *log)
 {
-	struct ks_selection sel = { 0 };
-	struct ks_session s;
-	size_t *top;
+	struct ks_members *m = NULL;
 	int r;
 
-	if (!out)
-		return -EINVAL;
-	*out = (struct ks_selection){ 0 };
-	r = ks_session_load(scan, true, &s, log);
+	r = ks_select_roots(scan, out, &m, log);
 	if (r < 0)
 		return r;
-	/* A match counts for a process of the scan's uid only: status is
-	 * read for the matched ones, not for every process. */
-	for (size_t i = 0; i < s.n; i++)
-		if (s.procs[i].match && !ks_session_uid_is(&s, &s.procs[i], scan->uid))
-			s.procs[i].match = NULL;
-	top = malloc((s.n ? s.n : 1) * sizeof(*top));
-	r = top ? session_tops(&s, top, log) : -ENOMEM;
-	if (r >= 0)
-		r = build_trees(&s, scan->uid, top, &sel);
-	if (r >= 0 && s.timed_out)
-		r = -ETIMEDOUT;
-	free(top);
-	if (r < 0) {
-		ks_selection_free(&sel);
-		ks_session_free(&s);
-		return r;
-	}
-	log_selection(&sel, log);
-	*out = sel;
-	ks_session_done(scan, &s);
-	return 0;
+	r = ks_select_members(scan, m, out, log);
+	if (r < 0)
+		ks_selection_free(out);
+	return r;
 }
 
 static int cmp_proc_id(const void *a, const void *b)
@@ -384,7 +430,7 @@ int ks_select_stragglers_owned(const struct ks_scan *scan, const struct ks_proc_
 	if (owners)
 		*owners = NULL;
 	/* No log here: the scan's problems were logged by ks_select_trees(). */
-	r = ks_session_load(scan, false, &s, NULL);
+	r = ks_session_load(scan, &s, NULL);
 	if (r < 0)
 		return r;
 	sorted = malloc((n_kept ? n_kept : 1) * sizeof(*sorted));
@@ -423,39 +469,4 @@ int ks_select_stragglers(const struct ks_scan *scan, const struct ks_proc_id *ke
 			 struct ks_proc_id **out, size_t *n_out)
 {
 	return ks_select_stragglers_owned(scan, kept, n_kept, out, NULL, n_out);
-}
-
-/* Does one of pids (read through procfd) run one of programs? An exe
- * link that cannot be read is no program of ours, as in the full scan. */
-static int any_matches(int procfd, const pid_t *pids, size_t n, const struct ks_scan *scan)
-{
-	char exe[PATH_MAX];
-
-	for (size_t i = 0; i < n; i++) {
-		if (scan->deadline && ks_now_usec() >= scan->deadline)
-			return 1;
-		if (ks_proc_read_exe(procfd, pids[i], exe, sizeof(exe)) == 0 &&
-		    ks_program_match(scan->programs, exe))
-			return 1;
-	}
-	return 0;
-}
-
-int ks_session_may_hold(const struct ks_scan *scan)
-{
-	_cleanup_(freep) pid_t *pids = NULL;
-	_cleanup_(closep) int procfd = -1;
-	size_t n = 0;
-
-	if (!scan || !scan->proc_root || !scan->cgroup_root || !scan->cgroup || !scan->programs)
-		return 1;
-	/* No log: a bound hit or a failure is the full scan's to report.
-	 * A larger session is not read past the bound (-E2BIG). */
-	if (ks_cgroup_pids_max(scan->cgroup_root, scan->cgroup, scan->deadline,
-			       KS_MAY_HOLD_MAX_PROCS, NULL, &pids, &n) < 0)
-		return 1;
-	procfd = open(scan->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (procfd < 0)
-		return 1;
-	return any_matches(procfd, pids, n, scan);
 }

@@ -136,11 +136,11 @@ void fake_proc_ex(const struct fakeproc *fp, const struct fake *f)
 		else
 			fp_path_join(
 				buf, sizeof(buf),
-				"%d (%.15s) S %d %d %d %d -1 4194560 100 0 0 0 10 5 0 0 20 0 1 0 "
+				"%d (%.15s) %c %d %d %d %d -1 4194560 100 0 0 0 10 5 0 0 20 0 1 0 "
 				"%llu 1234567 89 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 "
 				"17 0 0 0 0 0 0\n",
-				(int)f->pid, comm, (int)f->ppid, (int)f->pid,
-				(int)(f->sid ? f->sid : f->pid), f->tty, starttime);
+				(int)f->pid, comm, f->state ? f->state : 'S', (int)f->ppid,
+				(int)f->pid, (int)(f->sid ? f->sid : f->pid), f->tty, starttime);
 		fp_path_join(path, sizeof(path), "%s/stat", dir);
 		fp_write_file(path, buf);
 	}

@@ -29,6 +29,7 @@ struct fake {
 	pid_t ppid;
 	uid_t uid;
 	unsigned long long starttime; /* 0: FAKE_STARTTIME(pid) */
+	char state;                   /* stat field 3; 0: 'S' */
 	pid_t sid;                    /* session (stat field 6); 0: pid, a session leader */
 	int tty;                      /* controlling terminal (stat field 7); 0: none */
 	const char *comm;             /* default: the exe's base name */

@@ -1435,6 +1435,39 @@ static void test_forked_meanwhile(void **state)
 	assert_line(fx, LOG_INFO, 0, line);
 }
 
+/* The pane turns into another uid's (a su in it) after the scan. */
+static void pane_changes_uid(struct fx *fx)
+{
+	char path[PATH_MAX], status[256];
+
+	fp_path_join(path, sizeof(path), "%s/%d/status", fx->fp.proc, (int)fx->victim);
+	fp_path_join(status, sizeof(status), "Name:\tbash\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n");
+	fp_write_file(path, status);
+}
+
+/*
+ * The members' real uids are read once the roots' scopes are asked for,
+ * while systemd moves the roots, not with the selection: a pane that is
+ * another uid's by the time the connection is up is not attached, and its
+ * child of the user's uid is.
+ */
+static void test_members_read_after_start(void **state)
+{
+	struct fx *fx = *state;
+	struct tmux_tree t;
+	char unit[128];
+
+	add_tmux(fx, &t);
+	fx->victim = t.pane;
+	fx->between = pane_changes_uid;
+
+	assert_int_equal(keep(fx), 1);
+	assert_int_equal(starts(fx), 1);
+	assert_start_pid(start_call(fx, 0), false, t.server);
+	scope_name(unit, sizeof(unit), "tmux", t.server);
+	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.child }, 1), 1);
+}
+
 /*
  * One pass: the selection's descendants are attached in round 0 without a
  * rescan, and a single rescan (round 1, from the table) finds nothing
@@ -2100,6 +2133,7 @@ int main(void)
 		T(test_max_age_said_once),
 		T(test_slice_setting),
 		T(test_forked_meanwhile),
+		T(test_members_read_after_start),
 		T(test_first_round_from_selection),
 		T(test_attach_member_gone),
 		T(test_attach_pipelined),

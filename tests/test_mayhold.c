@@ -418,6 +418,62 @@ static void test_no_seam_reads(void **state)
 	fx->cap.n = 0;
 }
 
+/*
+ * The full selection reads the exe link only where a match can change it:
+ * not below a matched process, whose tree takes whatever runs there. Here
+ * sshd's, bash's and tmux's, not those of the 40 processes in its pane;
+ * a client on the session's terminal is transparent, so what runs below
+ * it is read.
+ */
+static void test_selection_reads_exe_above_trees(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_selection sel = { 0 };
+
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fake_proc(&fx->fp, 201, 200, USER_UID, "/bin/bash");
+	for (pid_t pid = 202; pid < 242; pid++)
+		fake_proc(&fx->fp, pid, 201, USER_UID, "/usr/bin/tmux");
+	exe_reads = 0;
+	counting = true;
+	assert_int_equal(ks_select_trees(&fx->scan, &sel, NULL), 0);
+	counting = false;
+	assert_int_equal(exe_reads, 3);
+	assert_int_equal(sel.n, 1);
+	assert_int_equal(sel.trees[0].procs[0].pid, 200);
+	assert_int_equal(sel.trees[0].n, 42);
+	ks_selection_free(&sel);
+
+	/* A tmux client on a login shell's terminal, with a child. */
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 300,
+					      .ppid = 100,
+					      .uid = USER_UID,
+					      .tty = 34816,
+					      .exe = "/bin/bash" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 301,
+					      .ppid = 300,
+					      .uid = USER_UID,
+					      .sid = 300,
+					      .tty = 34816,
+					      .exe = "/usr/bin/tmux" });
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 302,
+					      .ppid = 301,
+					      .uid = USER_UID,
+					      .sid = 300,
+					      .exe = "/usr/bin/tmux" });
+	exe_reads = 0;
+	counting = true;
+	assert_int_equal(ks_select_trees(&fx->scan, &sel, NULL), 0);
+	counting = false;
+	/* sshd, bash, tmux 200, the second shell, the client; then, as
+	 * the client is transparent, the server below it. */
+	assert_int_equal(exe_reads, 6);
+	assert_int_equal(sel.n, 2);
+	assert_int_equal(sel.trees[0].procs[0].pid, 200);
+	assert_int_equal(sel.trees[1].procs[0].pid, 302);
+	ks_selection_free(&sel);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +488,7 @@ int main(void)
 		T(test_user_commands_always_read),
 		T(test_not_allowed_not_scanned),
 		T(test_no_seam_reads),
+		T(test_selection_reads_exe_above_trees),
 #undef T
 	};
 

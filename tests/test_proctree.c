@@ -444,13 +444,17 @@ static void test_vanishing_processes(void **state)
 					      .uid = USER_UID,
 					      .exe = "/usr/bin/tmux",
 					      .no_stat = true });
-	/* Exited between stat and readlink (or a zombie): no exe. */
-	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 205, .ppid = 201, .uid = USER_UID });
+	/* A zombie (no exe either): nothing left to move. */
+	fake_proc_ex(&fx->fp,
+		     &(struct fake){ .pid = 205, .ppid = 201, .uid = USER_UID, .state = 'Z' });
+	/* Exited between stat and readlink: no exe, no tree of its own. */
 	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 206, .ppid = 1, .uid = USER_UID });
+	/* Below a tree its exe is not read: a member, whatever it runs. */
+	fake_proc_ex(&fx->fp, &(struct fake){ .pid = 207, .ppid = 201, .uid = USER_UID });
 
 	assert_int_equal(select_trees(fx), 0);
 	assert_int_equal(fx->sel.n, 1);
-	assert_tree(&fx->sel, "tmux", 200, 201, 0);
+	assert_tree(&fx->sel, "tmux", 200, 201, 207, 0);
 	for (pid_t pid = 202; pid <= 206; pid++) {
 		char needle[32];
 

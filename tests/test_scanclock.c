@@ -137,6 +137,36 @@ static void test_selection_status_reads_deadline(void **state)
 	assert_int_equal(sel.n, 0);
 }
 
+/*
+ * The members are read after the roots, later in the close: past the
+ * deadline by then, the members' half gives up, and the roots stay
+ * selected with the members read until then.
+ */
+static void test_members_deadline(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_selection sel = { 0 };
+	struct ks_members *members = NULL;
+
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	for (pid_t pid = 201; pid < 300; pid++)
+		fake_proc(&fx->fp, pid, 200, USER_UID, "/usr/bin/bash");
+	fx->scan.deadline = DEADLINE;
+	assert_int_equal(ks_select_roots(&fx->scan, &sel, &members, NULL), 0);
+	assert_non_null(members);
+	assert_int_equal(sel.n, 1);
+	assert_int_equal(sel.trees[0].n, 1);
+	assert_int_equal(sel.trees[0].room, 100);
+
+	/* From here on the clock stands past the deadline. */
+	clock_reads_before = clock_reads;
+	assert_int_equal(ks_select_members(&fx->scan, members, &sel, NULL), -ETIMEDOUT);
+	assert_int_equal(sel.n, 1);
+	assert_int_equal(sel.trees[0].procs[0].pid, 200);
+	assert_true(sel.trees[0].n < 100);
+	ks_selection_free(&sel);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -144,6 +174,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_straggler_status_reads_deadline),
 		T(test_selection_status_reads_deadline),
+		T(test_members_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
