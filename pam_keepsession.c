@@ -244,13 +244,54 @@ static int session_may_hold(void *ctx, const struct ks_strlist *programs)
 	return ks_session_may_hold(&scan);
 }
 
+/* What a close decides and keeps with: where the session is, and the
+ * connections to systemd begun while the opt-in file is read. */
+struct close_run {
+	struct ks_config *c;
+	const struct ks_log *log;
+	const char *session_id;
+	struct session_place place;
+	struct ks_keep_early *early;
+};
+
+/* The buses a keep opens; its session and target come from the run. */
+static const struct ks_keep_io bus_io = {
+	.open_manager = ks_bus_open_manager_io,
+	.open_logind = ks_bus_open_logind_io,
+};
+
+static struct ks_keep_target keep_target(const struct close_run *run, const struct ks_user *u,
+					 const struct ks_strlist *programs)
+{
+	return (struct ks_keep_target){
+		.user = u->name,
+		.uid = u->uid,
+		.session_id = run->session_id,
+		.programs = programs,
+		.logind_kills = ks_policy_logind_kills,
+	};
+}
+
+/* The session runs one of the admin's programs: systemd is asked while
+ * the opt-in file is read. A failure here is met again, and said, by the
+ * keep, which then connects after its scan. */
+static void begin_early(void *ctx, const struct ks_user *u)
+{
+	struct close_run *run = ctx;
+	const struct ks_keep_target t = keep_target(run, u, NULL);
+
+	if (!run->early)
+		(void)ks_keep_early(run->c, &t, &bus_io, run->log, run->place.deadline,
+				    &run->early);
+}
+
 /* Who is kept, with which programs (*programs, *u). The opt-in read takes
  * its share of timeout: c->timeout_usec is left with what remains, since
  * timeout bounds the whole close. */
-static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user,
-		   struct session_place *place, struct ks_user *u, struct ks_strlist *programs,
-		   const struct ks_log *log)
+static bool decide(pam_handle_t *pamh, struct close_run *run, const char *user, struct ks_user *u,
+		   struct ks_strlist *programs)
 {
+	struct ks_config *c = run->c;
 	const struct ks_optin_fork reader = { .timeout_usec = c->timeout_usec };
 	const struct ks_eligibility_io eio = {
 		.lookup_user = lookup_user,
@@ -259,12 +300,14 @@ static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user,
 		.read_optin = ks_optin_read_forked,
 		.optin_ctx = (void *)&reader,
 		.may_hold = session_may_hold,
-		.hold_ctx = place,
+		.hold_ctx = &run->place,
+		.likely = begin_early,
+		.likely_ctx = run,
 	};
 	uint64_t start = ks_now_usec(), spent;
 
-	place->deadline = start + c->timeout_usec;
-	if (!ks_eligible(c, user, &eio, u, programs, log))
+	run->place.deadline = start + c->timeout_usec;
+	if (!ks_eligible(c, user, &eio, u, programs, run->log))
 		return false;
 	spent = ks_now_usec() - start;
 	c->timeout_usec = spent < c->timeout_usec ? c->timeout_usec - spent : 1;
@@ -273,36 +316,29 @@ static bool decide(pam_handle_t *pamh, struct ks_config *c, const char *user,
 
 /* Moves the user's programs out of the session this process runs in.
  * Returns the number of trees kept; every failure is logged, once. */
-static unsigned keep(const struct ks_config *c, const struct ks_user *u, const char *session_id,
-		     struct session_place *place, const struct ks_strlist *programs,
-		     const struct ks_log *log)
+static unsigned keep(struct close_run *run, const struct ks_user *u,
+		     const struct ks_strlist *programs)
 {
+	struct session_place *place = &run->place;
+	struct ks_keep_io io = bus_io;
 	int r;
 
 	r = locate_session(place);
 	if (r < 0) {
-		ks_fail_log(log, KS_FAIL_CGROUP_UNKNOWN, "%s: %s", place->failed, strerror(-r));
+		ks_fail_log(run->log, KS_FAIL_CGROUP_UNKNOWN, "%s: %s", place->failed,
+			    strerror(-r));
 		return 0;
 	}
-	const struct ks_keep_io io = {
-		.proc_root = "/proc",
-		.cgroup_root = place->root,
-		.cgroup_mode = place->mode,
-		.session_cgroup = place->cgroup,
-		.open_manager = ks_bus_open_manager_io,
-		.open_logind = ks_bus_open_logind_io,
-	};
-	const struct ks_keep_target target = {
-		.user = u->name,
-		.uid = u->uid,
-		.session_id = session_id,
-		.programs = programs,
-		.logind_kills = ks_policy_logind_kills,
-	};
+	io.proc_root = "/proc";
+	io.cgroup_root = place->root;
+	io.cgroup_mode = place->mode;
+	io.session_cgroup = place->cgroup;
+	io.early = TAKE_PTR(run->early);
+	const struct ks_keep_target target = keep_target(run, u, programs);
 
 	/* ks_keep() logs its failures and returns them; only the count
 	 * matters here. */
-	r = ks_keep(c, &target, &io, log);
+	r = ks_keep(run->c, &target, &io, run->log);
 	return r > 0 ? (unsigned)r : 0;
 }
 
@@ -331,9 +367,9 @@ static char *session_to_close(pam_handle_t *pamh)
 KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	_cleanup_(freep) char *session_id = NULL;
-	struct session_place place = { 0 };
 	struct ks_strlist programs = { 0 };
 	const char *user = NULL;
+	struct close_run run = { 0 };
 	struct ks_config c;
 	struct ks_user u;
 	struct ks_log log;
@@ -346,17 +382,19 @@ KS_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 		return PAM_IGNORE;
 	if (!load_config(pamh, argc, argv, &c, &log))
 		return PAM_SUCCESS;
+	run = (struct close_run){ .c = &c, .log = &log, .session_id = session_id };
 
 	if (pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || !user || !*user)
 		ks_log(&log, LOG_DEBUG, "no user for session %s", session_id);
 	/* From here on, u.name: the canonical name, not PAM_USER. */
-	else if (decide(pamh, &c, user, &place, &u, &programs, &log)) {
-		unsigned kept = keep(&c, &u, session_id, &place, &programs, &log);
+	else if (decide(pamh, &run, user, &u, &programs)) {
+		unsigned kept = keep(&run, &u, &programs);
 
 		if (kept > 0 && guard_installed(NULL))
 			note_kept(session_id, kept, &log);
 	}
-	free(place.cgroup);
+	ks_keep_early_free(run.early);
+	free(run.place.cgroup);
 	ks_strlist_clear(&programs);
 	ks_config_free(&c);
 	return PAM_SUCCESS;

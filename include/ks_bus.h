@@ -33,6 +33,11 @@ int ks_bus_open_logind_io(void *ctx, sd_bus **ret);
 /* Waits, within the deadline, until the connection is authenticated (and
  * on a bus, Hello answered). */
 int ks_bus_wait_ready(sd_bus *bus, uint64_t deadline);
+/* Waits, within the deadline, until what is queued on the connection is
+ * written (sd-bus holds it back until the authentication is answered);
+ * answers that come meanwhile are dispatched. Returns 0 or -errno: the
+ * calls' own pending states tell what became of them. */
+int ks_bus_push(sd_bus *bus, uint64_t deadline);
 
 /* One method call within the deadline, the connection's authentication
  * included; never sd-bus's 25 s default. Returns what sd_bus_call()

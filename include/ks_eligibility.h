@@ -50,6 +50,11 @@ struct ks_eligibility_io {
 	 * admin's programs (not user_commands): none running, no read. */
 	ks_may_hold_fn may_hold;
 	void *hold_ctx; /* for may_hold */
+	/* NULL, or called once may_hold said the session may hold one of
+	 * the admin's programs, right before the opt-in file is read: the
+	 * glue begins reaching systemd there (ks_keep_early()). */
+	void (*likely)(void *ctx, const struct ks_user *u);
+	void *likely_ctx;
 };
 
 /*

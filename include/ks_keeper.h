@@ -31,6 +31,10 @@ struct ks_keep_stats {
 	uint64_t deadline, end; /* CLOCK_MONOTONIC usec */
 };
 
+/* A keep's connections to systemd begun before the user is known to be
+ * kept (ks_keep_early()). Opaque. */
+struct ks_keep_early;
+
 struct ks_keep_io {
 	const char *proc_root;   /* "/proc" */
 	const char *cgroup_root; /* from ks_cgroup_mode_detect() */
@@ -50,6 +54,9 @@ struct ks_keep_io {
 	 * 128. Smaller in tests, to have several batches in flight. */
 	size_t attach_batch_max;
 	struct ks_keep_stats *stats; /* filled in when not NULL */
+	/* From ks_keep_early(), or NULL: connected after the scan, and only
+	 * when it selects something. ks_keep() takes it over. */
+	struct ks_keep_early *early;
 };
 
 /* Would logind kill this user's processes at logout, given its settings?
@@ -72,8 +79,22 @@ struct ks_keep_target {
  * forks during a logout, bounded for what forks without end. */
 #define KS_MAX_ATTACH_ROUNDS 4
 
+/*
+ * Begins reaching systemd for a keep that is likely but not decided: the
+ * glue calls it once the session runs one of the admin's programs, before
+ * it reads the opt-in file, so that systemd answers meanwhile. The keep's
+ * time counts from here, to deadline at most. Returns 0 and *out for
+ * io->early, or -errno (the keep then connects after its scan). Not
+ * logged: whatever failed is met again, and said, by the keep.
+ */
+int ks_keep_early(const struct ks_config *c, const struct ks_keep_target *t,
+		  const struct ks_keep_io *io, const struct ks_log *log, uint64_t deadline,
+		  struct ks_keep_early **out);
+/* Drops a keep begun early that is not made. */
+void ks_keep_early_free(struct ks_keep_early *early);
+
 /* Returns the number of trees kept (>= 0), or -errno. Never blocks past
- * c->timeout_usec from the call. */
+ * c->timeout_usec from the call, or from ks_keep_early() when io->early. */
 int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const struct ks_keep_io *io,
 	    const struct ks_log *log);
 

@@ -39,6 +39,20 @@ void ks_reach_logind_ask(struct keep_run *run, struct ks_logind_ask *a);
  * yes, logged once; drops the ask's reference to the bus. */
 bool ks_reach_logind_kills(const struct keep_run *run, struct ks_logind_ask *a);
 
+/* Both ways of one keep, begun after the scan (ks_reach_begin()), or
+ * before it, by ks_keep_early(), while the caller reads the opt-in file. */
+struct ks_keep_early {
+	uint64_t start, deadline; /* of the keep, when begun early */
+	size_t calls;             /* begun early, for the keep's stats */
+	struct ks_logind_ask ask;
+	struct ks_reach reach;
+};
+
+/* Sends logind's reads (when = kill) and the manager's setup at once. */
+void ks_reach_begin(struct keep_run *run, struct ks_keep_early *e);
+/* Closes both, without flushing. */
+void ks_reach_end(struct ks_keep_early *e);
+
 void ks_reach_init(struct ks_reach *m, uint64_t deadline);
 /* Sends the manager's setup and the terminate-user check without waiting:
  * on system_bus when given, else on io->open_manager's connection. */

@@ -145,6 +145,31 @@ int ks_bus_wait_ready(sd_bus *bus, uint64_t deadline)
 	}
 }
 
+int ks_bus_push(sd_bus *bus, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t queued = 0, now;
+		int r;
+
+		if (sd_bus_is_open(bus) <= 0)
+			return -ENOTCONN;
+		r = sd_bus_get_n_queued_write(bus, &queued);
+		if (r < 0 || queued == 0)
+			return r < 0 ? r : 0;
+		now = ks_now_usec();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		r = sd_bus_wait(bus, deadline - now);
+		if (r < 0)
+			return r;
+	}
+}
+
 int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
 		sd_bus_message **reply)
 {

@@ -23,15 +23,15 @@ static enum ks_optin_status read_optin(const struct ks_user *u, enum ks_who who,
 
 /* Can the session keep nothing whatever the opt-in file says? Without
  * user_commands, what is kept is among the admin's programs: when the
- * session runs none of them, the file (a fork) need not be read. */
-static bool holds_nothing(const struct ks_config *c, enum ks_who who,
-			  const struct ks_eligibility_io *io)
+ * session runs none of them, the file (a fork) need not be read. 1 when
+ * it may hold one, 0 when not, -1 when not asked. */
+static int may_hold(const struct ks_config *c, enum ks_who who, const struct ks_eligibility_io *io)
 {
 	if (who != KS_WHO_LISTED && who != KS_WHO_MAY_OPT_IN)
-		return false;
+		return -1;
 	if (c->user_commands || !io->may_hold)
-		return false;
-	return io->may_hold(io->hold_ctx, &c->commands) == 0;
+		return -1;
+	return io->may_hold(io->hold_ctx, &c->commands) != 0;
 }
 
 bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_eligibility_io *io,
@@ -51,10 +51,17 @@ bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_el
 		return false;
 	}
 	who = ks_policy_who(c, u, io->in_group, io->ctx, log);
-	if (holds_nothing(c, who, io)) {
+	switch (may_hold(c, who, io)) {
+	case 0:
 		ks_log(log, LOG_DEBUG, "%s is not kept: the session runs none of the programs",
 		       u->name);
 		return false;
+	case 1:
+		if (io->likely)
+			io->likely(io->likely_ctx, u);
+		break;
+	default:
+		break;
 	}
 	optin = read_optin(u, who, io, &lines, log);
 	r = ks_policy_decide(c, who, optin, &lines, programs);

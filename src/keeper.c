@@ -178,7 +178,7 @@ struct move {
 	struct ks_members *members;      /* of the selection, read once the roots are asked for */
 	const struct ks_tree **unpinned; /* whose root exited before its pin */
 	size_t n_unpinned;
-	struct ks_reach reach; /* the manager, its mover */
+	struct ks_reach *reach; /* the manager, its mover */
 	struct kept_tree *kept;
 	size_t n_pinned, n_over, n_late;
 	/* Starts and their jobs may not eat the time of the attaching:
@@ -209,7 +209,7 @@ static int restart_lost(struct keep_run *run, struct move *mv)
 	if (!lost)
 		return -ENOMEM;
 	for (size_t i = 0; i < mv->n_pinned; i++)
-		if (root_exited(run, mv->reach.mover, &mv->kept[i])) {
+		if (root_exited(run, mv->reach->mover, &mv->kept[i])) {
 			lost[n_lost++] = mv->kept[i].tree;
 			mv->kept[i].gone = true;
 		}
@@ -218,9 +218,9 @@ static int restart_lost(struct keep_run *run, struct move *mv)
 	if (n_lost > 0 && !past_at(run, mv->starts_deadline, ks_now_usec())) {
 		mv->n_pinned += reroot(run, lost, n_lost, &mv->rerooted_again,
 				       mv->kept + mv->n_pinned, mv->n_pinned, &mv->n_over);
-		start_trees(run, mv->reach.mover, mv->kept, first, mv->n_pinned,
+		start_trees(run, mv->reach->mover, mv->kept, first, mv->n_pinned,
 			    mv->starts_deadline, &mv->n_late);
-		(void)ks_mover_wait(mv->reach.mover);
+		(void)ks_mover_wait(mv->reach->mover);
 	}
 	free(lost);
 	return 0;
@@ -238,15 +238,15 @@ static void settle_starts(struct keep_run *run, struct move *mv)
 			       ks_program_base_name(k->tree->program), (int)k->tree->procs[0].pid);
 			/* A call systemd refused for another reason than the
 			 * process being gone (no job path): said all the same. */
-			if (k->job >= 0 && !ks_mover_job_path(mv->reach.mover, (size_t)k->job)[0])
+			if (k->job >= 0 && !ks_mover_job_path(mv->reach->mover, (size_t)k->job)[0])
 				ks_attach_tree_lost(run, k->tree,
-						    job_outcome(mv->reach.mover, k->job));
+						    job_outcome(mv->reach->mover, k->job));
 			continue;
 		}
 		if (k->job < 0)
 			continue;
-		if (ks_mover_job_state(mv->reach.mover, (size_t)k->job) != KS_JOB_DONE) {
-			ks_attach_tree_lost(run, k->tree, job_outcome(mv->reach.mover, k->job));
+		if (ks_mover_job_state(mv->reach->mover, (size_t)k->job) != KS_JOB_DONE) {
+			ks_attach_tree_lost(run, k->tree, job_outcome(mv->reach->mover, k->job));
 			continue;
 		}
 		k->n_moved = 1;
@@ -282,7 +282,6 @@ static void move_done(struct move *mv)
 	}
 	free(mv->kept);
 	free(mv->unpinned);
-	ks_reach_done(&mv->reach);
 	ks_selection_free(&mv->rerooted);
 	ks_selection_free(&mv->rerooted_again);
 	ks_members_free(mv->members);
@@ -310,7 +309,7 @@ static void restart_unpinned(struct keep_run *run, struct move *mv)
 
 	mv->n_pinned += reroot(run, mv->unpinned, mv->n_unpinned, &mv->rerooted, mv->kept + first,
 			       first, &mv->n_over);
-	start_trees(run, mv->reach.mover, mv->kept, first, mv->n_pinned, mv->starts_deadline,
+	start_trees(run, mv->reach->mover, mv->kept, first, mv->n_pinned, mv->starts_deadline,
 		    &mv->n_late);
 }
 
@@ -323,8 +322,8 @@ static int move_trees(struct keep_run *run, struct ks_selection *sel, struct mov
 	mv->unpinned = calloc(sel->n ? sel->n : 1, sizeof(struct ks_tree *));
 	if (!mv->kept || !mv->unpinned)
 		return -ENOMEM;
-	r = ks_reach_ready(run, &mv->reach);
-	if (r < 0 || ks_reach_user_stopping(run, &mv->reach))
+	r = ks_reach_ready(run, mv->reach);
+	if (r < 0 || ks_reach_user_stopping(run, mv->reach))
 		return r;
 
 	/* One open of proc_root for every pin of the run; when it fails,
@@ -334,26 +333,26 @@ static int move_trees(struct keep_run *run, struct ks_selection *sel, struct mov
 		run->procfd = -errno;
 	mv->n_pinned = pin_roots(run, sel, mv->kept, mv->unpinned, &mv->n_unpinned, &mv->n_over,
 				 &mv->n_late);
-	start_trees(run, mv->reach.mover, mv->kept, 0, mv->n_pinned, mv->starts_deadline,
+	start_trees(run, mv->reach->mover, mv->kept, 0, mv->n_pinned, mv->starts_deadline,
 		    &mv->n_late);
 	/* While systemd moves the roots (the kernel's first move waits for
 	 * an RCU grace period): the rest of each tree. */
 	read_members(run, sel, mv);
 	restart_unpinned(run, mv);
-	(void)ks_mover_wait(mv->reach.mover);
+	(void)ks_mover_wait(mv->reach->mover);
 	r = restart_lost(run, mv);
 	if (r < 0)
 		return r;
 	/* Once per close, where a scope was asked for. */
 	if (run->c->max_age_usec > 0 && run->stats.scopes > 0 &&
-	    ks_mover_drops_max_age(mv->reach.mover))
+	    ks_mover_drops_max_age(mv->reach->mover))
 		ks_fail_log(run->log, KS_FAIL_MAX_AGE_UNSUPPORTED,
 			    "max_age needs systemd >= %d; no limit", KS_SD_SCOPE_RUNTIME_MAX);
 	settle_starts(run, mv);
 
 	/* The rest of the time, up to the deadline, is the attaching's. */
-	ks_mover_set_deadline(mv->reach.mover, run->deadline);
-	complete = ks_attach_descendants(run, mv->reach.mover, mv->kept, mv->n_pinned);
+	ks_mover_set_deadline(mv->reach->mover, run->deadline);
+	complete = ks_attach_descendants(run, mv->reach->mover, mv->kept, mv->n_pinned);
 	return report(run, mv, complete);
 }
 
@@ -410,26 +409,30 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel, struct k
 }
 
 /* Selects; then asks logind (when = kill) and connects to the manager at
- * once, so that both set up while the other answers; then moves. */
-static int keep_session(struct keep_run *run)
+ * once, so that both set up while the other answers, unless the caller
+ * began that already (early); then moves. */
+static int keep_session(struct keep_run *run, struct ks_keep_early *early)
 {
 	struct ks_selection sel = { 0 };
-	struct ks_logind_ask ask = { .sent = -ECANCELED };
+	struct ks_keep_early own = { .ask = { .sent = -ECANCELED } };
+	struct ks_keep_early *e = early ? early : &own;
 	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4 };
-	bool ask_logind = run->c->when == KS_WHEN_KILL;
 	int r;
 
+	if (!early)
+		ks_reach_init(&own.reach, mv.starts_deadline);
+	mv.reach = &e->reach;
 	r = select_trees(run, &sel, &mv.members);
 	if (r > 0) {
-		if (ask_logind)
-			ks_reach_logind_ask(run, &ask);
-		ks_reach_init(&mv.reach, mv.starts_deadline);
-		ks_reach_connect(run, &mv.reach, ask.sent >= 0 ? ask.bus : NULL);
-		r = ask_logind && !ks_reach_logind_kills(run, &ask) ? 0 :
-								      move_trees(run, &sel, &mv);
+		if (!early)
+			ks_reach_begin(run, e);
+		r = run->c->when == KS_WHEN_KILL && !ks_reach_logind_kills(run, &e->ask) ?
+			    0 :
+			    move_trees(run, &sel, &mv);
 	}
-	sd_bus_close_unref(ask.bus);
 	move_done(&mv);
+	if (!early)
+		ks_reach_end(&own);
 	ks_selection_free(&sel);
 	return r;
 }
@@ -441,19 +444,21 @@ int ks_keep(const struct ks_config *c, const struct ks_keep_target *t, const str
 	const char *cgroup = io->session_cgroup;
 	int r;
 
-	run.start = ks_now_usec();
-	run.deadline = run.start + c->timeout_usec;
+	run.start = io->early ? io->early->start : ks_now_usec();
+	run.deadline = io->early ? io->early->deadline : run.start + c->timeout_usec;
+	run.stats.calls = io->early ? io->early->calls : 0;
 	if (!cgroup || !is_session_scope(cgroup, t->session_id)) {
 		ks_fail_log(log, KS_FAIL_MISPLACED,
 			    "not running in the scope of session %s (cgroup %s); nothing kept",
 			    t->session_id, cgroup ? cgroup : "unknown");
 		r = 0;
 	} else {
-		r = keep_session(&run);
+		r = keep_session(&run, io->early);
 		ks_proc_table_free(run.scan.known);
 		if (run.procfd >= 0)
 			close(run.procfd);
 	}
+	ks_keep_early_free(io->early);
 	run.stats.kept = r > 0 ? (size_t)r : 0;
 	run.stats.deadline = run.deadline;
 	run.stats.end = ks_now_usec();

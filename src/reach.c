@@ -9,9 +9,11 @@
  * needs no dbus-daemon. With when = always, the private socket alone.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ks_bus.h"
+#include "ks_clock.h"
 #include "ks_failpolicy.h"
 #include "ks_reach.h"
 
@@ -177,4 +179,73 @@ void ks_reach_done(struct ks_reach *m)
 	ks_mover_free(m->mover);
 	m->mover = NULL;
 	m->bus = sd_bus_close_unref(m->bus);
+}
+
+void ks_reach_begin(struct keep_run *run, struct ks_keep_early *e)
+{
+	if (run->c->when == KS_WHEN_KILL)
+		ks_reach_logind_ask(run, &e->ask);
+	ks_reach_connect(run, &e->reach, e->ask.sent >= 0 ? e->ask.bus : NULL);
+}
+
+void ks_reach_end(struct ks_keep_early *e)
+{
+	/* logind's answers are not awaited when the scan found nothing
+	 * (begun early): their calls hold the bus until dropped. */
+	for (size_t i = 0; i < 3; i++)
+		ks_bus_pending_clear(&e->ask.q.calls[i]);
+	e->ask.bus = sd_bus_close_unref(e->ask.bus);
+	ks_reach_done(&e->reach);
+}
+
+static void early_init(struct ks_keep_early *e, uint64_t start, uint64_t deadline,
+		       uint64_t starts_deadline)
+{
+	e->start = start;
+	e->deadline = deadline;
+	e->ask = (struct ks_logind_ask){ .sent = -ECANCELED };
+	ks_reach_init(&e->reach, starts_deadline);
+}
+
+/*
+ * Begun while the opt-in file is read (a fork, half a millisecond): the
+ * connection's setup and the first answers come meanwhile. sd-bus holds
+ * the calls back until the authentication is answered, so that much is
+ * waited for here; the answers are read by the keep.
+ */
+int ks_keep_early(const struct ks_config *c, const struct ks_keep_target *t,
+		  const struct ks_keep_io *io, const struct ks_log *log, uint64_t deadline,
+		  struct ks_keep_early **out)
+{
+	struct ks_config bounded = *c; /* shallow: only read here */
+	struct keep_run run = { .c = &bounded, .t = t, .io = io, .log = log, .procfd = -EBADF };
+	struct ks_keep_early *e;
+
+	*out = NULL;
+	run.start = ks_now_usec();
+	if (run.start >= deadline)
+		return -ETIMEDOUT;
+	if (deadline - run.start < bounded.timeout_usec)
+		bounded.timeout_usec = deadline - run.start;
+	run.deadline = run.start + bounded.timeout_usec;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	early_init(e, run.start, run.deadline, run.deadline - bounded.timeout_usec / 4);
+	ks_reach_begin(&run, e);
+	e->calls = run.stats.calls;
+	if (e->reach.bus)
+		(void)ks_bus_push(e->reach.bus, run.start + bounded.timeout_usec / 3);
+	if (e->ask.bus && e->ask.bus != e->reach.bus)
+		(void)ks_bus_push(e->ask.bus, run.start + bounded.timeout_usec / 3);
+	*out = e;
+	return 0;
+}
+
+void ks_keep_early_free(struct ks_keep_early *e)
+{
+	if (!e)
+		return;
+	ks_reach_end(e);
+	free(e);
 }

@@ -784,6 +784,121 @@ static void test_when_kill_logind_kills(void **state)
 	assert_line(fx, LOG_INFO, 0, line);
 }
 
+/* ks_keep() with a keep begun early, as the glue does before the opt-in
+ * read; io.early is taken over. */
+static int keep_early(struct fx *fx, struct ks_keep_early *early)
+{
+	int r;
+
+	fx->io.early = early;
+	r = keep(fx);
+	fx->io.early = NULL;
+	return r;
+}
+
+/* Begun early, the system bus is opened and logind and the manager asked
+ * before the scan; the keep uses that connection and opens no other. */
+static void test_early_keeps(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_early *early = NULL;
+	struct tmux_tree t;
+	char line[512];
+	int fds_before;
+
+	fx->c.when = KS_WHEN_KILL;
+	fx->logind_script.kill_user_processes = true;
+	add_tmux(fx, &t);
+	fds_before = fake_count_fds();
+	assert_int_equal(
+		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
+		0);
+	assert_non_null(early);
+	assert_int_equal(fx->logind_opens, 1);
+
+	assert_int_equal(keep_early(fx, early), 1);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(starts(fx), 1);
+	assert_start_pid(start_call(fx, 0), false, t.server);
+	assert_int_equal(fake_call_count(fx->logind.rec, "ListJobs"), 1);
+	kept_line(line, sizeof(line), "tmux", t.server, 3);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+	assert_int_equal(fake_count_fds(), fds_before);
+}
+
+/* Begun early for nothing (the scan finds no tree of the user's): no
+ * start, the connection closed, nothing said. With when = always the
+ * manager's own socket is the one opened early. */
+static void test_early_nothing_to_keep(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_early *early = NULL;
+	int fds_before;
+
+	(void)add_proc(fx, 1, 0, "/usr/bin/tmux");
+	fds_before = fake_count_fds();
+	assert_int_equal(
+		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
+		0);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(keep_early(fx, early), 0);
+	assert_int_equal(fx->manager_opens, 1);
+	assert_int_equal(fx->logind_opens, 0);
+	assert_int_equal(starts(fx), 0);
+	assert_quiet(fx);
+	assert_int_equal(fake_count_fds(), fds_before);
+}
+
+/* The same with when = kill: logind's reads are dropped unanswered. */
+static void test_early_nothing_to_keep_kill(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_early *early = NULL;
+	int fds_before;
+
+	(void)add_proc(fx, 1, 0, "/usr/bin/tmux");
+	fds_before = fake_count_fds();
+	fx->c.when = KS_WHEN_KILL;
+	assert_int_equal(
+		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
+		0);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(keep_early(fx, early), 0);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(starts(fx), 0);
+	assert_quiet(fx);
+	assert_int_equal(fake_count_fds(), fds_before);
+}
+
+/* Dropped when the user turns out not to be kept; and not begun at all
+ * past the close's deadline. */
+static void test_early_dropped(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_early *early = NULL;
+	int fds_before = fake_count_fds();
+
+	fx->c.when = KS_WHEN_KILL;
+	assert_int_equal(
+		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
+		0);
+	assert_int_equal(fx->logind_opens, 1);
+	ks_keep_early_free(early);
+	stop_fake(&fx->logind, "logind");
+	assert_int_equal(fake_count_fds(), fds_before);
+
+	early = (struct ks_keep_early *)&fx->io; /* must be reset */
+	assert_int_equal(
+		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec(), &early),
+		-ETIMEDOUT);
+	assert_null(early);
+	assert_int_equal(fx->logind_opens, 1);
+	assert_quiet(fx);
+}
+
 /* KillExcludeUsers wins over KillUserProcesses, as in logind. */
 static void test_when_kill_user_excluded(void **state)
 {
@@ -2134,6 +2249,10 @@ int main(void)
 		T(test_slice_setting),
 		T(test_forked_meanwhile),
 		T(test_members_read_after_start),
+		T(test_early_keeps),
+		T(test_early_nothing_to_keep),
+		T(test_early_nothing_to_keep_kill),
+		T(test_early_dropped),
 		T(test_first_round_from_selection),
 		T(test_attach_member_gone),
 		T(test_attach_pipelined),

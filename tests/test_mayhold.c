@@ -116,7 +116,8 @@ struct fx {
 	struct ks_user u;
 	struct logcap cap;
 	struct ks_log log;
-	unsigned reads, checks;
+	unsigned reads, checks, likely;
+	unsigned reads_at_likely; /* opt-in reads done when likely was called */
 	enum ks_optin_status optin;
 	const char *lines;
 };
@@ -156,6 +157,16 @@ static int fake_may_hold(void *ctx, const struct ks_strlist *programs)
 	return ks_session_may_hold(&scan);
 }
 
+/* The glue begins reaching systemd here. */
+static void count_likely(void *ctx, const struct ks_user *u)
+{
+	struct fx *fx = ctx;
+
+	assert_string_equal(u->name, "alice");
+	fx->likely++;
+	fx->reads_at_likely = fx->reads;
+}
+
 static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
@@ -179,6 +190,8 @@ static int setup(void **state)
 		.optin_ctx = fx,
 		.may_hold = fake_may_hold,
 		.hold_ctx = fx,
+		.likely = count_likely,
+		.likely_ctx = fx,
 	};
 	fx->optin = KS_OPTIN_ABSENT;
 	/* The login shell and sshd's session process: in every session. */
@@ -204,7 +217,7 @@ static int teardown(void **state)
 static bool eligible(struct fx *fx)
 {
 	fx->log = logcap_log(&fx->cap);
-	fx->reads = fx->checks = 0;
+	fx->reads = fx->checks = fx->likely = 0;
 	return ks_eligible(&fx->c, "alice", &fx->io, &fx->u, &fx->programs, &fx->log);
 }
 
@@ -474,11 +487,46 @@ static void test_selection_reads_exe_above_trees(void **state)
 	ks_selection_free(&sel);
 }
 
+/*
+ * "likely" (where the glue begins reaching systemd) is called once, before
+ * the opt-in read, when the session runs one of the admin's programs;
+ * never when it runs none, nor when the user's own commands count
+ * (may_hold is not asked), nor for a user the lists do not let through.
+ */
+static void test_likely_before_read(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_false(eligible(fx));
+	assert_int_equal(fx->likely, 0);
+
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fx->optin = KS_OPTIN_OK;
+	fx->lines = "tmux";
+	assert_true(eligible(fx));
+	assert_int_equal(fx->likely, 1);
+	assert_int_equal(fx->reads, 1);
+	assert_int_equal(fx->reads_at_likely, 0);
+
+	fx->c.user_commands = true;
+	assert_true(eligible(fx));
+	assert_int_equal(fx->likely, 0);
+
+	fx->c.user_commands = false;
+	ks_strlist_clear(&fx->c.users);
+	fx->c.optin = false;
+	assert_false(eligible(fx));
+	assert_int_equal(fx->checks, 0);
+	assert_int_equal(fx->likely, 0);
+	fx->cap.n = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_nothing_running_no_read),
+		T(test_likely_before_read),
 		T(test_match_reads),
 		T(test_match_rules),
 		T(test_give_up_bound),
