@@ -36,7 +36,7 @@ uint64_t ks_optin_fork_bound_usec(uint64_t timeout_usec);
 enum ks_optin_status ks_optin_read_forked(void *ctx, const struct ks_user *u, const char *path,
 					  struct ks_strlist *lines, const struct ks_log *log);
 
-/* The real child: drops to u (initgroups, setresgid, setresuid, and a
+/* The real child: drops to u (no groups, setresgid, setresuid, and a
  * check that root cannot be regained), or stays as it is when it already
  * runs as u; then ks_optin_fetch() and the answer. */
 int ks_optin_child(const struct ks_user *u, const char *path, int out_fd);

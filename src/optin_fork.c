@@ -75,17 +75,19 @@ static bool runs_as(const struct ks_user *u)
 	       egid == u->gid && sgid == u->gid;
 }
 
-/* For good: real, effective and saved ids, the groups of the user, and a
- * check that root cannot be had back. Returns 0 or -errno. */
+/* For good: real, effective and saved ids, no supplementary group, and a
+ * check that root cannot be had back. No groups, as pam_modutil_drop_priv()
+ * does: the user's own file needs none, and initgroups() would be an NSS
+ * lookup (nss-systemd's varlink call, or LDAP) in every logout's path.
+ * Returns 0 or -errno. */
 static int become(const struct ks_user *u)
 {
 	if (runs_as(u))
 		return 0; /* already the user: tests, a guard started as the user */
-	if (!u->name || initgroups(u->name, u->gid) < 0)
-		return u->name ? -errno : -EINVAL;
-	if (setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
+	    setresuid(u->uid, u->uid, u->uid) < 0)
 		return -errno;
-	if (!runs_as(u))
+	if (!runs_as(u) || getgroups(0, NULL) != 0)
 		return -EPERM;
 	/* Without CAP_SETUID/CAP_SETGID (gone with the uid change) these
 	 * fail; if one works, the drop was not complete. */

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -382,6 +383,38 @@ static void test_child_drops_privileges(void **state)
 	free(path);
 }
 
+/*
+ * As root: the child keeps none of its parent's supplementary groups. The
+ * file and its directory are open to a group the test process holds, not
+ * to nobody: with a group left over, the child would read it.
+ */
+static void test_child_drops_groups(void **state)
+{
+	struct fixture *f = *state;
+	const gid_t group = 4242;
+	char *path;
+
+	if (geteuid() != 0) {
+		/* As a user, no group can be given and none dropped: the
+		 * refusal is test_child_drops_privileges()'s. */
+		done(f);
+		skip();
+	}
+	path = scratch_write(f->s.dir, ".keepsession", SECRET "\n", 7, 0640);
+	assert_non_null(path);
+	assert_int_equal(chown(f->s.dir, 0, group), 0);
+	assert_int_equal(chmod(f->s.dir, 0750), 0);
+	assert_int_equal(chown(path, 0, group), 0);
+	assert_int_equal(setgroups(1, &group), 0);
+	f->user = (struct ks_user){ .name = "nobody", .uid = 65534, .gid = 65534 };
+	assert_int_equal(read_with(f, path, 3000000, NULL), KS_OPTIN_REFUSED);
+	assert_int_equal(setgroups(0, NULL), 0);
+	assert_one_line(f, " ignored: cannot open: Permission denied");
+	assert_int_equal(f->lines.n, 0);
+	done(f);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +429,7 @@ int main(void)
 		T(test_child_reaped_elsewhere),
 		T(test_child_keeps_no_descriptors),
 		T(test_child_drops_privileges),
+		T(test_child_drops_groups),
 #undef T
 	};
 
