@@ -11,7 +11,9 @@
  * auth line it carries, recvmsg() of a D-Bus message header with its type
  * (2 method return, 3 error, 4 signal) and of a JobRemoved body, openat()
  * and open() of the cgroup tree and of /proc, fork() and waitpid() (pam_exec),
- * and pam_syslog() with the start of its message (the module's "kept" line
+ * ppoll() with the time it blocked (sd-bus waits in it, for an answer of
+ * dbus-daemon, logind or PID 1; the opt-in reader waits in poll(), not
+ * counted), and pam_syslog() with the start of its message (the module's "kept" line
  * ends its work; pam_unix's "session closed" line follows).
  * At the return of pam_close_session() the events go to KS_TRACE_FILE, one
  * "USEC EVENT [DETAIL]" line each; bench/phases.awk turns them into phases.
@@ -21,6 +23,8 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <security/pam_appl.h>
 #include <security/pam_ext.h>
 #include <stdarg.h>
@@ -250,6 +254,21 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		if (memmem(p, len, "JobRemoved", 10))
 			record("recv", "JobRemoved", 10);
 	}
+	return r;
+}
+
+int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *mask)
+{
+	static int (*real)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	uint64_t start = now_usec();
+	char detail[24];
+	int r, len;
+
+	if (!real)
+		real = next("ppoll");
+	r = real(fds, nfds, timeout, mask);
+	len = snprintf(detail, sizeof(detail), "%llu", (unsigned long long)(now_usec() - start));
+	record("blocked", detail, (size_t)len);
 	return r;
 }
 

@@ -23,6 +23,11 @@
 #   rescans    after the job: straggler rescans (and the work between calls)
 #   attach     AttachProcessesToUnit calls, summed
 #   rest       after the module: pam_unix, pam_systemd (ReleaseSession)
+#   bus_waits  of the module, the time sd-bus blocked in ppoll() for an
+#              answer (dbus-daemon, logind, PID 1: setup, start, job,
+#              attach), wherever it falls
+#   own        module - bus_waits: the module's own work on the close's
+#              path, the opt-in reader's wait included
 {
 	n++
 	t[n] = $1
@@ -61,6 +66,14 @@ END {
 	if (module_end) {
 		out("module", t[module_end] - t[b])
 		out("rest", t[e] - t[module_end])
+		waits = 0
+		for (i = b; i < module_end; i++)
+			if (ev[i] == "blocked")
+				waits += d[i]
+		if (first("connect", "", b) && first("connect", "", b) < module_end) {
+			out("bus_waits", waits)
+			out("own", t[module_end] - t[b] - waits)
+		}
 	}
 	private = first("connect", "/run/systemd/private", b)
 	sysbus = first("connect", "/run/dbus/system_bus_socket", b)
