@@ -251,6 +251,7 @@ struct close_run {
 	const struct ks_log *log;
 	const char *session_id;
 	struct session_place place;
+	const struct ks_user *likely; /* the user, once may_hold said so */
 	struct ks_keep_early *early;
 };
 
@@ -272,17 +273,26 @@ static struct ks_keep_target keep_target(const struct close_run *run, const stru
 	};
 }
 
-/* The session runs one of the admin's programs: systemd is asked while
- * the opt-in file is read. A failure here is met again, and said, by the
- * keep, which then connects after its scan. */
-static void begin_early(void *ctx, const struct ks_user *u)
+/* The session runs one of the admin's programs: the keep is likely. */
+static void note_likely(void *ctx, const struct ks_user *u)
 {
 	struct close_run *run = ctx;
-	const struct ks_keep_target t = keep_target(run, u, NULL);
 
-	if (!run->early)
-		(void)ks_keep_early(run->c, &t, &bus_io, run->log, run->place.deadline,
-				    &run->early);
+	run->likely = u;
+}
+
+/* While the opt-in file is read, when the keep is likely: systemd is asked
+ * meanwhile. A failure here is met again, and said, by the keep, which
+ * then connects after its scan. */
+static void begin_early(void *ctx, uint64_t until)
+{
+	struct close_run *run = ctx;
+
+	if (!run->likely || run->early)
+		return;
+	const struct ks_keep_target t = keep_target(run, run->likely, NULL);
+
+	(void)ks_keep_early(run->c, &t, &bus_io, run->log, run->place.deadline, until, &run->early);
 }
 
 /* Who is kept, with which programs (*programs, *u). The opt-in read takes
@@ -292,7 +302,11 @@ static bool decide(pam_handle_t *pamh, struct close_run *run, const char *user, 
 		   struct ks_strlist *programs)
 {
 	struct ks_config *c = run->c;
-	const struct ks_optin_fork reader = { .timeout_usec = c->timeout_usec };
+	const struct ks_optin_fork reader = {
+		.timeout_usec = c->timeout_usec,
+		.meanwhile = begin_early,
+		.meanwhile_ctx = run,
+	};
 	const struct ks_eligibility_io eio = {
 		.lookup_user = lookup_user,
 		.in_group = in_group,
@@ -301,7 +315,7 @@ static bool decide(pam_handle_t *pamh, struct close_run *run, const char *user, 
 		.optin_ctx = (void *)&reader,
 		.may_hold = session_may_hold,
 		.hold_ctx = &run->place,
-		.likely = begin_early,
+		.likely = note_likely,
 		.likely_ctx = run,
 	};
 	uint64_t start = ks_now_usec(), spent;

@@ -52,7 +52,7 @@ struct ks_eligibility_io {
 	void *hold_ctx; /* for may_hold */
 	/* NULL, or called once may_hold said the session may hold one of
 	 * the admin's programs, right before the opt-in file is read: the
-	 * glue begins reaching systemd there (ks_keep_early()). */
+	 * glue then begins reaching systemd while it is read. */
 	void (*likely)(void *ctx, const struct ks_user *u);
 	void *likely_ctx;
 };

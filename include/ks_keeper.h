@@ -81,15 +81,16 @@ struct ks_keep_target {
 
 /*
  * Begins reaching systemd for a keep that is likely but not decided: the
- * glue calls it once the session runs one of the admin's programs, before
- * it reads the opt-in file, so that systemd answers meanwhile. The keep's
- * time counts from here, to deadline at most. Returns 0 and *out for
- * io->early, or -errno (the keep then connects after its scan). Not
+ * glue calls it while the opt-in file is read (once the session runs one
+ * of the admin's programs), so that systemd answers meanwhile. It waits
+ * for the connection to take its calls until push_until at most. The
+ * keep's time counts from here, to deadline at most. Returns 0 and *out
+ * for io->early, or -errno (the keep then connects after its scan). Not
  * logged: whatever failed is met again, and said, by the keep.
  */
 int ks_keep_early(const struct ks_config *c, const struct ks_keep_target *t,
 		  const struct ks_keep_io *io, const struct ks_log *log, uint64_t deadline,
-		  struct ks_keep_early **out);
+		  uint64_t push_until, struct ks_keep_early **out);
 /* Drops a keep begun early that is not made. */
 void ks_keep_early_free(struct ks_keep_early *early);
 

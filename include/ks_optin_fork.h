@@ -23,6 +23,11 @@ typedef int (*ks_optin_child_fn)(const struct ks_user *u, const char *path, int 
 struct ks_optin_fork {
 	uint64_t timeout_usec;   /* the configured timeout: the bound is a share of it */
 	ks_optin_child_fn child; /* NULL: ks_optin_child() */
+	/* NULL, or work for the parent while the child reads (the glue
+	 * begins reaching systemd): called once the child runs, it must
+	 * return by until, which leaves the read half its bound. */
+	void (*meanwhile)(void *ctx, uint64_t until);
+	void *meanwhile_ctx;
 };
 
 /* At most 1 s and at most a third of timeout: what the read may cost. The

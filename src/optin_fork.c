@@ -343,6 +343,8 @@ enum ks_optin_status ks_optin_read_forked(void *ctx, const struct ks_user *u, co
 		ks_fail_log(log, KS_FAIL_OPTIN_NOMEM, "%s ignored: out of memory", path);
 		return KS_OPTIN_REFUSED;
 	}
+	if (o->meanwhile)
+		o->meanwhile(o->meanwhile_ctx, start + bound / 2);
 	end = read_answer(fd, buf, &len, start + bound / 10 * 9, &err);
 	(void)close(fd);
 	if (!end_child(pid, start + bound) && end != ANSWER_LATE)

@@ -211,11 +211,12 @@ static void early_init(struct ks_keep_early *e, uint64_t start, uint64_t deadlin
  * Begun while the opt-in file is read (a fork, half a millisecond): the
  * connection's setup and the first answers come meanwhile. sd-bus holds
  * the calls back until the authentication is answered, so that much is
- * waited for here; the answers are read by the keep.
+ * waited for here, until push_until at most; the answers are read by the
+ * keep.
  */
 int ks_keep_early(const struct ks_config *c, const struct ks_keep_target *t,
 		  const struct ks_keep_io *io, const struct ks_log *log, uint64_t deadline,
-		  struct ks_keep_early **out)
+		  uint64_t push_until, struct ks_keep_early **out)
 {
 	struct ks_config bounded = *c; /* shallow: only read here */
 	struct keep_run run = { .c = &bounded, .t = t, .io = io, .log = log, .procfd = -EBADF };
@@ -234,10 +235,12 @@ int ks_keep_early(const struct ks_config *c, const struct ks_keep_target *t,
 	early_init(e, run.start, run.deadline, run.deadline - bounded.timeout_usec / 4);
 	ks_reach_begin(&run, e);
 	e->calls = run.stats.calls;
+	if (push_until > run.start + bounded.timeout_usec / 3)
+		push_until = run.start + bounded.timeout_usec / 3;
 	if (e->reach.bus)
-		(void)ks_bus_push(e->reach.bus, run.start + bounded.timeout_usec / 3);
+		(void)ks_bus_push(e->reach.bus, push_until);
 	if (e->ask.bus && e->ask.bus != e->reach.bus)
-		(void)ks_bus_push(e->ask.bus, run.start + bounded.timeout_usec / 3);
+		(void)ks_bus_push(e->ask.bus, push_until);
 	*out = e;
 	return 0;
 }

@@ -810,9 +810,9 @@ static void test_early_keeps(void **state)
 	fx->logind_script.kill_user_processes = true;
 	add_tmux(fx, &t);
 	fds_before = fake_count_fds();
-	assert_int_equal(
-		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
-		0);
+	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
+				       ks_now_usec() + LONG, &early),
+			 0);
 	assert_non_null(early);
 	assert_int_equal(fx->logind_opens, 1);
 
@@ -839,9 +839,9 @@ static void test_early_nothing_to_keep(void **state)
 
 	(void)add_proc(fx, 1, 0, "/usr/bin/tmux");
 	fds_before = fake_count_fds();
-	assert_int_equal(
-		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
-		0);
+	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
+				       ks_now_usec() + LONG, &early),
+			 0);
 	assert_int_equal(fx->manager_opens, 1);
 	assert_int_equal(keep_early(fx, early), 0);
 	assert_int_equal(fx->manager_opens, 1);
@@ -861,9 +861,9 @@ static void test_early_nothing_to_keep_kill(void **state)
 	(void)add_proc(fx, 1, 0, "/usr/bin/tmux");
 	fds_before = fake_count_fds();
 	fx->c.when = KS_WHEN_KILL;
-	assert_int_equal(
-		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
-		0);
+	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
+				       ks_now_usec() + LONG, &early),
+			 0);
 	assert_int_equal(fx->logind_opens, 1);
 	assert_int_equal(keep_early(fx, early), 0);
 	assert_int_equal(fx->logind_opens, 1);
@@ -882,18 +882,18 @@ static void test_early_dropped(void **state)
 	int fds_before = fake_count_fds();
 
 	fx->c.when = KS_WHEN_KILL;
-	assert_int_equal(
-		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG, &early),
-		0);
+	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
+				       ks_now_usec() + LONG, &early),
+			 0);
 	assert_int_equal(fx->logind_opens, 1);
 	ks_keep_early_free(early);
 	stop_fake(&fx->logind, "logind");
 	assert_int_equal(fake_count_fds(), fds_before);
 
 	early = (struct ks_keep_early *)&fx->io; /* must be reset */
-	assert_int_equal(
-		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec(), &early),
-		-ETIMEDOUT);
+	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec(),
+				       ks_now_usec(), &early),
+			 -ETIMEDOUT);
 	assert_null(early);
 	assert_int_equal(fx->logind_opens, 1);
 	assert_quiet(fx);

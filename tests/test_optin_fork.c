@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "ks_clock.h"
 #include "ks_optin_fork.h"
 #include "logcap.h"
 
@@ -214,6 +215,54 @@ static void test_reads_file(void **state)
 	assert_string_equal(f->lines.v[0], "tmux");
 	assert_string_equal(f->lines.v[1], "/usr/bin/screen");
 	assert_int_equal(f->s.cap.n, 0);
+	free(path);
+}
+
+/* The parent's work while the child reads: one call, once the child
+ * runs, with half the bound left to the read. */
+struct meanwhile_seen {
+	unsigned calls;
+	uint64_t called_at, until;
+	pid_t children; /* of the caller, counted at the call */
+};
+
+static void count_meanwhile(void *ctx, uint64_t until)
+{
+	struct meanwhile_seen *m = ctx;
+
+	m->calls++;
+	m->called_at = ks_now_usec();
+	m->until = until;
+	/* The child was forked already: there is one to wait for (looked at,
+	 * not reaped: WNOWAIT). */
+	siginfo_t si = { 0 };
+
+	m->children = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+static void test_meanwhile(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = "tmux\n";
+	char *path = scratch_write(f->s.dir, ".keepsession", text, sizeof(text) - 1, 0644);
+	struct meanwhile_seen seen = { 0 };
+	const uint64_t timeout = 3000000;
+	const struct ks_optin_fork o = {
+		.timeout_usec = timeout,
+		.meanwhile = count_meanwhile,
+		.meanwhile_ctx = &seen,
+	};
+	uint64_t start = ks_now_usec();
+
+	assert_non_null(path);
+	assert_int_equal(ks_optin_read_forked((void *)&o, &f->user, path, &f->lines, &f->s.log),
+			 KS_OPTIN_OK);
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen.children, 1);
+	assert_true(seen.until > seen.called_at);
+	assert_true(seen.until <= start + ks_optin_fork_bound_usec(timeout) / 2 + 1000);
+	assert_int_equal(f->lines.n, 1);
+	assert_string_equal(f->lines.v[0], "tmux");
 	free(path);
 }
 
@@ -421,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_bound),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_reads_file),
+		T(test_meanwhile),
 		T(test_reads_largest_file),
 		T(test_absent_and_refused),
 		T(test_child_hangs),
