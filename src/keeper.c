@@ -4,6 +4,9 @@
  * them, wait, then move the rest of each tree. The scan comes first
  * because it is local and cheap: systemd is only contacted when there is
  * something to keep, so a logout with nothing to keep costs no bus traffic.
+ * The one exception is the glue's early start (ks_keep_early()), made
+ * while the opt-in file is read once the session runs one of the admin's
+ * programs: a user the file then does not keep costs that connection.
  * With when = kill, logind and the manager are asked at once, on one
  * connection (reach.c): a user logind spares costs the manager's setup
  * reads (Version, ListJobs).
