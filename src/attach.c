@@ -19,6 +19,9 @@
 /* Descendants asked for in one AttachProcessesToUnit: each is pinned by a
  * pidfd held during the call, so this bounds the fds open at once. */
 #define ATTACH_BATCH_MAX 128
+/* A tree's first batch: PID 1 starts moving after a quarter of the pins
+ * (each a /proc read), and the next batch is pinned while it moves. */
+#define ATTACH_FIRST_BATCH_MAX 32
 /* Tries of one batch when systemd refuses it because a process exited,
  * and how many times deep it may be halved when that keeps happening. */
 #define ATTACH_TRIES 3
@@ -271,19 +274,20 @@ static void attach_found(struct keep_run *run, struct ks_mover *m, struct kept_t
 {
 	struct ks_proc_id batch[ATTACH_BATCH_MAX];
 	struct pipeline pl = { .slot = { -1, -1 } };
-	size_t n_batch = 0, seen = 0, batch_max = ATTACH_BATCH_MAX;
+	size_t n_batch = 0, seen = 0, batch_max = ATTACH_BATCH_MAX, limit;
 
 	if (run->io->attach_batch_max > 0 && run->io->attach_batch_max < ATTACH_BATCH_MAX)
 		batch_max = run->io->attach_batch_max;
-
+	limit = batch_max < ATTACH_FIRST_BATCH_MAX ? batch_max : ATTACH_FIRST_BATCH_MAX;
 	for (size_t i = 0; i < n_found; i++) {
 		if (owner[i] != t)
 			continue;
 		seen++;
 		batch[n_batch++] = found[i];
-		if (n_batch == batch_max) {
+		if (n_batch == limit) {
 			pipeline_add(run, m, k, &pl, batch, n_batch);
 			n_batch = 0;
+			limit = batch_max;
 		}
 	}
 	if (n_batch > 0)

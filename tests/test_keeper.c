@@ -1550,6 +1550,35 @@ static void test_forked_meanwhile(void **state)
 	assert_line(fx, LOG_INFO, 0, line);
 }
 
+/*
+ * A tree's first batch is a quarter of the others: PID 1 starts moving
+ * after 32 pins, not 128, and the rest follows in the next batch. A pane
+ * of 39 processes: the pane and 31 of them first, then the other 8.
+ */
+static void test_first_batch_small(void **state)
+{
+	struct fx *fx = *state;
+	const struct fake_call *first, *second;
+	pid_t server, pane, want[40];
+	char unit[128];
+
+	server = add_proc(fx, 1, USER_UID, "/usr/bin/tmux");
+	pane = add_proc(fx, server, USER_UID, "/usr/bin/bash");
+	want[0] = pane;
+	for (size_t i = 1; i < 40; i++)
+		want[i] = add_proc(fx, pane, USER_UID, "/usr/bin/sleep");
+
+	assert_int_equal(keep(fx), 1);
+	scope_name(unit, sizeof(unit), "tmux", server);
+	assert_int_equal(assert_attached(fx, unit, want, 40), 2);
+	first = fake_call_find(manager_rec(fx), "AttachProcessesToUnit", 0);
+	second = fake_call_find(manager_rec(fx), "AttachProcessesToUnit", 1);
+	assert_non_null(first);
+	assert_non_null(second);
+	assert_int_equal(first->n_pids, 32);
+	assert_int_equal(second->n_pids, 8);
+}
+
 /* The pane turns into another uid's (a su in it) after the scan. */
 static void pane_changes_uid(struct fx *fx)
 {
@@ -2249,6 +2278,7 @@ int main(void)
 		T(test_slice_setting),
 		T(test_forked_meanwhile),
 		T(test_members_read_after_start),
+		T(test_first_batch_small),
 		T(test_early_keeps),
 		T(test_early_nothing_to_keep),
 		T(test_early_nothing_to_keep_kill),
