@@ -189,17 +189,13 @@ struct move {
 	uint64_t starts_deadline;
 };
 
-/* Room for every tree, and for a re-rooted one per member of a lost tree,
- * twice (after the pin, after the start); max_trees caps how many are
- * used. */
-static struct kept_tree *kept_alloc(const struct ks_selection *sel)
+/* Room for max_trees: pin_roots() and reroot() stop there. Not a count
+ * from the scan: a tree re-rooted after its start (restart_lost()) is
+ * rooted in processes a later rescan found, which the first scan may
+ * never have seen. */
+static struct kept_tree *kept_alloc(unsigned max_trees)
 {
-	size_t room = sel->n + 1;
-
-	for (size_t i = 0; i < sel->n; i++)
-		room += 2 * (sel->trees[i].room > sel->trees[i].n ? sel->trees[i].room :
-								    sel->trees[i].n);
-	return calloc(room, sizeof(struct kept_tree));
+	return calloc(max_trees ? max_trees : 1, sizeof(struct kept_tree));
 }
 
 /* Roots that exited after their pin, before systemd took them: once
@@ -321,7 +317,7 @@ static int move_trees(struct keep_run *run, struct ks_selection *sel, struct mov
 	bool complete;
 	int r;
 
-	mv->kept = kept_alloc(sel);
+	mv->kept = kept_alloc(run->c->max_trees);
 	mv->unpinned = calloc(sel->n ? sel->n : 1, sizeof(struct ks_tree *));
 	if (!mv->kept || !mv->unpinned)
 		return -ENOMEM;

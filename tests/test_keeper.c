@@ -2012,6 +2012,46 @@ static void test_reroot_within_max_trees(void **state)
 	assert_int_equal(loud_lines(fx), 1);
 }
 
+/* The client dies before its pin; SCREEN, re-parented, has meanwhile
+ * started screens of its own (after the scan). */
+#define LATE_SCREENS 8
+static void client_dies_screens_fork(struct fx *fx)
+{
+	client_dies(fx);
+	for (size_t i = 0; i < LATE_SCREENS; i++)
+		(void)add_proc(fx, fx->straggler, USER_UID, "/usr/bin/screen");
+}
+
+/*
+ * Re-rooted twice: the client exits before its pin, SCREEN (re-rooted in
+ * its place) as systemd takes it, and the screens SCREEN started after
+ * the scan are re-rooted in turn. More trees than the first scan saw
+ * processes: the keeper's room for them is max_trees, not a count taken
+ * from that scan (a heap overflow under ASan before).
+ */
+static void test_reroot_twice_new_screens(void **state)
+{
+	struct fx *fx = *state;
+	pid_t client, server;
+	char dir[PATH_MAX];
+
+	client = add_proc(fx, 1, USER_UID, "/usr/bin/screen");
+	server = add_proc(fx, client, USER_UID, "/usr/bin/screen");
+	fx->victim = client;
+	fx->straggler = server;
+	fx->between = client_dies_screens_fork;
+	fp_path_join(dir, sizeof(dir), "%s/%d", fx->fp.proc, (int)server);
+	fx->manager_script.start_kill_pid = (uint32_t)server;
+	fx->manager_script.start_kill_dir = dir;
+	fx->manager_script.steps[0] =
+		(struct fake_start_step){ .action = FAKE_START_OK, .result = "resources" };
+	fx->manager_script.n_steps = 1;
+
+	assert_int_equal(keep(fx), LATE_SCREENS);
+	assert_int_equal(starts(fx), 1 + LATE_SCREENS);
+	assert_start(start_call(fx, 0), "screen", server, "user-1000.slice");
+}
+
 /* An attached tmux client on the login shell's terminal is no tree: one
  * scope, the server's, and no "kept tmux" line for the client. */
 static void test_tmux_client_not_kept(void **state)
@@ -2292,6 +2332,7 @@ int main(void)
 		T(test_attach_gone_unseen),
 		T(test_screen_client_dies),
 		T(test_client_dies_job_fails),
+		T(test_reroot_twice_new_screens),
 		T(test_client_dies_call_refused),
 		T(test_client_dies_call_denied),
 		T(test_tmux_client_not_kept),
