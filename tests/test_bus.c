@@ -137,6 +137,71 @@ static void test_system_bus_silent_bounded(void **state)
 	free(saved_copy);
 }
 
+/* A call queued on a connection still authenticating: sd-bus holds it
+ * back until the answer. */
+static sd_bus *queued_call(const struct fake_script *script, struct fake_manager *fm,
+			   sd_bus_slot **slot)
+{
+	sd_bus *bus = NULL;
+	uint64_t queued = 0;
+
+	assert_int_equal(fake_manager_start(fm, script, &bus), 0);
+	assert_true(sd_bus_call_method_async(
+			    bus, slot, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+			    "org.freedesktop.DBus.Peer", "Ping", NULL, NULL, "") >= 0);
+	assert_int_equal(sd_bus_get_n_queued_write(bus, &queued), 0);
+	assert_true(queued > 0);
+	return bus;
+}
+
+/* ks_bus_push() writes what waits for the authentication, once it is
+ * answered. */
+static void test_push_writes_queue(void **state)
+{
+	const struct fake_script script = { 0 };
+	struct fake_manager fm;
+	sd_bus_slot *slot = NULL;
+	uint64_t queued = 1;
+	sd_bus *bus;
+
+	(void)state;
+	alarm(30);
+	bus = queued_call(&script, &fm, &slot);
+	assert_int_equal(ks_bus_push(bus, ks_now_usec() + LONG), 0);
+	assert_int_equal(sd_bus_get_n_queued_write(bus, &queued), 0);
+	assert_int_equal(queued, 0);
+	slot = sd_bus_slot_unref(slot);
+	(void)sd_bus_close_unref(bus);
+	assert_int_equal(fake_manager_stop(&fm), 0);
+	alarm(0);
+	fake_manager_free(&fm);
+}
+
+/* A peer that never authenticates us: ks_bus_push() gives up at its
+ * deadline, the call still queued. */
+static void test_push_silent_peer_bounded(void **state)
+{
+	const struct fake_script script = { .no_auth = true };
+	struct fake_manager fm;
+	sd_bus_slot *slot = NULL;
+	uint64_t queued = 0, t0;
+	sd_bus *bus;
+
+	(void)state;
+	alarm(30);
+	bus = queued_call(&script, &fm, &slot);
+	t0 = ks_now_usec();
+	assert_int_equal(ks_bus_push(bus, t0 + SHORT), -ETIMEDOUT);
+	assert_true(ks_now_usec() - t0 < BOUND);
+	assert_int_equal(sd_bus_get_n_queued_write(bus, &queued), 0);
+	assert_true(queued > 0);
+	slot = sd_bus_slot_unref(slot);
+	(void)sd_bus_close_unref(bus);
+	(void)fake_manager_stop(&fm);
+	alarm(0);
+	fake_manager_free(&fm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +209,8 @@ int main(void)
 		cmocka_unit_test(test_now_monotonic),
 		cmocka_unit_test(test_open_invalid_arguments),
 		cmocka_unit_test(test_system_bus_silent_bounded),
+		cmocka_unit_test(test_push_writes_queue),
+		cmocka_unit_test(test_push_silent_peer_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
