@@ -828,6 +828,29 @@ static void test_early_keeps(void **state)
 	assert_int_equal(fake_count_fds(), fds_before);
 }
 
+/* The keep's time counts from ks_keep_early(), not from ks_keep(): the
+ * close's deadline, given early, is the keep's (timeout bounds the whole
+ * close, the opt-in read included). */
+static void test_early_deadline_is_the_keeps(void **state)
+{
+	struct fx *fx = *state;
+	struct ks_keep_early *early = NULL;
+	struct ks_keep_stats stats = { 0 };
+	struct tmux_tree t;
+	uint64_t deadline;
+
+	fx->io.stats = &stats;
+	add_tmux(fx, &t);
+	/* Under timeout from here: the keep's deadline is this one. */
+	deadline = ks_now_usec() + fx->c.timeout_usec - 1;
+	assert_int_equal(
+		ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, deadline, deadline, &early),
+		0);
+	assert_int_equal(keep_early(fx, early), 1);
+	assert_int_equal(stats.deadline, deadline);
+	assert_int_equal(stats.late_calls, 0);
+}
+
 /* Begun early for nothing (the scan finds no tree of the user's): no
  * start, the connection closed, nothing said. With when = always the
  * manager's own socket is the one opened early. */
@@ -2320,6 +2343,7 @@ int main(void)
 		T(test_members_read_after_start),
 		T(test_first_batch_small),
 		T(test_early_keeps),
+		T(test_early_deadline_is_the_keeps),
 		T(test_early_nothing_to_keep),
 		T(test_early_nothing_to_keep_kill),
 		T(test_early_dropped),
