@@ -118,19 +118,16 @@ int ks_manager_version_parse(const char *s, unsigned *major)
 	return 0;
 }
 
-/* sd_bus_call() first waits, unbounded but for sd-bus's own 25 s or more,
- * until the connection is authenticated (and, on a bus, until Hello is
- * answered). Doing that wait here keeps it inside our deadline. */
-int ks_bus_wait_ready(sd_bus *bus, uint64_t deadline)
+/* Processes and waits on bus until done() says so (1) or fails (-errno),
+ * within the deadline: every round looks at the clock. */
+static int drive_until(sd_bus *bus, uint64_t deadline, int (*done)(sd_bus *bus))
 {
 	for (;;) {
 		uint64_t now;
-		int r;
+		int r = done(bus);
 
-		if (sd_bus_is_ready(bus) > 0)
-			return 0;
-		if (sd_bus_is_open(bus) <= 0)
-			return -ENOTCONN;
+		if (r != 0)
+			return r < 0 ? r : 0;
 		now = ks_now_usec();
 		if (now >= deadline)
 			return -ETIMEDOUT;
@@ -145,29 +142,35 @@ int ks_bus_wait_ready(sd_bus *bus, uint64_t deadline)
 	}
 }
 
+static int is_ready(sd_bus *bus)
+{
+	if (sd_bus_is_ready(bus) > 0)
+		return 1;
+	return sd_bus_is_open(bus) <= 0 ? -ENOTCONN : 0;
+}
+
+static int is_written(sd_bus *bus)
+{
+	uint64_t queued = 0;
+	int r;
+
+	if (sd_bus_is_open(bus) <= 0)
+		return -ENOTCONN;
+	r = sd_bus_get_n_queued_write(bus, &queued);
+	return r < 0 ? r : queued == 0;
+}
+
+/* sd_bus_call() first waits, unbounded but for sd-bus's own 25 s or more,
+ * until the connection is authenticated (and, on a bus, until Hello is
+ * answered). Doing that wait here keeps it inside our deadline. */
+int ks_bus_wait_ready(sd_bus *bus, uint64_t deadline)
+{
+	return drive_until(bus, deadline, is_ready);
+}
+
 int ks_bus_push(sd_bus *bus, uint64_t deadline)
 {
-	for (;;) {
-		uint64_t queued = 0, now;
-		int r;
-
-		if (sd_bus_is_open(bus) <= 0)
-			return -ENOTCONN;
-		r = sd_bus_get_n_queued_write(bus, &queued);
-		if (r < 0 || queued == 0)
-			return r < 0 ? r : 0;
-		now = ks_now_usec();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue;
-		r = sd_bus_wait(bus, deadline - now);
-		if (r < 0)
-			return r;
-	}
+	return drive_until(bus, deadline, is_written);
 }
 
 int ks_bus_call(sd_bus *bus, uint64_t deadline, sd_bus_message *msg, sd_bus_error *error,
