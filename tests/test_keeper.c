@@ -784,6 +784,18 @@ static void test_when_kill_logind_kills(void **state)
 	assert_line(fx, LOG_INFO, 0, line);
 }
 
+/* ks_keep_early() with the whole timeout ahead. */
+static struct ks_keep_early *begin_early(struct fx *fx)
+{
+	struct ks_keep_early *early = NULL;
+
+	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
+				       ks_now_usec() + LONG, &early),
+			 0);
+	assert_non_null(early);
+	return early;
+}
+
 /* ks_keep() with a keep begun early, as the glue does before the opt-in
  * read; io.early is taken over. */
 static int keep_early(struct fx *fx, struct ks_keep_early *early)
@@ -810,10 +822,7 @@ static void test_early_keeps(void **state)
 	fx->logind_script.kill_user_processes = true;
 	add_tmux(fx, &t);
 	fds_before = fake_count_fds();
-	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
-				       ks_now_usec() + LONG, &early),
-			 0);
-	assert_non_null(early);
+	early = begin_early(fx);
 	assert_int_equal(fx->logind_opens, 1);
 
 	assert_int_equal(keep_early(fx, early), 1);
@@ -852,48 +861,38 @@ static void test_early_deadline_is_the_keeps(void **state)
 }
 
 /* Begun early for nothing (the scan finds no tree of the user's): no
- * start, the connection closed, nothing said. With when = always the
- * manager's own socket is the one opened early. */
-static void test_early_nothing_to_keep(void **state)
+ * start, the connection closed, nothing said, and no second connection:
+ * with when = always the manager's own socket is the one opened early,
+ * with when = kill the system bus, whose logind reads are dropped
+ * unanswered. */
+static void check_early_nothing(struct fx *fx, enum ks_when when)
 {
-	struct fx *fx = *state;
-	struct ks_keep_early *early = NULL;
+	const unsigned *opened = when == KS_WHEN_KILL ? &fx->logind_opens : &fx->manager_opens;
+	const unsigned *other = when == KS_WHEN_KILL ? &fx->manager_opens : &fx->logind_opens;
+	struct ks_keep_early *early;
 	int fds_before;
 
+	fx->c.when = when;
 	(void)add_proc(fx, 1, 0, "/usr/bin/tmux");
 	fds_before = fake_count_fds();
-	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
-				       ks_now_usec() + LONG, &early),
-			 0);
-	assert_int_equal(fx->manager_opens, 1);
+	early = begin_early(fx);
+	assert_int_equal(*opened, 1);
 	assert_int_equal(keep_early(fx, early), 0);
-	assert_int_equal(fx->manager_opens, 1);
-	assert_int_equal(fx->logind_opens, 0);
+	assert_int_equal(*opened, 1);
+	assert_int_equal(*other, 0);
 	assert_int_equal(starts(fx), 0);
 	assert_quiet(fx);
 	assert_int_equal(fake_count_fds(), fds_before);
 }
 
-/* The same with when = kill: logind's reads are dropped unanswered. */
+static void test_early_nothing_to_keep(void **state)
+{
+	check_early_nothing(*state, KS_WHEN_ALWAYS);
+}
+
 static void test_early_nothing_to_keep_kill(void **state)
 {
-	struct fx *fx = *state;
-	struct ks_keep_early *early = NULL;
-	int fds_before;
-
-	(void)add_proc(fx, 1, 0, "/usr/bin/tmux");
-	fds_before = fake_count_fds();
-	fx->c.when = KS_WHEN_KILL;
-	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
-				       ks_now_usec() + LONG, &early),
-			 0);
-	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(keep_early(fx, early), 0);
-	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(fx->manager_opens, 0);
-	assert_int_equal(starts(fx), 0);
-	assert_quiet(fx);
-	assert_int_equal(fake_count_fds(), fds_before);
+	check_early_nothing(*state, KS_WHEN_KILL);
 }
 
 /* Dropped when the user turns out not to be kept; and not begun at all
@@ -905,9 +904,7 @@ static void test_early_dropped(void **state)
 	int fds_before = fake_count_fds();
 
 	fx->c.when = KS_WHEN_KILL;
-	assert_int_equal(ks_keep_early(&fx->c, &fx->target, &fx->io, &fx->log, ks_now_usec() + LONG,
-				       ks_now_usec() + LONG, &early),
-			 0);
+	early = begin_early(fx);
 	assert_int_equal(fx->logind_opens, 1);
 	ks_keep_early_free(early);
 	stop_fake(&fx->logind, "logind");
