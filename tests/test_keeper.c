@@ -523,6 +523,33 @@ static void add_tmux(struct fx *fx, struct tmux_tree *t)
 	t->sleeper = add_proc(fx, 1, USER_UID, "/usr/bin/sleep");
 }
 
+/* With when = kill: t's tmux kept, asked for on the system bus alone (no
+ * connection of the manager's own), its server started alone, one line. */
+static void assert_kept_on_system_bus(struct fx *fx, const struct tmux_tree *t)
+{
+	char line[512];
+
+	assert_int_equal(fx->logind_opens, 1);
+	assert_int_equal(fx->manager_opens, 0);
+	assert_int_equal(starts(fx), 1);
+	assert_start_pid(start_call(fx, 0), false, t->server);
+	kept_line(line, sizeof(line), "tmux", t->server, 3);
+	assert_int_equal(loud_lines(fx), 1);
+	assert_line(fx, LOG_INFO, 0, line);
+}
+
+/* One scope started, for server alone, and want[] attached to it: returns
+ * the number of attach calls. */
+static size_t assert_one_scope(struct fx *fx, pid_t server, const pid_t *want, size_t n)
+{
+	char unit[128];
+
+	assert_int_equal(starts(fx), 1);
+	assert_start_pid(start_call(fx, 0), false, server);
+	scope_name(unit, sizeof(unit), "tmux", server);
+	return assert_attached(fx, unit, want, n);
+}
+
 /* Nothing to keep: no bus is opened, not even logind's, and nothing is
  * said at the default level. */
 static void test_nothing_to_keep(void **state)
@@ -768,20 +795,13 @@ static void test_when_kill_logind_kills(void **state)
 {
 	struct fx *fx = *state;
 	struct tmux_tree t;
-	char line[512];
 
 	fx->c.when = KS_WHEN_KILL;
 	fx->logind_script.kill_user_processes = true;
 	add_tmux(fx, &t);
 
 	assert_int_equal(keep(fx), 1);
-	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(fx->manager_opens, 0);
-	assert_int_equal(starts(fx), 1);
-	assert_start_pid(start_call(fx, 0), false, t.server);
-	kept_line(line, sizeof(line), "tmux", t.server, 3);
-	assert_int_equal(loud_lines(fx), 1);
-	assert_line(fx, LOG_INFO, 0, line);
+	assert_kept_on_system_bus(fx, &t);
 }
 
 /* ks_keep_early() with the whole timeout ahead. */
@@ -815,7 +835,6 @@ static void test_early_keeps(void **state)
 	struct fx *fx = *state;
 	struct ks_keep_early *early = NULL;
 	struct tmux_tree t;
-	char line[512];
 	int fds_before;
 
 	fx->c.when = KS_WHEN_KILL;
@@ -826,14 +845,8 @@ static void test_early_keeps(void **state)
 	assert_int_equal(fx->logind_opens, 1);
 
 	assert_int_equal(keep_early(fx, early), 1);
-	assert_int_equal(fx->logind_opens, 1);
-	assert_int_equal(fx->manager_opens, 0);
-	assert_int_equal(starts(fx), 1);
-	assert_start_pid(start_call(fx, 0), false, t.server);
+	assert_kept_on_system_bus(fx, &t);
 	assert_int_equal(fake_call_count(fx->logind.rec, "ListJobs"), 1);
-	kept_line(line, sizeof(line), "tmux", t.server, 3);
-	assert_int_equal(loud_lines(fx), 1);
-	assert_line(fx, LOG_INFO, 0, line);
 	assert_int_equal(fake_count_fds(), fds_before);
 }
 
@@ -1363,7 +1376,7 @@ static void test_member_gone(void **state)
 {
 	struct fx *fx = *state;
 	struct tmux_tree t;
-	char line[512], unit[128];
+	char line[512];
 
 	add_tmux(fx, &t);
 	reap(fx, t.child);
@@ -1371,10 +1384,7 @@ static void test_member_gone(void **state)
 	fx->between = drop_victim;
 
 	assert_int_equal(keep(fx), 1);
-	assert_int_equal(starts(fx), 1);
-	assert_start_pid(start_call(fx, 0), false, t.server);
-	scope_name(unit, sizeof(unit), "tmux", t.server);
-	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.pane }, 1), 1);
+	assert_int_equal(assert_one_scope(fx, t.server, (const pid_t[]){ t.pane }, 1), 1);
 	kept_line(line, sizeof(line), "tmux", t.server, 2);
 	assert_int_equal(loud_lines(fx), 1);
 	assert_line(fx, LOG_INFO, 0, line);
@@ -1619,17 +1629,13 @@ static void test_members_read_after_start(void **state)
 {
 	struct fx *fx = *state;
 	struct tmux_tree t;
-	char unit[128];
 
 	add_tmux(fx, &t);
 	fx->victim = t.pane;
 	fx->between = pane_changes_uid;
 
 	assert_int_equal(keep(fx), 1);
-	assert_int_equal(starts(fx), 1);
-	assert_start_pid(start_call(fx, 0), false, t.server);
-	scope_name(unit, sizeof(unit), "tmux", t.server);
-	assert_int_equal(assert_attached(fx, unit, (const pid_t[]){ t.child }, 1), 1);
+	assert_int_equal(assert_one_scope(fx, t.server, (const pid_t[]){ t.child }, 1), 1);
 }
 
 /*
