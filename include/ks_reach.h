@@ -48,6 +48,9 @@ struct ks_keep_early {
 	struct ks_reach reach;
 };
 
+/* Nothing sent yet: the keep's times, and the starts' deadline. */
+void ks_keep_early_init(struct ks_keep_early *e, uint64_t start, uint64_t deadline,
+			uint64_t starts_deadline);
 /* Sends logind's reads (when = kill) and the manager's setup at once. */
 void ks_reach_begin(struct keep_run *run, struct ks_keep_early *e);
 /* Closes both, without flushing. */

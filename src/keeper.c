@@ -413,13 +413,14 @@ static int select_trees(struct keep_run *run, struct ks_selection *sel, struct k
 static int keep_session(struct keep_run *run, struct ks_keep_early *early)
 {
 	struct ks_selection sel = { 0 };
-	struct ks_keep_early own = { .ask = { .sent = -ECANCELED } };
-	struct ks_keep_early *e = early ? early : &own;
 	struct move mv = { .starts_deadline = run->deadline - run->c->timeout_usec / 4 };
+	struct ks_keep_early own, *e = early;
 	int r;
 
-	if (!early)
-		ks_reach_init(&own.reach, mv.starts_deadline);
+	if (!e) {
+		ks_keep_early_init(&own, run->start, run->deadline, mv.starts_deadline);
+		e = &own;
+	}
 	mv.reach = &e->reach;
 	r = select_trees(run, &sel, &mv.members);
 	if (r > 0) {

@@ -198,12 +198,14 @@ void ks_reach_end(struct ks_keep_early *e)
 	ks_reach_done(&e->reach);
 }
 
-static void early_init(struct ks_keep_early *e, uint64_t start, uint64_t deadline,
-		       uint64_t starts_deadline)
+void ks_keep_early_init(struct ks_keep_early *e, uint64_t start, uint64_t deadline,
+			uint64_t starts_deadline)
 {
-	e->start = start;
-	e->deadline = deadline;
-	e->ask = (struct ks_logind_ask){ .sent = -ECANCELED };
+	*e = (struct ks_keep_early){
+		.start = start,
+		.deadline = deadline,
+		.ask = { .sent = -ECANCELED },
+	};
 	ks_reach_init(&e->reach, starts_deadline);
 }
 
@@ -232,7 +234,7 @@ int ks_keep_early(const struct ks_config *c, const struct ks_keep_target *t,
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	early_init(e, run.start, run.deadline, run.deadline - bounded.timeout_usec / 4);
+	ks_keep_early_init(e, run.start, run.deadline, run.deadline - bounded.timeout_usec / 4);
 	ks_reach_begin(&run, e);
 	e->calls = run.stats.calls;
 	if (push_until > run.start + bounded.timeout_usec / 3)
