@@ -14,7 +14,9 @@
  * ppoll() with the time it blocked (sd-bus waits in it, for an answer of
  * dbus-daemon, logind or PID 1; the opt-in reader waits in poll(), not
  * counted), and pam_syslog() with the start of its message (the module's "kept" line
- * ends its work; pam_unix's "session closed" line follows).
+ * ends its work; pam_unix's "session closed" line follows), each after a
+ * "cpu" event: the CPU time used since the close began, by the process
+ * and by its reaped children (the opt-in reader).
  * At the return of pam_close_session() the events go to KS_TRACE_FILE, one
  * "USEC EVENT [DETAIL]" line each; bench/phases.awk turns them into phases.
  *
@@ -34,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -76,6 +79,35 @@ static void record(const char *what, const char *detail, size_t len)
 	for (size_t i = 0; i < len; i++)
 		e->detail[i] = (char)(detail[i] > ' ' && detail[i] < 0x7f ? detail[i] : '_');
 	e->detail[len] = '\0';
+}
+
+/* CPU time since the close began, this process and its reaped children
+ * (the opt-in reader), usec: a "cpu" event before each log line, so that
+ * the module's own work can be read at its "kept" line. Two syscalls,
+ * only at log lines. */
+static uint64_t cpu_usec(void)
+{
+	struct timespec ts;
+	struct rusage ru;
+	uint64_t usec = 0;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0)
+		usec = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+		usec += (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ULL +
+			(uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+	return usec;
+}
+
+static uint64_t cpu_begin;
+
+static void record_cpu(void)
+{
+	char detail[24];
+	int len = snprintf(detail, sizeof(detail), "%llu",
+			   (unsigned long long)(cpu_usec() - cpu_begin));
+
+	record("cpu", detail, (size_t)len);
 }
 
 static void *next(const char *name)
@@ -125,6 +157,7 @@ int pam_close_session(pam_handle_t *pamh, int flags)
 
 	n_events = 0;
 	recording = true;
+	cpu_begin = cpu_usec();
 	record("begin", "", 0);
 	r = real(pamh, flags);
 	record("end", "", 0);
@@ -309,6 +342,7 @@ void pam_syslog(const pam_handle_t *pamh, int priority, const char *fmt, ...)
 		va_copy(aq, ap);
 		vsnprintf(text, sizeof(text), fmt, aq);
 		va_end(aq);
+		record_cpu();
 		record("log", text, strlen(text));
 	}
 	real(pamh, priority, fmt, ap);

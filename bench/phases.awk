@@ -28,6 +28,9 @@
 #              attach), wherever it falls
 #   own        module - bus_waits: the module's own work on the close's
 #              path, the opt-in reader's wait included
+#   cpu        CPU time (user and system) the module used, in the process
+#              and in the opt-in reader it reaped: its own work, without
+#              any wait, for dbus-daemon, systemd or the scheduler
 {
 	n++
 	t[n] = $1
@@ -74,6 +77,10 @@ END {
 			out("bus_waits", waits)
 			out("own", t[module_end] - t[b] - waits)
 		}
+		# The cpu event recorded just before the line that ends the
+		# module (pam_exec's script: none, its work is a child's).
+		if (ev[module_end] == "log" && module_end > 1 && ev[module_end - 1] == "cpu")
+			out("cpu", d[module_end - 1])
 	}
 	private = first("connect", "/run/systemd/private", b)
 	sysbus = first("connect", "/run/dbus/system_bus_socket", b)
