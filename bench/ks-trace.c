@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -103,11 +104,13 @@ static uint64_t cpu_begin;
 
 static void record_cpu(void)
 {
+	int saved = errno; /* for a "%m" in the line that follows */
 	char detail[24];
 	int len = snprintf(detail, sizeof(detail), "%llu",
 			   (unsigned long long)(cpu_usec() - cpu_begin));
 
 	record("cpu", detail, (size_t)len);
+	errno = saved;
 }
 
 static void *next(const char *name)
@@ -295,13 +298,16 @@ int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const
 	static int (*real)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 	uint64_t start = now_usec();
 	char detail[24];
-	int r, len;
+	int r, len, saved;
 
 	if (!real)
 		real = next("ppoll");
 	r = real(fds, nfds, timeout, mask);
+	/* sd-bus reads errno after a failed ppoll() (EINTR): kept as it was. */
+	saved = errno;
 	len = snprintf(detail, sizeof(detail), "%llu", (unsigned long long)(now_usec() - start));
 	record("blocked", detail, (size_t)len);
+	errno = saved;
 	return r;
 }
 
