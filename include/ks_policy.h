@@ -57,6 +57,9 @@ enum ks_membership ks_policy_list_matches(const struct ks_strlist *list, const s
  * users it does not list; one line says so. */
 enum ks_who ks_policy_who(const struct ks_config *c, const struct ks_user *u,
 			  ks_in_group_fn in_group, void *ctx, const struct ks_log *log);
+/* ks_policy_who() of any user, when the lists cannot tell users apart (no
+ * deny; users empty or "*"): true and *who. False when the user decides. */
+bool ks_policy_who_of_anyone(const struct ks_config *c, enum ks_who *who);
 
 /*
  * The final decision, once the opt-in file has been read (or not, for a

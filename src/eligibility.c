@@ -34,16 +34,32 @@ static int may_hold(const struct ks_config *c, enum ks_who who, const struct ks_
 	return io->may_hold(io->hold_ctx, &c->commands) != 0;
 }
 
+/* The session runs none of the programs: nothing to keep, said at debug. */
+static bool none_running(const char *name, const struct ks_log *log)
+{
+	ks_log(log, LOG_DEBUG, "%s is not kept: the session runs none of the programs", name);
+	return false;
+}
+
 bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_eligibility_io *io,
 		 struct ks_user *u, struct ks_strlist *programs, const struct ks_log *log)
 {
 	struct ks_strlist lines = { 0 };
 	enum ks_optin_status optin;
 	enum ks_who who;
-	int r;
+	int r, held = -1;
 
 	ks_strlist_clear(programs);
 	*u = (struct ks_user){ 0 };
+	/* When the admin's lists cannot tell users apart, the session is
+	 * looked at first: a logout with none of the programs running costs
+	 * no user lookup (NSS: a network round trip with LDAP or sssd). With
+	 * lists, the user first: a denied user's session is never read. */
+	if (ks_policy_who_of_anyone(c, &who)) {
+		held = may_hold(c, who, io);
+		if (held == 0)
+			return none_running(name, log);
+	}
 	r = io->lookup_user(io->ctx, name, u);
 	if (r < 0 || !u->name || !*u->name) {
 		ks_fail_log(log, KS_FAIL_USER_LOOKUP, "cannot look up user %s: %s", name,
@@ -51,18 +67,12 @@ bool ks_eligible(const struct ks_config *c, const char *name, const struct ks_el
 		return false;
 	}
 	who = ks_policy_who(c, u, io->in_group, io->ctx, log);
-	switch (may_hold(c, who, io)) {
-	case 0:
-		ks_log(log, LOG_DEBUG, "%s is not kept: the session runs none of the programs",
-		       u->name);
-		return false;
-	case 1:
-		if (io->likely)
-			io->likely(io->likely_ctx, u);
-		break;
-	default:
-		break;
-	}
+	if (held < 0)
+		held = may_hold(c, who, io);
+	if (held == 0)
+		return none_running(u->name, log);
+	if (held == 1 && io->likely)
+		io->likely(io->likely_ctx, u);
 	optin = read_optin(u, who, io, &lines, log);
 	r = ks_policy_decide(c, who, optin, &lines, programs);
 	ks_strlist_clear(&lines);

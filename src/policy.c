@@ -82,6 +82,21 @@ enum ks_who ks_policy_who(const struct ks_config *c, const struct ks_user *u,
 	return c->optin ? KS_WHO_MAY_OPT_IN : KS_WHO_NOT_ALLOWED;
 }
 
+bool ks_policy_who_of_anyone(const struct ks_config *c, enum ks_who *who)
+{
+	if (c->deny.n > 0)
+		return false;
+	if (ks_strlist_contains(&c->users, "*")) {
+		/* "*" matches before any @group's lookup can fail. */
+		*who = KS_WHO_LISTED;
+		return true;
+	}
+	if (c->users.n > 0)
+		return false;
+	*who = c->optin ? KS_WHO_MAY_OPT_IN : KS_WHO_NOT_ALLOWED;
+	return true;
+}
+
 /* The user's lines that the admin also lists, in the user's order. */
 static int intersect(struct ks_strlist *dst, const struct ks_strlist *user_lines,
 		     const struct ks_strlist *commands)

@@ -116,15 +116,18 @@ struct fx {
 	struct ks_user u;
 	struct logcap cap;
 	struct ks_log log;
-	unsigned reads, checks, likely;
-	unsigned reads_at_likely; /* opt-in reads done when likely was called */
+	unsigned reads, checks, likely, lookups;
+	unsigned lookups_at_check; /* user lookups done when may_hold was asked */
+	unsigned reads_at_likely;  /* opt-in reads done when likely was called */
 	enum ks_optin_status optin;
 	const char *lines;
 };
 
 static int lookup(void *ctx, const char *name, struct ks_user *u)
 {
-	(void)ctx;
+	struct fx *fx = ctx;
+
+	fx->lookups++;
 	if (strcmp(name, alice.name) != 0)
 		return -ENOENT;
 	*u = alice;
@@ -153,6 +156,7 @@ static int fake_may_hold(void *ctx, const struct ks_strlist *programs)
 	struct ks_scan scan = fx->scan;
 
 	fx->checks++;
+	fx->lookups_at_check = fx->lookups;
 	scan.programs = programs;
 	return ks_session_may_hold(&scan);
 }
@@ -186,6 +190,7 @@ static int setup(void **state)
 	};
 	fx->io = (struct ks_eligibility_io){
 		.lookup_user = lookup,
+		.ctx = fx,
 		.read_optin = counting_read,
 		.optin_ctx = fx,
 		.may_hold = fake_may_hold,
@@ -217,7 +222,7 @@ static int teardown(void **state)
 static bool eligible(struct fx *fx)
 {
 	fx->log = logcap_log(&fx->cap);
-	fx->reads = fx->checks = fx->likely = 0;
+	fx->reads = fx->checks = fx->likely = fx->lookups = 0;
 	return ks_eligible(&fx->c, "alice", &fx->io, &fx->u, &fx->programs, &fx->log);
 }
 
@@ -521,12 +526,77 @@ static void test_likely_before_read(void **state)
 	fx->cap.n = 0;
 }
 
+/*
+ * Lists that cannot tell users apart (none, or users = *): the session is
+ * looked at before the user is, and a logout with none of the programs
+ * running costs no lookup (NSS). Not even an unknown user is an error
+ * then: nothing was to be kept.
+ */
+static void test_no_lists_no_lookup(void **state)
+{
+	struct fx *fx = *state;
+
+	/* users = * (the fixture's): listed whoever logs out. */
+	assert_false(eligible(fx));
+	assert_int_equal(fx->checks, 1);
+	assert_int_equal(fx->lookups, 0);
+	assert_int_equal(logcap_count(&fx->cap, "alice is not kept: the session runs none"), 1);
+	fx->cap.n = 0;
+
+	/* No list, optin = yes: anyone may opt in. */
+	ks_strlist_clear(&fx->c.users);
+	fx->c.optin = true;
+	assert_false(eligible(fx));
+	assert_int_equal(fx->checks, 1);
+	assert_int_equal(fx->lookups, 0);
+	fx->cap.n = 0;
+
+	fx->log = logcap_log(&fx->cap);
+	assert_false(ks_eligible(&fx->c, "nobody-here", &fx->io, &fx->u, &fx->programs, &fx->log));
+	assert_int_equal(logcap_count(&fx->cap, "cannot look up"), 0);
+	fx->cap.n = 0;
+
+	/* A tmux runs: the user is looked up once, after the session. */
+	fake_proc(&fx->fp, 200, 1, USER_UID, "/usr/bin/tmux");
+	fx->optin = KS_OPTIN_OK;
+	assert_true(eligible(fx));
+	assert_int_equal(fx->checks, 1);
+	assert_int_equal(fx->lookups_at_check, 0);
+	assert_int_equal(fx->lookups, 1);
+	assert_int_equal(fx->likely, 1);
+	fx->cap.n = 0;
+}
+
+/* Lists that name users: the user first, the session after. */
+static void test_lists_lookup_first(void **state)
+{
+	struct fx *fx = *state;
+
+	ks_strlist_clear(&fx->c.users);
+	assert_int_equal(ks_strlist_add_split(&fx->c.users, "alice,@staff"), 0);
+	assert_false(eligible(fx));
+	assert_int_equal(fx->lookups, 1);
+	assert_int_equal(fx->checks, 1);
+	assert_int_equal(fx->lookups_at_check, 1);
+	fx->cap.n = 0;
+
+	/* A deny list alone, users = *: the user decides too. */
+	ks_strlist_clear(&fx->c.users);
+	assert_int_equal(ks_strlist_add_split(&fx->c.users, "*"), 0);
+	assert_int_equal(ks_strlist_add_split(&fx->c.deny, "bob"), 0);
+	assert_false(eligible(fx));
+	assert_int_equal(fx->lookups_at_check, 1);
+	fx->cap.n = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_nothing_running_no_read),
 		T(test_likely_before_read),
+		T(test_no_lists_no_lookup),
+		T(test_lists_lookup_first),
 		T(test_match_reads),
 		T(test_match_rules),
 		T(test_give_up_bound),

@@ -161,14 +161,16 @@ static void test_who_matrix(void **state)
 		{ "@ghost", NULL, false, "bob", KS_WHO_NOT_ALLOWED },
 		{ "@ghost,bob", NULL, false, "bob", KS_WHO_LISTED },
 		{ "@ghost,@wheel", NULL, false, "bob", KS_WHO_LISTED },
+		{ "@ghost,*", NULL, false, "bob", KS_WHO_LISTED },
 	};
 	struct ks_config c;
 	struct groups g = { 0 };
+	size_t n_anyone = 0;
 	(void)state;
 
 	assert_int_equal(ks_config_init(&c), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		enum ks_who who;
+		enum ks_who who, any;
 		const struct ks_user u = { .name = cases[i].user, .uid = 1000, .gid = 1000 };
 
 		list_set(&c.users, cases[i].users);
@@ -178,7 +180,18 @@ static void test_who_matrix(void **state)
 		if (who != cases[i].who)
 			fail_msg("case %zu (%s): got %d, want %d", i, cases[i].user, who,
 				 cases[i].who);
+		/* Where the lists cannot tell users apart, the answer without
+		 * a user is the answer for this one. */
+		if (ks_policy_who_of_anyone(&c, &any)) {
+			n_anyone++;
+			if (any != who)
+				fail_msg("case %zu (%s): anyone %d, user %d", i, cases[i].user, any,
+					 who);
+		}
 	}
+	/* users = * (twice, one after a group nobody can look up) and no
+	 * lists (twice): the other cases name or deny someone. */
+	assert_int_equal(n_anyone, 4);
 	ks_config_free(&c);
 }
 
