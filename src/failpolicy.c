@@ -24,6 +24,7 @@ static const struct ks_fail_policy policy[KS_FAIL_COUNT] = {
 	[KS_FAIL_OPTIN_READER_FAILED] = { "optin-reader-failed", KS_OUTCOME_ADMIN_LIST, LOG_ERR },
 	[KS_FAIL_OPTIN_READER_TIMEOUT] = { "optin-reader-timeout", KS_OUTCOME_ADMIN_LIST,
 					   LOG_WARNING },
+	[KS_FAIL_OPTIN_READER_LEFT] = { "optin-reader-left", KS_OUTCOME_PROCEED, LOG_WARNING },
 	[KS_FAIL_OPTIN_INVALID_LINES] = { "optin-invalid-lines", KS_OUTCOME_VALID_LINES,
 					  LOG_WARNING },
 	[KS_FAIL_OPTIN_NOMEM] = { "optin-nomem", KS_OUTCOME_ADMIN_LIST, LOG_ERR },

@@ -71,9 +71,11 @@ static int start_tree(struct keep_run *run, struct ks_mover *m, struct kept_tree
 
 	r = ks_scope_name(run->t->user, program, root, k->unit, sizeof(k->unit));
 	if (r < 0) {
-		ks_log(run->log, LOG_ERR, "cannot name a scope for %s (pid %d) of user %s: %s",
-		       ks_bus_text(program, prog, sizeof(prog)), (int)root, run->t->user,
-		       strerror(-r));
+		char why[64];
+
+		(void)snprintf(why, sizeof(why), "cannot name its scope: %s", strerror(-r));
+		ks_attach_tree_lost(run, k->tree, why);
+		k->said = true;
 		return r;
 	}
 	/* ASCII only, so that cutting it anywhere leaves valid UTF-8. */

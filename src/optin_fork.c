@@ -348,8 +348,8 @@ enum ks_optin_status ks_optin_read_forked(void *ctx, const struct ks_user *u, co
 	end = read_answer(fd, buf, &len, start + bound / 10 * 9, &err);
 	(void)close(fd);
 	if (!end_child(pid, start + bound) && end != ANSWER_LATE)
-		ks_log(log, LOG_WARNING, "the reader of %s (pid %d) is left behind", path,
-		       (int)pid);
+		ks_fail_log(log, KS_FAIL_OPTIN_READER_LEFT,
+			    "the reader of %s (pid %d) is left behind", path, (int)pid);
 	status = judge_answer(path, end, err, buf, len, bound, lines, log);
 	free(buf);
 	return status;
