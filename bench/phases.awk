@@ -64,6 +64,11 @@ END {
 
 	kept = first("log", "kept", b)
 	waited = first("waited", "", b)
+	# pam_exec's script ends at its waitpid(); the module's opt-in reader
+	# is reaped too, after the module's first /proc read, and its work
+	# goes on to pam_unix's line when it keeps nothing.
+	if (waited && first("open", "/proc", b) && first("open", "/proc", b) < waited)
+		waited = 0
 	unix_log = first("log", "session_closed", b)
 	module_end = kept ? kept : waited ? waited : unix_log
 	if (module_end) {
