@@ -64,10 +64,11 @@ END {
 
 	kept = first("log", "kept", b)
 	waited = first("waited", "", b)
+	proc = first("open", "/proc", b)
 	# pam_exec's script ends at its waitpid(); the module's opt-in reader
 	# is reaped too, after the module's first /proc read, and its work
 	# goes on to pam_unix's line when it keeps nothing.
-	if (waited && first("open", "/proc", b) && first("open", "/proc", b) < waited)
+	if (waited && proc && proc < waited)
 		waited = 0
 	unix_log = first("log", "session_closed", b)
 	module_end = kept ? kept : waited ? waited : unix_log
@@ -96,7 +97,6 @@ END {
 	if (!private && !sysbus)
 		exit 0
 
-	proc = first("open", "/proc", b)
 	bus = sysbus && (!private || sysbus < private) ? sysbus : private
 	if (proc && proc < bus) {
 		out("policy", t[proc] - t[b])
